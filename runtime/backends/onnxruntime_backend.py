@@ -1,0 +1,41 @@
+"""ONNX Runtime backend (CPU here; CUDA/TensorRT execution providers where installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from runtime.backends.base import Backend, BackendUnavailable
+from runtime.manifest import BuildEntry, Manifest
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(
+        self, path: Path, build: BuildEntry, manifest: Manifest, threads: int | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
+        super().__init__(path, build, manifest)
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise BackendUnavailable("onnxruntime is not installed (pip install onnxruntime)") from e
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
+        )
+        self._in_name = self.input_io.name
+        self._out_names = [io.name for io in self.output_io.values()]
+        have = {o.name for o in self.session.get_outputs()}
+        missing = [n for n in self._out_names if n not in have]
+        if missing:
+            raise ValueError(f"{path.name}: outputs {missing} named in the manifest are not in the model ({sorted(have)})")
+
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        ys = self.session.run(self._out_names, {self._in_name: x})
+        return dict(zip(self._out_names, ys, strict=True))

@@ -1,0 +1,56 @@
+"""RC car edge deployment toolchain: MLflow model -> edge bundle -> Jetson runtime.
+
+Extras keep the car's install small: the car installs ``.[jetson]`` (no TensorFlow, no MLflow,
+no pip OpenCV: JetPack's system OpenCV carries GStreamer for the CSI camera).
+Exact, proven-together versions live in ``requirements/constraints.txt``.
+"""
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "numpy>=1.24",
+    "pyserial>=3.5",
+    "tomli>=2.0; python_version<'3.11'",
+]
+# Off the car (workstation, CI): pip OpenCV plus the CPU backends.
+RUNTIME_CPU = [
+    "opencv-python-headless>=4.8",
+    "onnxruntime>=1.17",
+    "ai-edge-litert>=2.0",
+]
+CONVERTER = RUNTIME + RUNTIME_CPU + [
+    "tensorflow-cpu>=2.16",
+    "tf2onnx>=1.16",
+    "onnx>=1.15",
+    "mlflow>=3.0",
+    "rich>=13",
+    "psutil>=5.9",
+]
+BENCHMARKS = CONVERTER + ["matplotlib>=3.7"]
+
+setup(
+    name="rc-edge",
+    version="0.1.0",
+    description="Edge deployment toolchain for an autonomous RC car (MLflow -> ONNX/TFLite/TensorRT -> Jetson)",
+    python_requires=">=3.10",
+    packages=find_packages(include=["converter*", "runtime*", "calibration*", "benchmarks*"]),
+    package_data={"benchmarks": ["*.toml"], "runtime": ["*.toml"]},
+    install_requires=RUNTIME,
+    extras_require={
+        "runtime": RUNTIME + RUNTIME_CPU,
+        "jetson": RUNTIME + ["sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
+        "converter": CONVERTER,
+        "benchmarks": BENCHMARKS,
+        "dev": BENCHMARKS + ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
+    },
+    entry_points={
+        "console_scripts": [
+            "convert-model=converter.cli:main",
+            "rc-demo-registry=converter.demo.seed:main",
+            "rc-runtime=runtime.cli:main",
+            "rc-car-sim=runtime.sim.cli:main",
+            "rc-calibrate=calibration.cli:main",
+            "rc-benchmark=benchmarks.cli:main",
+        ]
+    },
+)
