@@ -34,7 +34,7 @@ FORMATS: tuple[Format, ...] = (
     Format("trt-fp16", "fp16", "tensorrt", "", "converter.builders.tensorrt:build_fp16", 1e-2, needs_gpu=True),
     # INT8 accuracy is judged on held-out calibration frames (calibration.accuracy), not by this tolerance.
     Format(
-        "tflite-int8", "int8", "tflite", "model_int8.tflite", "converter.builders.tflite:build_int8", 0.25,
+        "tflite-int8", "int8", "tflite", "model_int8.tflite", "converter.builders.tflite_int8:build", 0.25,
         needs_calibration=True, default=False,
     ),
     Format(

@@ -87,11 +87,11 @@ class PreprocessSpec:
 
 def _triple(v: Any) -> tuple[float, float, float]:
     if isinstance(v, int | float):
-        return (float(v),) * 3  # type: ignore[return-value]
-    vals = tuple(float(x) for x in v)
+        return (float(v), float(v), float(v))
+    vals = [float(x) for x in v]
     if len(vals) != 3:
-        raise BundleError(f"preprocess: expected 3 channel values, got {list(vals)}")
-    return vals  # type: ignore[return-value]
+        raise BundleError(f"preprocess: expected 3 channel values, got {vals}")
+    return (vals[0], vals[1], vals[2])
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ class Manifest:
     created_at: str
     converter_version: str
     schema_version: int = SCHEMA_VERSION
-    source: dict[str, Any] = field(default_factory=dict)  # cache key of the conversion inputs
+    source: dict[str, Any] = field(default_factory=dict)  # conversion inputs, cache key, reference samples
+    not_built: list[dict[str, str]] = field(default_factory=list)  # {format, status, reason}
 
     def build(self, fmt: str) -> BuildEntry:
         for b in self.builds:
@@ -212,6 +213,7 @@ class Manifest:
             "outputs": [{"name": o.name, "shape": list(o.shape), "meaning": o.meaning} for o in self.outputs],
             "builds": [b.to_dict() for b in self.builds],
             "source": self.source,
+            "not_built": self.not_built,
         }
 
     def dumps(self) -> str:
@@ -242,6 +244,7 @@ class Manifest:
                 outputs=[OutputSpec(o["name"], tuple(int(s) for s in o["shape"]), o["meaning"]) for o in d["outputs"]],
                 builds=[BuildEntry.from_dict(b) for b in d.get("builds", [])],
                 source=dict(d.get("source") or {}),
+                not_built=list(d.get("not_built") or []),
             )
         except KeyError as e:
             raise BundleError(f"manifest is missing {e.args[0]!r}") from None

@@ -31,7 +31,7 @@ def backend_class(name: str) -> type[Backend]:
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}") from None
     try:
-        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return,unused-ignore]
     except ImportError as e:
         raise BackendUnavailable(f"backend {name!r} is not available here: {e}") from e
 
@@ -71,8 +71,8 @@ def open_backend(
         raise BundleError(f"format {fmt!r} runs on the {spec.runner} backend, not {backend}")
     if backend == "tensorrt":
         # The TensorRT backend finds or builds an engine for this GPU from the bundle's ONNX.
-        return cls.from_bundle(bundle_dir, manifest, fmt, **options)  # type: ignore[attr-defined,no-any-return]
+        return cls.from_bundle(bundle_dir, manifest, fmt, **options)  # type: ignore[attr-defined,no-any-return,unused-ignore]
     build = manifest.build(fmt)
     path = verified_path(bundle_dir, build)
     log.debug("opening %s with %s", path, backend)
-    return cls(path, build, manifest, **options)  # type: ignore[call-arg]
+    return cls(path, build, manifest, **options)  # type: ignore[call-arg,unused-ignore]

@@ -1,0 +1,104 @@
+"""One format: build it, hash it, verify it against the source model's outputs, record it.
+
+A failure here fails this format only; the file is removed and the other formats go on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.builders.base import BuildContext, BuildError, BuildResult, BuildSkipped
+from converter.parity import compare, run_build
+from converter.reference import Reference
+from converter.summary import Outcome
+from runtime import formats
+from runtime.backends import BackendUnavailable, backend_class
+from runtime.manifest import BuildEntry, Manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildInputs:
+    staging: Path
+    manifest: Manifest
+    source: Any  # converter.source_model.Source, or None when extending a bundle
+    saved_model_dir: Path | None
+    reference: Reference
+    req: Any  # converter.pipeline.ConvertRequest
+    calibration: Any = None  # calibration data for INT8 builds, when given
+
+    _inputs: np.ndarray | None = None
+
+    def reference_inputs(self) -> np.ndarray:
+        if self._inputs is None:
+            self._inputs = self.reference.inputs(self.manifest.input.preprocess)
+        return self._inputs
+
+
+def resolve_builder(path: str) -> Any:
+    module, func = path.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def build_format(fid: str, bi: BuildInputs) -> Outcome:
+    fmt = formats.get(fid)
+    explicit = bool(bi.req.explicit_formats)
+    t0 = time.perf_counter()
+
+    def done(status: str, reason: str | None = None, **kw: Any) -> Outcome:
+        return Outcome(fid, status, seconds=time.perf_counter() - t0, reason=reason, explicit=explicit, **kw)
+
+    if fmt.needs_calibration and bi.calibration is None:
+        return done("failed" if explicit else "skipped", "needs a calibration set: --calibration DIR")
+    ctx = BuildContext(
+        fmt=fmt,
+        staging=bi.staging,
+        manifest=bi.manifest,
+        source=bi.source,
+        saved_model_dir=bi.saved_model_dir,
+        calibration=getattr(bi.calibration, "calib", None),
+        calibration_id=getattr(bi.calibration, "sha256", None),
+        options=bi.req.options,
+    )
+    try:
+        result: BuildResult = resolve_builder(fmt.builder)(ctx)
+    except BuildSkipped as e:
+        return done("failed" if explicit else "skipped", str(e))
+    except BuildError as e:
+        return done("failed", str(e))
+    except Exception as e:  # a builder bug must not take the other formats down
+        log.debug("builder %s crashed", fid, exc_info=True)
+        return done("failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+    path = bi.staging / result.file
+    entry = BuildEntry(
+        format=fid, precision=fmt.precision, file=result.file, sha256=sha256_file(path),
+        bytes=path.stat().st_size, io=result.io, toolchain=result.toolchain, target=result.target,
+        extra=result.extra,
+    )
+    tolerance = bi.req.tolerance.get(fid, fmt.tolerance)
+    try:
+        with backend_class(fmt.runner)(path, entry, bi.manifest) as backend:  # type: ignore[call-arg,unused-ignore]
+            parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance)
+    except BackendUnavailable as e:
+        path.unlink(missing_ok=True)
+        return done("failed", f"built but cannot be verified here: {e}")
+    except Exception as e:
+        path.unlink(missing_ok=True)
+        log.debug("verifying %s crashed", fid, exc_info=True)
+        return done("failed", f"verification failed: {type(e).__name__}: {str(e)[:200]}")
+    entry.parity = parity.to_dict()
+    out = done("built" if parity.ok else "failed", None if parity.ok else parity.failure(),
+               file=result.file, bytes=entry.bytes, max_abs=parity.max_abs, mean_abs=parity.mean_abs)
+    if parity.ok:
+        bi.manifest.builds.append(entry)
+    else:
+        path.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,46 @@
+"""``onnx``: FP32 ONNX from the SavedModel export via tf2onnx (the source of every TensorRT engine)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+
+from converter.builders.base import BuildContext, BuildError, BuildResult
+from converter.builders.onnx_io import onnx_io, onnx_toolchain
+
+log = logging.getLogger(__name__)
+
+_UNSUPPORTED = re.compile(r"(?:Unsupported ops|unsupported op[s]?)[^\n]*?[:=]\s*([^\n]+)", re.IGNORECASE)
+
+
+def build(ctx: BuildContext) -> BuildResult:
+    if ctx.saved_model_dir is None:
+        raise BuildError("onnx needs the source model (a SavedModel export); convert from the registry")
+    out = ctx.staging / ctx.fmt.file
+    # tf2onnx in a child process: it owns its TF graph state and its logging, and a crash in it
+    # (it has a few on exotic ops) cannot take the whole conversion down.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [
+        sys.executable, "-m", "tf2onnx.convert",
+        "--saved-model", str(ctx.saved_model_dir),
+        "--output", str(out),
+        "--opset", str(ctx.options.opset),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    log.debug("tf2onnx stderr:\n%s", proc.stderr[-4000:])
+    m = _UNSUPPORTED.search(proc.stderr)
+    if m:
+        out.unlink(missing_ok=True)
+        raise BuildError(f"ONNX (opset {ctx.options.opset}) cannot express op(s) {m.group(1).strip()}")
+    if proc.returncode != 0 or not out.is_file():
+        out.unlink(missing_ok=True)
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        raise BuildError(f"tf2onnx failed (exit {proc.returncode}): {tail[0][:300]}")
+    return BuildResult(
+        file=ctx.fmt.file,
+        io=onnx_io(out, ctx.manifest),
+        toolchain=onnx_toolchain(out, tf2onnx=True),
+    )

@@ -1,0 +1,88 @@
+"""``tflite-fp32`` and ``tflite-fp16`` from the SavedModel export (LiteRT converter)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from converter.builders.base import BuildContext, BuildError, BuildResult
+from runtime.manifest import TensorIO
+
+log = logging.getLogger(__name__)
+SIGNATURE = "serving_default"
+_OPS = re.compile(r"(?:ops? (?:are|is) not supported|not supported by)[^:]*:?\s*([^\n]+)", re.IGNORECASE)
+
+
+def build_fp32(ctx: BuildContext) -> BuildResult:
+    return _build(ctx, configure=lambda c: None)
+
+
+def build_fp16(ctx: BuildContext) -> BuildResult:
+    import tensorflow as tf
+
+    def fp16(c: Any) -> None:
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.target_spec.supported_types = [tf.float16]
+
+    return _build(ctx, configure=fp16)
+
+
+def converter_for(ctx: BuildContext) -> Any:
+    import tensorflow as tf
+
+    if ctx.saved_model_dir is None:
+        raise BuildError(f"{ctx.fmt.id} needs the source model (a SavedModel export); convert from the registry")
+    return tf.lite.TFLiteConverter.from_saved_model(str(ctx.saved_model_dir), signature_keys=[SIGNATURE])
+
+
+def convert(ctx: BuildContext, converter: Any) -> BuildResult:
+    """Run a configured LiteRT converter, write the file, and record its signature I/O."""
+    try:
+        blob = converter.convert()
+    except Exception as e:  # the TFLite converter raises ConverterError with the op list in its text
+        text = str(e)
+        m = _OPS.search(text)
+        what = f"op(s) {m.group(1).strip()[:200]}" if m else text.strip().splitlines()[-1][:200]
+        raise BuildError(f"TFLite cannot express {what}") from None
+    out = ctx.staging / ctx.fmt.file
+    out.write_bytes(blob)
+    return BuildResult(
+        file=ctx.fmt.file, io=signature_io(out, ctx), toolchain=_toolchain(), extra={"signature": SIGNATURE}
+    )
+
+
+def _build(ctx: BuildContext, configure: Any) -> BuildResult:
+    conv = converter_for(ctx)
+    configure(conv)
+    return convert(ctx, conv)
+
+
+def signature_io(path: Path, ctx: BuildContext) -> dict[str, TensorIO]:
+    """Logical name -> signature tensor (by name), with quantization params for integer tensors."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    runner = it.get_signature_runner(SIGNATURE)
+    ins, outs = runner.get_input_details(), runner.get_output_details()
+    io: dict[str, TensorIO] = {}
+    for logical, table in ((ctx.manifest.input.name, ins), *((o.name, outs) for o in ctx.manifest.outputs)):
+        if logical not in table:
+            raise BuildError(f"{path.name}: signature has no tensor {logical!r} (it has {sorted(table)})")
+        d = table[logical]
+        dtype = d["dtype"].__name__ if hasattr(d["dtype"], "__name__") else str(d["dtype"])
+        scale, zp = (d.get("quantization") or (0.0, 0))[:2]
+        quant = dtype in ("int8", "uint8", "int16") and scale
+        io[logical] = TensorIO(
+            name=logical, dtype=dtype, scale=float(scale) if quant else None, zero_point=int(zp) if quant else None
+        )
+    return io
+
+
+def _toolchain() -> dict[str, str]:
+    import importlib.metadata as md
+
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "ai-edge-litert": md.version("ai-edge-litert")}

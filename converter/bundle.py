@@ -1,0 +1,114 @@
+"""Write bundles atomically and recognise a cache hit.
+
+A bundle is assembled in a hidden staging directory beside its final place and swapped in with
+renames, so a crash never leaves a half bundle that looks whole: the final directory either
+does not exist, or holds a manifest whose every file was written and hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runtime.manifest import MANIFEST_NAME, BundleError, Manifest, load_manifest, sha256_file, verified_path
+
+log = logging.getLogger(__name__)
+
+
+def bundle_dir_for(output_root: Path, name: str, version: str) -> Path:
+    return output_root / name / f"v{version}"
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that determines the bundle's content."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cached_manifest(bundle_dir: Path, key: str, formats: list[str]) -> Manifest | None:
+    """The existing bundle's manifest if it was made from the same inputs, holds every requested
+    format, and all its files still match their sha256; else None (and why, in the log)."""
+    if not (bundle_dir / MANIFEST_NAME).is_file():
+        return None
+    try:
+        manifest = load_manifest(bundle_dir)
+    except BundleError as e:
+        log.info("existing bundle unreadable, rebuilding: %s", e)
+        return None
+    if manifest.source.get("key") != key:
+        log.info("existing bundle %s was made from other inputs; rebuilding", bundle_dir)
+        return None
+    missing = [f for f in formats if not manifest.has(f)]
+    if missing:
+        log.info("existing bundle lacks %s", ", ".join(missing))
+        return None
+    try:
+        for b in manifest.builds:
+            verified_path(bundle_dir, b)
+        ref = manifest.source.get("reference")
+        if ref and sha256_file(bundle_dir / ref["file"]) != ref["sha256"]:
+            raise BundleError("reference samples changed")
+    except (BundleError, OSError) as e:
+        log.warning("existing bundle failed verification, rebuilding: %s", e)
+        return None
+    return manifest
+
+
+class Staging:
+    """A staging directory that becomes ``target`` on :meth:`commit`, or vanishes on failure."""
+
+    def __init__(self, target: Path, seed_from_existing: bool = False) -> None:
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        if seed_from_existing and target.is_dir():
+            # Extending a bundle (e.g. an engine built on the car): hard links, no copies of big files.
+            for p in target.iterdir():
+                if p.is_file() and p.name != MANIFEST_NAME:
+                    _link_or_copy(p, self.path / p.name)
+        self.committed = False
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self, manifest: Manifest) -> Path:
+        """Write the manifest last, fsync, and swap the staging directory into place."""
+        keep = {b.file for b in manifest.builds}
+        ref = manifest.source.get("reference")
+        if ref:
+            keep.add(ref["file"])
+        for p in self.path.iterdir():
+            if p.is_file() and p.name not in keep:
+                p.unlink()  # leftovers of failed builds never reach the bundle
+        tmp = self.path / (MANIFEST_NAME + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(manifest.dumps())
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.path / MANIFEST_NAME)
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            self.target.rename(old)
+        self.path.rename(self.target)
+        self.committed = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

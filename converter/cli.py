@@ -1,0 +1,183 @@
+"""``convert-model``: a registered MLflow model version -> a verified edge bundle.
+
+    convert-model --version 3                     # models:/$RC_MODEL_NAME/3 from $MLFLOW_TRACKING_URI
+    convert-model --name rc_pilot --alias production --formats onnx,tflite-fp16
+    convert-model --bundle builds/rc_pilot/v3 --formats trt-fp16   # on the car: engine from the ONNX
+
+Exit: 0 every requested format built and verified; 1 some failed (the rest are built and
+listed); 2 bad usage or input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from converter.errors import EXIT_USAGE, ConverterError
+
+log = logging.getLogger("converter")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if len(vals) not in (1, 3):
+        raise argparse.ArgumentTypeError("give 1 or 3 values")
+    return vals * 3 if len(vals) == 1 else vals
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}")
+    return int(w), int(h)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="convert-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", help="registered model version, e.g. 3")
+    which.add_argument("--alias", help="registered model alias, e.g. production")
+    which.add_argument("--bundle", type=Path, help="extend an existing bundle from its ONNX (no TensorFlow/MLflow)")
+    p.add_argument("--name", help="registered model name (else $RC_MODEL_NAME, else the config's [model] name)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (else $MLFLOW_TRACKING_URI, else the local demo store)")
+    p.add_argument("--config", type=Path, help="TOML config (default: ./rc-edge.toml when present)")
+    p.add_argument("--formats", help="comma-separated format ids, or 'all' (default: every default format)")
+    p.add_argument("--output", type=Path, help="bundle root (default: builds/); bundles go to <root>/<name>/v<version>")
+    pre = p.add_argument_group("preprocessing (override the version's edge.preprocess tag)")
+    pre.add_argument("--input-size", type=_size, help="camera frame resize target WIDTHxHEIGHT before cropping")
+    pre.add_argument("--crop-top", type=int, help="rows removed from the top after resizing")
+    pre.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects")
+    pre.add_argument("--scale", type=float, help="multiplier applied to 0..255 pixels (e.g. 0.00392156)")
+    pre.add_argument("--mean", type=_floats, help="per-channel mean subtracted after scaling")
+    pre.add_argument("--std", type=_floats, help="per-channel std divided after the mean")
+    p.add_argument("--outputs", help="output meanings, e.g. out0=steering,out1=throttle (else edge.outputs tag)")
+    p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
+                   help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
+    p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
+    p.add_argument("--n-samples", type=int, help="reference samples for the parity check (default 64)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=MAXABS",
+                   help="override a format's max abs error, e.g. tflite-fp16=0.02; repeatable")
+    p.add_argument("--calibration", type=Path, help="calibration set (rc-calibrate) for INT8 formats")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 17; tf2onnx supports up to 18)")
+    p.add_argument("--no-log", action="store_true", help="do not log the conversion to MLflow")
+    p.add_argument("--force", action="store_true", help="rebuild even when the bundle is up to date")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    return p
+
+
+def _setup_logging(verbosity: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False, markup=False)])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbosity < 2 else "0")
+    for noisy in ("tensorflow", "absl", "tf2onnx", "mlflow", "alembic", "h5py"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # urllib3 warns on every connection retry; our own retry loop reports those once per try.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+
+
+def _request(args: argparse.Namespace) -> Any:
+    from converter.builders.base import BuildOptions
+    from converter.config import load_config
+    from converter.model_spec import parse_outputs_flag
+    from converter.pipeline import ConvertRequest
+    from converter.registry import resolve_tracking_uri
+    from runtime import formats
+
+    cfg = load_config(args.config)
+    try:
+        if args.formats:
+            fmts, explicit = formats.parse_list(args.formats), True
+        else:
+            fmts, explicit = list(cfg.convert.formats or formats.DEFAULT_IDS), False
+    except ValueError as e:
+        raise ConverterError(f"--formats: {e}") from None
+    pre: dict[str, Any] = {}
+    if args.input_size:
+        pre["width"], pre["height"] = args.input_size
+    for key in ("crop_top", "color", "scale", "mean", "std"):
+        if getattr(args, key) is not None:
+            pre[key] = getattr(args, key)
+    tol = dict(cfg.tolerance)
+    for item in args.tolerance:
+        fmt, sep, val = item.partition("=")
+        try:
+            formats.get(fmt)
+            tol[fmt] = float(val)
+        except ValueError as e:
+            raise ConverterError(f"--tolerance {item!r}: expected FORMAT=NUMBER ({e})") from None
+        if not sep:
+            raise ConverterError(f"--tolerance {item!r}: expected FORMAT=NUMBER")
+    if args.calibration is not None and not args.calibration.is_dir():
+        raise ConverterError(f"--calibration {args.calibration}: not a directory (make one with rc-calibrate)")
+    if args.samples is not None and not args.samples.exists():
+        raise ConverterError(f"--samples {args.samples}: no such file or folder")
+    return ConvertRequest(
+        formats=fmts,
+        explicit_formats=explicit,
+        tracking_uri=resolve_tracking_uri(args.tracking_uri or cfg.model.tracking_uri),
+        name=args.name or os.environ.get("RC_MODEL_NAME") or cfg.model.name,
+        version=args.version,
+        alias=args.alias,
+        bundle=args.bundle,
+        output_root=args.output or Path(cfg.convert.output),
+        preprocess_overrides=pre,
+        outputs=parse_outputs_flag(args.outputs),
+        custom_objects=args.custom_objects,
+        samples_path=args.samples,
+        n_samples=args.n_samples or cfg.convert.samples,
+        tolerance=tol,
+        calibration=args.calibration,
+        options=BuildOptions(opset=args.opset or cfg.convert.opset, trt_workspace_mb=cfg.convert.trt_workspace_mb),
+        log_to_mlflow=not args.no_log and args.bundle is None,
+        force=args.force,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from rich.markup import escape
+
+    from converter.report import ConsoleUI, print_json, render_table
+    from runtime.manifest import BundleError
+
+    ui = ConsoleUI(quiet=args.json)
+    try:
+        req = _request(args)
+        if req.n_samples < 1:
+            raise ConverterError("--n-samples must be at least 1")
+        if req.bundle is not None:
+            from converter.pipeline import extend_bundle
+
+            summary = extend_bundle(req, ui)
+        else:
+            from converter.pipeline import convert_from_registry
+
+            summary = convert_from_registry(req, ui)
+    except (ConverterError, BundleError) as e:
+        ui.console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        ui.console.print("[bold red]interrupted[/]: nothing was written")
+        return 130
+    if args.json:
+        print_json(summary)
+    else:
+        render_table(summary)
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Typed converter config from TOML. Unknown keys are errors; CLI flags override the file.
+
+Example (``rc-edge.toml``)::
+
+    [model]
+    name = "rc_pilot"
+    tracking_uri = "http://mlflow.lan:5000"
+
+    [convert]
+    formats = ["onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16", "trt-fp16"]
+    output = "builds"
+    opset = 17
+    samples = 64
+
+    [tolerance]          # max abs error per format, overriding the formats table
+    tflite-fp16 = 0.02
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from converter.errors import ConverterError
+from runtime import formats
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_CONFIG = Path("rc-edge.toml")
+
+
+@dataclass
+class ModelSection:
+    name: str | None = None
+    tracking_uri: str | None = None
+
+
+@dataclass
+class ConvertSection:
+    formats: list[str] | None = None
+    output: str = "builds"
+    opset: int = 17
+    samples: int = 64
+    trt_workspace_mb: int = 1024
+
+
+@dataclass
+class Config:
+    model: ModelSection = field(default_factory=ModelSection)
+    convert: ConvertSection = field(default_factory=ConvertSection)
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+
+def _section(cls: type, data: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ConverterError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    return cls(**data)
+
+
+def load_config(path: Path | None) -> Config:
+    """Load ``path`` (or ./rc-edge.toml when present); defaults otherwise."""
+    if path is None:
+        if not DEFAULT_CONFIG.is_file():
+            return Config()
+        path = DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConverterError(f"config {path} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConverterError(f"config {path} is not valid TOML: {e}") from None
+    unknown = set(data) - {"model", "convert", "tolerance"}
+    if unknown:
+        raise ConverterError(f"config {path}: unknown section(s) {sorted(unknown)}; allowed: model, convert, tolerance")
+    try:
+        cfg = Config(
+            model=_section(ModelSection, data.get("model", {}), f"{path} [model]"),
+            convert=_section(ConvertSection, data.get("convert", {}), f"{path} [convert]"),
+            tolerance={k: float(v) for k, v in data.get("tolerance", {}).items()},
+        )
+    except (TypeError, ValueError) as e:
+        raise ConverterError(f"config {path}: {e}") from None
+    for fmt in [*(cfg.convert.formats or []), *cfg.tolerance]:
+        if fmt not in formats.BY_ID:
+            raise ConverterError(f"config {path}: unknown format {fmt!r}; known: {', '.join(formats.BY_ID)}")
+    return cfg

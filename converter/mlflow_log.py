@@ -1,0 +1,97 @@
+"""Log a conversion back to MLflow: a run in ``edge-conversion`` and tags on the model version.
+
+Also the shared helpers benchmarks use to log their own runs (experiment lookup, artifact root).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from converter.registry import ModelVersionRef, Registry
+from converter.summary import Summary
+from runtime.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "edge-conversion"
+
+
+def local_artifact_root(tracking_uri: str) -> str | None:
+    """For a local sqlite store keep artifacts beside the database, not in the current directory."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///") :])
+        return (db.resolve().parent / "artifacts").as_uri()
+    return None
+
+
+def experiment_id(client: Any, name: str, tracking_uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    root = local_artifact_root(tracking_uri)
+    location = f"{root}/{name}" if root else None
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def flat_params(prefix: str, d: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(flat_params(key, v))
+        else:
+            out[key] = str(v)[:500]
+    return out
+
+
+def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, bundle: Path) -> str:
+    """Returns the run id. Raises on MLflow errors (the caller reports them; the bundle stays)."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.time import get_current_time_millis
+
+    client = registry.client
+    exp = experiment_id(client, EXPERIMENT, registry.tracking_uri)
+    run = client.create_run(
+        exp,
+        run_name=f"{ref.name}-v{ref.version}",
+        tags={"edge.model_name": ref.name, "edge.model_version": ref.version},
+    )
+    run_id = run.info.run_id
+    try:
+        built = [b.format for b in manifest.builds]
+        params = {
+            "source.model": ref.name,
+            "source.version": ref.version,
+            "source.uri": ref.uri,
+            "source.run_id": ref.run_id or "",
+            "formats": ",".join(o.format for o in summary.outcomes),
+            "converter_version": manifest.converter_version,
+            **flat_params("preprocess", manifest.input.preprocess.to_dict()),
+        }
+        for b in manifest.builds:
+            params.update(flat_params(f"toolchain.{b.format}", b.toolchain))
+        now = get_current_time_millis()
+        metrics: list[Metric] = []
+        for o in summary.outcomes:
+            if o.status != "built":
+                continue
+            vals = {"max_abs": o.max_abs, "mean_abs": o.mean_abs, "bytes": o.bytes, "build_s": o.seconds}
+            metrics += [Metric(f"{o.format}.{k}", float(v), now, 0) for k, v in vals.items() if v is not None]
+        for b in manifest.builds:
+            for out, errs in b.parity.get("per_output", {}).items():
+                metrics += [Metric(f"{b.format}.{out}.{k}", float(v), now, 0) for k, v in errs.items()]
+        client.log_batch(
+            run_id,
+            metrics=metrics,
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag("edge.formats", ",".join(built))],
+        )
+        client.log_artifacts(run_id, str(bundle), artifact_path="bundle")
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    registry.set_version_tags(ref, {"edge.conversion_run_id": run_id, "edge.formats": ",".join(built)})
+    return run_id

@@ -1,0 +1,253 @@
+"""The conversion, step by step: registry -> source model -> builds (each verified) -> bundle -> MLflow."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import converter
+from converter.build_step import BuildInputs, build_format
+from converter.builders.base import BuildOptions
+from converter.bundle import Staging, bundle_dir_for, cache_key, cached_manifest
+from converter.errors import ConverterError
+from converter.model_spec import resolve_meanings, resolve_preprocess
+from converter.reference import REFERENCE_FILE, Reference, frames_from_path, synthetic_frames
+from converter.registry import ModelVersionRef, Registry, describe
+from converter.report import ConsoleUI
+from converter.summary import Outcome, Summary
+from converter.tf_import import import_tensorflow, native_stderr_filtered
+from runtime.manifest import (
+    InputSpec,
+    Manifest,
+    ModelInfo,
+    OutputSpec,
+    load_manifest,
+    sha256_file,
+    verified_path,
+)
+
+log = logging.getLogger(__name__)
+
+TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")
+
+
+@dataclass
+class ConvertRequest:
+    formats: list[str]
+    explicit_formats: bool = False
+    tracking_uri: str = ""
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    bundle: Path | None = None  # extend this bundle from its ONNX alone (no TensorFlow, no registry)
+    output_root: Path = Path("builds")
+    preprocess_overrides: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    custom_objects: list[str] = field(default_factory=list)
+    samples_path: Path | None = None
+    n_samples: int = 64
+    tolerance: dict[str, float] = field(default_factory=dict)
+    calibration: Path | None = None
+    options: BuildOptions = field(default_factory=BuildOptions)
+    log_to_mlflow: bool = True
+    force: bool = False
+
+
+def toolchain_versions() -> dict[str, str]:
+    out = {}
+    for dist in TOOL_DISTS:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
+    t0 = time.perf_counter()
+    if not req.name:
+        raise ConverterError("no model name: pass --name, set RC_MODEL_NAME, or [model] name in the config")
+    with ui.step(f"Resolving {req.name} {'v' + req.version if req.version else '@' + str(req.alias)}"):
+        registry = Registry(req.tracking_uri)
+        ref = registry.resolve(req.name, req.version, req.alias)
+    target = bundle_dir_for(req.output_root, ref.name, ref.version)
+    key_inputs = _key_inputs(req, ref)
+    key = cache_key(key_inputs)
+    summary = Summary(ref.name, ref.version, target)
+    if not req.force:
+        cached = cached_manifest(target, key, req.formats)
+        if cached is not None:
+            summary.cache_hit = True
+            summary.outcomes = [_cached_outcome(cached, f) for f in req.formats]
+            summary.run_id = ref.tags.get("edge.conversion_run_id")
+            summary.seconds = time.perf_counter() - t0
+            return summary
+    existing = _same_inputs_manifest(target, key)
+    with tempfile.TemporaryDirectory(prefix="convert-model-") as work_str, Staging(target, existing is not None) as st:
+        work = Path(work_str)
+        with ui.step(f"Downloading {ref.uri}"):
+            art = registry.download(ref, work / "artifacts")
+        with ui.step("Loading the model"):
+            import_tensorflow()
+            source, found = _load(art, req)
+        manifest = _new_manifest(req, ref, source, found, key, key_inputs)
+        if existing is not None:
+            manifest.builds = [b for b in existing.builds if b.format not in req.formats]
+        with ui.step("Exporting a SavedModel"):
+            saved = source.export_saved_model(work / "saved_model")
+        with ui.step(f"Running the source model on {req.n_samples} reference samples"):
+            ref_samples = _reference(req, manifest, source)
+            ref_samples.save(st.path / REFERENCE_FILE)
+            manifest.source["reference"] = {
+                "file": REFERENCE_FILE, "sha256": sha256_file(st.path / REFERENCE_FILE),
+                "count": int(ref_samples.frames_bgr.shape[0]), "frames": ref_samples.source,
+            }
+        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req)
+        summary.outcomes = _build_all(inputs, req, ui)
+        _finish(summary, manifest, st, ui)
+    if summary.bundle is not None and req.log_to_mlflow:
+        _log(registry, ref, manifest, summary, ui)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
+    """Add builds (TensorRT engines, on the car) to an existing bundle from its ONNX alone."""
+    t0 = time.perf_counter()
+    assert req.bundle is not None
+    manifest = load_manifest(req.bundle)
+    ref_info = manifest.source.get("reference")
+    if not ref_info:
+        raise ConverterError(f"{req.bundle} has no reference samples; re-convert it with this convert-model")
+    ref_path = req.bundle / ref_info["file"]
+    if sha256_file(ref_path) != ref_info["sha256"]:
+        raise ConverterError(f"{ref_path} does not match the manifest's sha256; re-copy the bundle")
+    for b in manifest.builds:
+        verified_path(req.bundle, b)
+    ref_samples = Reference.load(ref_path, ref_info.get("frames", ""))
+    summary = Summary(manifest.model.name, manifest.model.version, req.bundle)
+    with Staging(req.bundle, seed_from_existing=True) as st:
+        manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
+        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req)
+        summary.outcomes = _build_all(inputs, req, ui)
+        _finish(summary, manifest, st, ui)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _build_all(inputs: BuildInputs, req: ConvertRequest, ui: ConsoleUI) -> list[Outcome]:
+    outcomes = []
+    for fid in req.formats:
+        with ui.step(f"Building and verifying {fid}"), native_stderr_filtered():
+            outcome = build_format(fid, inputs)
+        ui.note(f"  {fid}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _finish(summary: Summary, manifest: Manifest, st: Staging, ui: ConsoleUI) -> None:
+    manifest.not_built = [
+        {"format": o.format, "status": o.status, "reason": o.reason or ""}
+        for o in summary.outcomes if o.status in ("failed", "skipped")
+    ]
+    if not manifest.builds:
+        summary.bundle = None
+        ui.note("nothing was built: no bundle written")
+        return
+    manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with ui.step("Writing the bundle"):
+        summary.bundle = st.commit(manifest)
+
+
+def _log(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, ui: ConsoleUI) -> None:
+    from converter.mlflow_log import log_conversion
+
+    assert summary.bundle is not None
+    try:
+        with ui.step("Logging to MLflow"):
+            summary.run_id = log_conversion(registry, ref, manifest, summary, summary.bundle)
+    except Exception as e:  # the bundle is written and valid; say so, and exit non-zero
+        log.debug("MLflow logging failed", exc_info=True)
+        summary.log_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+
+
+def _key_inputs(req: ConvertRequest, ref: ModelVersionRef) -> dict[str, Any]:
+    calib = None
+    if req.calibration is not None:
+        mf = req.calibration / "calibration.json"
+        calib = {"path": str(req.calibration.resolve()), "sha256": sha256_file(mf) if mf.is_file() else None}
+    return {
+        "model": describe(ref),
+        "tags": {k: v for k, v in ref.tags.items() if k.startswith("edge.") and not k.startswith("edge.conv")
+                 and k != "edge.formats"},
+        "converter": converter.__version__,
+        "toolchain": toolchain_versions(),
+        "preprocess": req.preprocess_overrides,
+        "outputs": req.outputs,
+        "samples": {"path": str(req.samples_path) if req.samples_path else None, "n": req.n_samples},
+        "tolerance": req.tolerance,
+        "opset": req.options.opset,
+        "calibration": calib,
+    }
+
+
+def _same_inputs_manifest(target: Path, key: str) -> Manifest | None:
+    """An existing bundle from the same inputs: its other builds are kept when adding formats."""
+    try:
+        m = load_manifest(target)
+    except Exception:  # absent or unreadable: build from scratch
+        return None
+    return m if m.source.get("key") == key else None
+
+
+def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
+    b = manifest.build(fid)
+    return Outcome(fid, "cached", b.file, b.bytes, b.parity.get("max_abs"), b.parity.get("mean_abs"))
+
+
+def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
+    from converter.source_model import find_model_file, import_custom_objects, load_source
+
+    found = find_model_file(art)
+    return load_source(found, import_custom_objects(req.custom_objects)), found
+
+
+def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found: Any, key: str,
+                  key_inputs: dict[str, Any]) -> Manifest:
+    shape = source.input_shape
+    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
+        raise ConverterError(f"model input shape {shape} is not (N, H, W, 3) with a fixed H and W")
+    spec, origin = resolve_preprocess(ref.tags, req.preprocess_overrides, (shape[1], shape[2]), source.rescales_inside())
+    meanings = resolve_meanings(source.output_names, ref.tags, req.outputs)
+    probe = source.predict(_zeros(shape))
+    return Manifest(
+        model=ModelInfo(ref.name, ref.version, ref.run_id, ref.source, f"{found.kind}:{found.path.name}"),
+        input=InputSpec(source.input_name, (1, shape[1], shape[2], 3), "float32", "NHWC", spec),
+        outputs=[OutputSpec(n, tuple(probe[n].shape), meanings[n]) for n in source.output_names],
+        builds=[],
+        created_at="",
+        converter_version=converter.__version__,
+        source={"key": key, "inputs": key_inputs, "preprocess_from": origin},
+    )
+
+
+def _zeros(shape: tuple[Any, ...]) -> Any:
+    import numpy as np
+
+    return np.zeros((1, shape[1], shape[2], 3), np.float32)
+
+
+def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Reference:
+    spec = manifest.input.preprocess
+    if req.samples_path is not None:
+        frames, where = frames_from_path(req.samples_path, req.n_samples), str(req.samples_path)
+    else:
+        frames, where = synthetic_frames(spec, req.n_samples), "synthetic-track+noise"
+    x = Reference(frames, {}, where).inputs(spec)
+    return Reference(frames, source.predict(x), where)

@@ -1,0 +1,71 @@
+"""What the user sees: a live step line per stage (rich, on stderr) and the final table or JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.table import Table
+
+from converter.summary import Summary
+
+log = logging.getLogger(__name__)
+
+_STYLE = {"built": "green", "cached": "cyan", "skipped": "yellow", "failed": "bold red"}
+
+
+class ConsoleUI:
+    def __init__(self, quiet: bool = False) -> None:
+        # Our own handle on stderr: native-noise filtering (converter.tf_import) redirects fd 2.
+        stream = os.fdopen(os.dup(2), "w", buffering=1)
+        self.console = Console(file=stream, quiet=quiet, log_path=False)
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with self.console.status(f"{text}…"):
+            yield
+        self.console.log(f"{text} [dim]({time.perf_counter() - t0:.1f}s)[/dim]")
+
+    def note(self, text: str) -> None:
+        self.console.log(text)
+
+
+def render_table(summary: Summary, console: Console | None = None) -> None:
+    console = console or Console()
+    title = f"{summary.model} v{summary.version}" + (" (cache hit)" if summary.cache_hit else "")
+    table = Table(title=title, title_justify="left")
+    for col, just in (("format", "left"), ("status", "left"), ("size", "right"), ("max error", "right"),
+                      ("seconds", "right"), ("note", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for o in summary.outcomes:
+        table.add_row(
+            o.format,
+            f"[{_STYLE.get(o.status, '')}]{o.status}[/]",
+            _size(o.bytes),
+            f"{o.max_abs:.2e}" if o.max_abs is not None else "-",
+            f"{o.seconds:.1f}",
+            o.reason or "",
+        )
+    console.print(table)
+    where = f"bundle: {summary.bundle}" if summary.bundle else "no bundle written"
+    run = f"  mlflow run: {summary.run_id}" if summary.run_id else ""
+    console.print(f"{where}{run}  ({summary.seconds:.1f}s)")
+    if summary.log_error:
+        console.print(f"[bold red]MLflow logging failed:[/] {summary.log_error}")
+
+
+def print_json(summary: Summary) -> None:
+    sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "-"
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
