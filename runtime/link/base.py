@@ -1,0 +1,110 @@
+"""What the runtime loop sees of the car: the DriveLink interface, car status and link counters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from runtime.link.protocol import AXIS_MAX, Status
+
+
+class LinkError(RuntimeError):
+    """A link that cannot work as configured (bad URL, not a serial device, no permission)."""
+
+
+@dataclass(frozen=True)
+class CarStatus:
+    """The newest STATUS frame from the car, in host units (steering/throttle in [-1, 1])."""
+
+    mode: str  # "auto" or "manual" (RC transmitter override)
+    armed: bool
+    failsafe: bool  # the car stopped itself: no valid drive frame for 250 ms
+    rc_present: bool
+    last_seq: int
+    last_tag: int
+    steering: float  # what the car outputs now
+    throttle: float
+    battery_mv: int | None
+    rx_errors: int
+    seq: int  # the car's own frame counter
+    received_at: float  # time.monotonic() when the frame was decoded
+
+    @property
+    def manual(self) -> bool:
+        return self.mode == "manual"
+
+    @classmethod
+    def from_status(cls, status: Status, seq: int, received_at: float) -> CarStatus:
+        return cls(
+            mode="manual" if status.manual else "auto",
+            armed=status.armed,
+            failsafe=status.failsafe,
+            rc_present=status.rc_present,
+            last_seq=status.last_seq,
+            last_tag=status.last_tag,
+            steering=status.steering / AXIS_MAX,
+            throttle=status.throttle / AXIS_MAX,
+            battery_mv=status.battery_mv or None,
+            rx_errors=status.rx_errors,
+            seq=seq,
+            received_at=received_at,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LinkStats:
+    """Counters a link keeps for the runtime's stats."""
+
+    sent: int = 0  # frames written
+    dropped: int = 0  # commands not written: disconnected or the write failed/timed out
+    nonfinite: int = 0  # drive() called with NaN/inf: neutral sent instead
+    reconnects: int = 0
+    rearms: int = 0  # ARM re-sent because the car said it was disarmed (reset, silence)
+    status_frames: int = 0
+    rx_rejected: int = 0  # corrupted or foreign frames from the car
+    manual_frames: int = 0  # status frames reporting the RC override
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@runtime_checkable
+class DriveLink(Protocol):
+    """The runtime loop's view of the car. No method raises on a lost port; see docs/protocol.md."""
+
+    def open(self) -> None: ...
+
+    def arm(self) -> None: ...
+
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
+        """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq."""
+        ...
+
+    def neutral(self) -> None: ...
+
+    def heartbeat(self) -> None: ...
+
+    def poll(self) -> CarStatus | None:
+        """Non-blocking: the newest status from the car since the last poll, if any."""
+        ...
+
+    def close(self) -> None:
+        """Send neutral (with disarm) first, best effort, then release the port."""
+        ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def stats(self) -> LinkStats: ...
+
+
+def to_wire(value: float) -> int | None:
+    """[-1, 1] float -> protocol units (clamped); None for NaN/inf."""
+    if not math.isfinite(value):
+        return None
+    return max(-AXIS_MAX, min(AXIS_MAX, round(value * AXIS_MAX)))
