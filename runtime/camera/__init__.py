@@ -1,0 +1,28 @@
+"""Camera sources behind one interface, chosen by URI (``csi://0``, ``v4l2:///dev/video0``,
+``file://x.mp4?loop=1&realtime=1``, a folder of images). See :mod:`runtime.camera.uri`."""
+
+from __future__ import annotations
+
+from runtime.camera.base import CameraConfigError, CameraError, Frame, FrameSource
+from runtime.camera.capture import Camera
+from runtime.camera.sources import make_source, opencv_has_gstreamer
+from runtime.camera.uri import CameraURI, parse_camera_uri
+from runtime.events import Events
+
+__all__ = [
+    "Camera",
+    "CameraConfigError",
+    "CameraError",
+    "CameraURI",
+    "Frame",
+    "FrameSource",
+    "make_source",
+    "open_camera",
+    "opencv_has_gstreamer",
+    "parse_camera_uri",
+]
+
+
+def open_camera(uri: str, events: Events | None = None, reconnect_interval_s: float = 0.5) -> Camera:
+    """A started :class:`Camera` for ``uri``; :class:`CameraConfigError` if it can never work."""
+    return Camera(make_source(uri), events, reconnect_interval_s).start()

@@ -1,0 +1,274 @@
+"""``rc-runtime``: drive the car from a bundle, a camera and a serial link.
+
+    rc-runtime --bundle builds/rc_pilot/v3 --camera csi://0 --serial /dev/rc-car
+    rc-runtime --config /etc/rc-car/runtime.toml --record /data/drives
+
+Exit status: 0 after a normal end (``--max-frames``, ``--duration``, end of a file, SIGTERM/SIGINT),
+2 for bad input (config, bundle, camera URI, link), 1 if the loop crashed. In every case the car
+is commanded to neutral before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from runtime.backends import BackendUnavailable, open_backend
+from runtime.backends.base import Backend
+from runtime.camera import Camera, CameraError, open_camera
+from runtime.config import ConfigError, RuntimeConfig, load_config
+from runtime.events import Events
+from runtime.link import DriveLink, LinkError, open_link
+from runtime.loop import DriveLoop
+from runtime.manifest import BundleError, Manifest, load_manifest
+from runtime.policy import Policy
+from runtime.preprocess import Preprocessor
+from runtime.recording import Recorder, RecordingError
+from runtime.stats import LoopStats, format_summary
+from runtime.watchdog import Watchdog
+
+log = logging.getLogger("runtime")
+
+# Errors that mean "bad input": one line, exit status 2.
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, FileNotFoundError,
+    PermissionError,
+)
+WARMUP_RUNS = 3
+
+
+def load_notify() -> Callable[[str], Any] | None:
+    """``runtime.notify.notify`` when running under systemd (``$NOTIFY_SOCKET``) and present."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return None
+    try:
+        notify_module = importlib.import_module("runtime.notify")  # the systemd helper, where present
+    except ImportError:
+        log.debug("runtime.notify not available; not notifying systemd")
+        return None
+    fn = getattr(notify_module, "notify", None)
+    return fn if callable(fn) else None
+
+
+def systemd_watchdog_period() -> float | None:
+    """Half of systemd's ``WatchdogSec`` (``$WATCHDOG_USEC``), the usual ping period."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    return int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
+
+
+def open_drive_link(uri: str) -> DriveLink:
+    link = open_link(uri)
+    link.open()
+    return link
+
+
+def model_info(manifest: Manifest, backend: Backend) -> dict[str, Any]:
+    return {
+        "name": manifest.model.name,
+        "version": manifest.model.version,
+        "run_id": manifest.model.run_id,
+        "source_uri": manifest.model.source_uri,
+        "backend": backend.describe(),
+        "build": {"format": backend.build.format, "precision": backend.build.precision,
+                  "file": backend.build.file, "sha256": backend.build.sha256},
+    }
+
+
+def run(
+    cfg: RuntimeConfig,
+    stop: threading.Event | None = None,
+    *,
+    backend: Backend | None = None,
+    link: DriveLink | None = None,
+    camera: Camera | None = None,
+) -> dict[str, Any]:
+    """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
+    benchmarks); the car is left in neutral however this returns or raises."""
+    stop = stop or threading.Event()
+    events = Events()
+    if not cfg.model.bundle:
+        raise ConfigError("no bundle given: pass --bundle DIR or set [model] bundle in the config")
+    link = link if link is not None else open_drive_link(cfg.link.uri)
+    notify = load_notify()
+    wd = Watchdog(
+        link, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
+        neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify,
+        notify_s=systemd_watchdog_period(), halt=stop,
+    ).start()  # neutral from here on, until the first valid inference
+    recorder: Recorder | None = None
+    own_backend = backend is None
+    summary: dict[str, Any] = {}
+    try:
+        manifest = load_manifest(cfg.model.bundle)
+        if backend is None:
+            options = {"threads": cfg.model.threads} if cfg.model.threads else {}
+            backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
+        pre = Preprocessor(manifest.input.preprocess)
+        policy = Policy.for_manifest(cfg.policy, manifest)
+        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the outputs map
+            policy(backend.infer(np.zeros_like(pre.out)), 0.0)
+        policy.reset()
+        info = model_info(manifest, backend)
+        log.info("model %s v%s on %s (%s)", info["name"], info["version"], backend.name, backend.build.format)
+        if camera is None:
+            camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s)
+        else:
+            camera.events = events
+        if cfg.record.dir:
+            recorder = Recorder(cfg.record.dir, {
+                "model": info, "preprocess": manifest.input.preprocess.to_dict(),
+                "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
+                "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
+                "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,
+                "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
+            }, events, cfg.record.every, cfg.record.jpeg_quality)
+        stats = LoopStats()
+        loop = DriveLoop(camera, backend, pre, policy, wd, events, stats, recorder, notify,
+                         max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
+        try:
+            reason = loop.run(stop)
+        finally:
+            camera.stop()
+        summary = stats.summary({
+            "end_reason": reason, "camera": camera.stats(), "model": info,
+        })
+    finally:
+        wd.stop()  # final neutral
+        try:
+            link.close()  # sends neutral + disarm
+        except Exception as e:  # the neutral above already went out; report and go on
+            log.warning("closing the link failed: %s", e)
+        if own_backend and backend is not None:
+            backend.close()
+        summary["watchdog"] = wd.stats()
+        summary["link"] = _link_stats(link)
+        summary["events"] = events.summary()
+        if recorder is not None:
+            recorder.close(summary)
+            summary["recording"] = recorder.stats()
+    return summary
+
+
+def _link_stats(link: DriveLink) -> dict[str, Any]:
+    stats = getattr(link, "stats", None)
+    as_dict = getattr(stats, "as_dict", None)
+    return as_dict() if callable(as_dict) else {}
+
+
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class SignalStop:
+    """SIGTERM/SIGINT set ``stop``. The C-level wakeup fd is read by a thread too, so the stop is
+    seen (and the watchdog sends neutral) even while the main thread is stuck in native code,
+    where Python signal handlers cannot run. A second signal raises KeyboardInterrupt."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._r, self._w = socket.socketpair()
+        self._w.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._w.fileno(), warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        threading.Thread(target=self._watch, name="signals", daemon=True).start()
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stop.set()
+
+    def _watch(self) -> None:
+        try:
+            if self._r.recv(1):
+                self.stop.set()
+        except OSError:
+            pass  # closed by restore()
+
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self._old_fd)
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._w.close()
+        self._r.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rc-runtime", description="Drive the RC car from camera frames through a model.")
+    a = p.add_argument
+    a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
+    a("--bundle", help="bundle directory made by convert-model")
+    a("--backend", choices=("auto", "tensorrt", "onnxruntime", "tflite"), help="inference backend (default auto)")
+    a("--format", help="build to run, e.g. onnx, tflite-fp16, trt-fp16 (default: the backend's usual one)")
+    a("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite")
+    a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
+    a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
+    a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
+    a("--max-throttle", type=float, help="throttle limit in [0, 1]")
+    a("--max-frames", type=int, help="stop after N inferred frames")
+    a("--duration", type=float, help="stop after S seconds")
+    a("--stats-json", help="write the run summary to this JSON file")
+    a("--record", help="record frames, commands and timings into this directory")
+    a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
+    a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
+    return load_config(args.config, {
+        "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
+        "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
+        "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
+        "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
+        "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+    except ConfigError as e:
+        sys.stderr.write(f"rc-runtime: {e}\n")
+        return 2
+    logging.basicConfig(level=cfg.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    signals = SignalStop(stop)
+    try:
+        summary = run(cfg, stop)
+    except INPUT_ERRORS as e:
+        sys.stderr.write(f"rc-runtime: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rc-runtime: interrupted\n")
+        return 130
+    except Exception:
+        log.exception("rc-runtime crashed (the car was commanded to neutral)")
+        return 1
+    finally:
+        signals.restore()
+    sys.stdout.write(format_summary(summary) + "\n")
+    if cfg.run.stats_json:
+        write_json_atomic(cfg.run.stats_json, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

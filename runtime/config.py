@@ -1,0 +1,195 @@
+"""Typed runtime configuration: TOML file, validated, unknown keys are errors, CLI flags override.
+
+Every section is a dataclass; the loader checks each key exists and each value has the declared
+type, then the dataclasses check ranges. Errors are one line naming the file, section and key and
+what to write instead. See ``runtime/runtime.example.toml`` for every key with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.policy import PolicyConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6)
+    import tomli as tomllib
+
+BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "tflite")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the key and the fix."""
+
+
+@dataclass
+class ModelSection:
+    bundle: str = ""  # the bundle directory made by convert-model (required)
+    backend: str = "auto"  # auto | tensorrt | onnxruntime | tflite
+    format: str = ""  # a build id from the formats table; empty: the backend's default
+    threads: int = 0  # CPU threads for ONNX Runtime / TFLite; 0: the library's default
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKEND_CHOICES:
+            raise ConfigError(f"[model] backend = {self.backend!r}; choose from {', '.join(BACKEND_CHOICES)}")
+        if self.threads < 0:
+            raise ConfigError(f"[model] threads = {self.threads} must be >= 0")
+
+
+@dataclass
+class CameraSection:
+    uri: str = "csi://0"
+    reconnect_interval_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.reconnect_interval_s <= 0:
+            raise ConfigError("[camera] reconnect_interval_s must be positive")
+
+
+@dataclass
+class LinkSection:
+    uri: str = "null://"  # serial device (/dev/rc-car) or link URI; null:// only logs
+
+
+@dataclass
+class WatchdogSection:
+    deadline_ms: float = 100.0
+    rate_hz: float = 200.0
+    neutral_repeat_ms: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not 5.0 <= self.deadline_ms <= 1000.0:
+            raise ConfigError(f"[watchdog] deadline_ms = {self.deadline_ms} must be in [5, 1000]")
+        if not 10.0 <= self.rate_hz <= 2000.0:
+            raise ConfigError(f"[watchdog] rate_hz = {self.rate_hz} must be in [10, 2000]")
+        if self.neutral_repeat_ms <= 0:
+            raise ConfigError("[watchdog] neutral_repeat_ms must be positive")
+
+
+@dataclass
+class RunSection:
+    max_frames: int = 0  # 0: unbounded
+    duration_s: float = 0.0  # 0: unbounded
+    stats_json: str = ""  # write the summary here on exit
+
+    def __post_init__(self) -> None:
+        if self.max_frames < 0 or self.duration_s < 0:
+            raise ConfigError("[run] max_frames and duration_s must be >= 0 (0 means unbounded)")
+
+
+@dataclass
+class RecordSection:
+    dir: str = ""  # empty: no recording
+    every: int = 1  # save the image of every Nth frame (every frame's command is recorded)
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ConfigError(f"[record] every = {self.every} must be >= 1")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"[record] jpeg_quality = {self.jpeg_quality} must be in [1, 100]")
+
+
+@dataclass
+class LogSection:
+    level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        self.level = self.level.upper()
+        if self.level not in LOG_LEVELS:
+            raise ConfigError(f"[log] level = {self.level!r}; choose from {', '.join(LOG_LEVELS)}")
+
+
+@dataclass
+class RuntimeConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    link: LinkSection = field(default_factory=LinkSection)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    watchdog: WatchdogSection = field(default_factory=WatchdogSection)
+    run: RunSection = field(default_factory=RunSection)
+    record: RecordSection = field(default_factory=RecordSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(RuntimeConfig)[f.name] for f in dataclasses.fields(RuntimeConfig)}
+
+
+def _check_value(where: str, value: Any, typ: Any) -> Any:
+    """``value`` as ``typ`` (int is accepted for float), or a ConfigError naming ``where``."""
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        typ = next(t for t in typing.get_args(typ) if t is not type(None))
+    if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if typ in (str, bool) and isinstance(value, typ):
+        return value
+    raise ConfigError(f"{where} = {value!r} must be {'an' if typ is int else 'a'} {typ.__name__}")
+
+
+def _build_section(name: str, values: dict[str, Any], origin: str) -> Any:
+    cls = SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in hints:
+            near = difflib.get_close_matches(key, list(hints), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(hints)}"
+            raise ConfigError(f"{origin}: [{name}] unknown key {key!r}{hint}")
+        kwargs[key] = _check_value(f"{origin}: [{name}] {key}", value, hints[key])
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{origin}: {e}") from None
+    except ValueError as e:  # PolicyConfig's own range checks
+        raise ConfigError(f"{origin}: [{name}] {e}") from None
+
+
+def config_from_dict(data: dict[str, Any], origin: str = "config") -> RuntimeConfig:
+    sections: dict[str, Any] = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            near = difflib.get_close_matches(name, list(SECTIONS), n=1)
+            hint = f"; did you mean [{near[0]}]?" if near else f"; sections: {', '.join(SECTIONS)}"
+            raise ConfigError(f"{origin}: unknown section [{name}]{hint}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: {name} must be a [{name}] table")
+        sections[name] = _build_section(name, values, origin)
+    return RuntimeConfig(**sections)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RuntimeConfig:
+    """Defaults, then the TOML file (if any), then ``overrides`` (``{"model.bundle": value}``; a
+    ``None`` value means "not given on the command line")."""
+    data: dict[str, Any] = {}
+    origin = "command line"
+    if path is not None:
+        p = Path(path)
+        origin = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p} is not valid TOML: {e}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    return config_from_dict(data, origin)

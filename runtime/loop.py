@@ -1,0 +1,177 @@
+"""The drive loop: newest frame -> Preprocessor -> backend -> policy -> watchdog -> link.
+
+Event-driven, not clocked: the loop waits for the camera's next frame and handles it at once,
+so a command is never older than one inference plus a hand-over, and a frame is never inferred
+twice (the camera hands each frame out once). Everything that can fail per frame ends in
+neutral through the :class:`~runtime.watchdog.Watchdog`; the watchdog's own thread covers the
+cases where this loop cannot run at all (a hung backend, a stalled camera).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from runtime.backends.base import Backend
+from runtime.camera import Camera, Frame
+from runtime.events import Events
+from runtime.policy import Command, Policy
+from runtime.preprocess import Preprocessor
+from runtime.recording import Recorder
+from runtime.stats import LoopStats
+from runtime.watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+
+# Why a run ended (RunResult.reason).
+MAX_FRAMES, DURATION, CAMERA_ENDED, STOPPED = "max_frames", "duration", "camera_ended", "stopped"
+
+
+class DriveLoop:
+    def __init__(
+        self,
+        camera: Camera,
+        backend: Backend,
+        preprocessor: Preprocessor,
+        policy: Policy,
+        watchdog: Watchdog,
+        events: Events,
+        stats: LoopStats | None = None,
+        recorder: Recorder | None = None,
+        notify: Callable[[str], Any] | None = None,
+        max_frames: int | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        self.camera, self.backend, self.pre, self.policy = camera, backend, preprocessor, policy
+        self.watchdog, self.events = watchdog, events
+        self.stats = stats or LoopStats()
+        self.recorder, self.notify = recorder, notify
+        self.max_frames, self.duration_s = max_frames, duration_s
+        self.reason = ""
+
+    def run(self, stop: threading.Event | None = None) -> str:
+        """Run until ``max_frames``, ``duration_s``, the camera's end or ``stop``; the reason."""
+        stop = stop or threading.Event()
+        st = self.stats
+        st.t_start = time.monotonic()
+        end = st.t_start + self.duration_s if self.duration_s else float("inf")
+        deadline = self.watchdog.deadline_s
+        try:
+            while True:
+                if stop.is_set():
+                    self.reason = STOPPED
+                    break
+                if self.max_frames is not None and st.frames >= self.max_frames:
+                    self.reason = MAX_FRAMES
+                    break
+                now = time.monotonic()
+                if now >= end:
+                    self.reason = DURATION
+                    break
+                # Short waits keep a stop request and the duration prompt.
+                frame = self.camera.get(min(deadline, end - now))
+                if frame is None:
+                    if self.camera.ended:
+                        self.reason = CAMERA_ENDED
+                        break
+                    if time.monotonic() - now >= deadline:
+                        self.events.raise_("camera.stalled", f"no frame for {deadline * 1000:.0f} ms")
+                    continue
+                self._step(frame)
+        except BaseException as e:
+            self.events.raise_("loop.crashed", repr(e))
+            self.watchdog.neutral("loop crashed")
+            raise
+        finally:
+            st.t_end = time.monotonic()
+        self.watchdog.neutral(f"run ended: {self.reason}")
+        return self.reason
+
+    def _step(self, frame: Frame) -> None:
+        st, ev, wd = self.stats, self.events, self.watchdog
+        t0 = time.monotonic()
+        ev.clear("camera.stalled")
+        st.add("frame_age", t0 - frame.t_capture)
+        try:
+            x = self.pre(frame.image)
+            t1 = time.monotonic()
+            outputs = self.backend.infer(x)
+            t2 = time.monotonic()
+        except Exception as e:
+            st.backend_errors += 1
+            ev.raise_("backend.error", f"frame {frame.id}: {type(e).__name__}: {e}")
+            wd.neutral("backend error")
+            self.policy.reset()
+            self._record(frame, None, None, False, {})
+            return
+        ev.clear("backend.error")
+        cmd = self.policy(outputs, t2)
+        t3 = time.monotonic()
+        st.frames += 1
+        if st.frames == 1 and self.notify is not None:
+            _safe_notify(self.notify, "READY=1")
+        if not cmd.valid:
+            st.invalid += 1
+            ev.raise_("policy.nonfinite", f"frame {frame.id}: steering={cmd.raw_steering} throttle={cmd.raw_throttle}")
+            wd.neutral("non-finite output")
+            sent = False
+        else:
+            ev.clear("policy.nonfinite")
+            sent = wd.drive(cmd, frame.t_capture, frame.id)
+        t4 = time.monotonic()
+        st.add("preprocess", t1 - t0)
+        st.add("inference", t2 - t1)
+        st.add("policy", t3 - t2)
+        st.add("write", t4 - t3)
+        if sent:
+            st.commands += 1
+            st.add("camera_to_command", t4 - frame.t_capture)
+            if st.t_first_command is None:
+                st.t_first_command = t4
+            ev.clear("frame.stale")
+        elif cmd.valid:
+            st.stale += 1
+            self.policy.reset()
+            ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")
+        if self.recorder is not None:
+            timings = {"frame_age": t0 - frame.t_capture, "preprocess": t1 - t0, "inference": t2 - t1,
+                       "policy": t3 - t2, "write": t4 - t3}
+            self._record(frame, cmd, outputs, sent, timings, t4)
+
+    def _record(
+        self, frame: Frame, cmd: Command | None, outputs: dict[str, Any] | None, sent: bool,
+        timings: dict[str, float], t_command: float | None = None,
+    ) -> None:
+        if self.recorder is None:
+            return
+        self.recorder.add(
+            {
+                "frame_id": frame.id,
+                "source_index": frame.index,
+                "t_capture": round(frame.t_capture, 6),
+                "t_command": round(t_command, 6) if sent and t_command is not None else None,
+                "steering": cmd.steering if cmd and cmd.valid else 0.0,
+                "throttle": cmd.throttle if cmd and cmd.valid else 0.0,
+                "valid": bool(cmd and cmd.valid),
+                "sent": sent,
+                "raw": {k: [_finite_or_none(v) for v in a.reshape(-1)] for k, a in outputs.items()} if outputs else None,
+                "timings_ms": {k: round(v * 1000.0, 4) for k, v in timings.items()},
+            },
+            frame.image,
+        )
+
+
+def _finite_or_none(v: Any) -> float | None:
+    f = float(v)
+    return f if math.isfinite(f) else None  # strict JSON has no NaN/inf; "valid": false says why
+
+
+def _safe_notify(notify: Callable[[str], Any], msg: str) -> None:
+    try:
+        notify(msg)
+    except Exception as e:  # systemd notification is advisory
+        log.debug("notify(%r) failed: %s", msg, e)

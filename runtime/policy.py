@@ -1,0 +1,107 @@
+"""Model outputs -> steering and throttle in [-1, 1], within the configured limits.
+
+Order for steering: ``clip(raw * steering_scale + steering_trim, -max_steering, max_steering)``.
+Throttle: ``constant_throttle`` if set (models without a throttle output), else the model's
+value; then clipped to ``[-max_reverse, max_throttle]``; then slew-limited: the magnitude may grow
+by at most ``throttle_slew_rate`` per second (0 = unlimited) while a move towards zero is applied
+at once (braking is never delayed). A NaN or inf anywhere gives an invalid command: the caller
+sends neutral instead, and the slew state restarts from zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.manifest import BundleError, Manifest
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    max_throttle: float = 0.5
+    max_reverse: float = 0.0
+    max_steering: float = 1.0
+    steering_scale: float = 1.0
+    steering_trim: float = 0.0
+    throttle_slew_rate: float = 2.0  # per second; 0 disables the limit
+    constant_throttle: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_throttle", "max_reverse", "max_steering"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"policy.{name} = {v} must be in [0, 1]")
+        if not -1.0 <= self.steering_trim <= 1.0:
+            raise ValueError(f"policy.steering_trim = {self.steering_trim} must be in [-1, 1]")
+        if not -4.0 <= self.steering_scale <= 4.0:
+            raise ValueError(f"policy.steering_scale = {self.steering_scale} must be in [-4, 4]")
+        if self.throttle_slew_rate < 0:
+            raise ValueError(f"policy.throttle_slew_rate = {self.throttle_slew_rate} must be >= 0")
+        if self.constant_throttle is not None and not -1.0 <= self.constant_throttle <= 1.0:
+            raise ValueError(f"policy.constant_throttle = {self.constant_throttle} must be in [-1, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    steering: float
+    throttle: float
+    valid: bool
+    raw_steering: float
+    raw_throttle: float
+
+
+class Policy:
+    def __init__(self, config: PolicyConfig, steering_output: str, throttle_output: str | None) -> None:
+        if throttle_output is None and config.constant_throttle is None:
+            raise BundleError(
+                "the model has no output with meaning 'throttle'; set policy.constant_throttle in the config"
+            )
+        self.config = config
+        self.steering_output = steering_output
+        self.throttle_output = throttle_output
+        self._throttle = 0.0
+        self._t_last: float | None = None
+
+    @classmethod
+    def for_manifest(cls, config: PolicyConfig, manifest: Manifest) -> Policy:
+        steering = manifest.output_by_meaning("steering")
+        if steering is None:
+            have = ", ".join(f"{o.name}={o.meaning}" for o in manifest.outputs)
+            raise BundleError(f"the bundle's model has no output with meaning 'steering' (outputs: {have})")
+        throttle = manifest.output_by_meaning("throttle")
+        return cls(config, steering.name, throttle.name if throttle else None)
+
+    def reset(self) -> None:
+        """After any neutral: the next throttle ramps up from zero again."""
+        self._throttle, self._t_last = 0.0, None
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], now: float) -> Command:
+        c = self.config
+        raw_s = _scalar(outputs[self.steering_output])
+        raw_t = _scalar(outputs[self.throttle_output]) if self.throttle_output else float(c.constant_throttle or 0.0)
+        if not (math.isfinite(raw_s) and math.isfinite(raw_t)):
+            self.reset()
+            return Command(0.0, 0.0, False, raw_s, raw_t)
+        steering = min(max(raw_s * c.steering_scale + c.steering_trim, -c.max_steering), c.max_steering)
+        target = c.constant_throttle if c.constant_throttle is not None else raw_t
+        target = min(max(target, -c.max_reverse), c.max_throttle)
+        throttle = self._slew(target, now) + 0.0  # + 0.0: no -0.0 in logs and recordings
+        return Command(steering, throttle, True, raw_s, raw_t)
+
+    def _slew(self, target: float, now: float) -> float:
+        rate, prev = self.config.throttle_slew_rate, self._throttle
+        if rate > 0 and abs(target) > abs(prev) and (prev == 0 or (target > 0) == (prev > 0)):
+            dt = 0.0 if self._t_last is None else max(0.0, now - self._t_last)
+            step = rate * dt
+            target = min(target, prev + step) if target > 0 else max(target, prev - step)
+        elif rate > 0 and prev != 0 and (target > 0) != (prev > 0) and target != 0:
+            target = 0.0  # reversing direction: stop at zero first, ramp the other way next time
+        self._throttle, self._t_last = target, now
+        return target
+
+
+def _scalar(y: np.ndarray) -> float:
+    return float(y.reshape(-1)[0])

@@ -1,0 +1,182 @@
+"""``--record DIR``: frames as JPEG, one JSON line per inferred frame, a header and a summary.
+
+The format is documented in ``docs/recording-format.md`` (calibration and retraining read it;
+:func:`read_recording` is the reference reader). A writer thread does the JPEG encoding and the
+file I/O, so recording never slows the drive loop: when the writer falls behind, frames are
+recorded without their image (``"image": null``) and the ``record.backlog`` event is raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from runtime.events import Events
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "rc-car-recording"
+FORMAT_VERSION = 1
+HEADER, RECORDS, SUMMARY, FRAMES_DIR = "header.json", "records.jsonl", "summary.json", "frames"
+
+
+class RecordingError(RuntimeError):
+    pass
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def choose_directory(root: str | Path) -> Path:
+    """``root`` itself if it is missing or empty, else a new ``root/<UTC time>`` subdirectory."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise RecordingError(f"record path {root} is a file; give a directory")
+    if not root.exists() or not any(root.iterdir()):
+        return root
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path, n = root / stamp, 1
+    while path.exists():
+        path, n = root / f"{stamp}-{n}", n + 1
+    return path
+
+
+class Recorder:
+    def __init__(
+        self, root: str | Path, header: dict[str, Any], events: Events | None = None,
+        every: int = 1, jpeg_quality: int = 90, queue_size: int = 64,
+    ) -> None:
+        if every < 1:
+            raise RecordingError(f"record every must be >= 1, got {every}")
+        if not 1 <= jpeg_quality <= 100:
+            raise RecordingError(f"record jpeg_quality must be in [1, 100], got {jpeg_quality}")
+        self.dir = choose_directory(root)
+        self.events = events or Events()
+        self.every, self.jpeg_quality = every, jpeg_quality
+        try:
+            (self.dir / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RecordingError(f"cannot create record directory {self.dir}: {e.strerror}") from None
+        full_header = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "frames_dir": FRAMES_DIR,
+            "records": RECORDS,
+            "jpeg_quality": jpeg_quality,
+            "every": every,
+            **header,
+        }
+        _write_json_atomic(self.dir / HEADER, full_header)
+        self._records = open(self.dir / RECORDS, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._queue: queue.Queue[tuple[dict[str, Any], np.ndarray | None] | None] = queue.Queue(queue_size)
+        self._n = 0
+        self.lines = 0
+        self.images = 0
+        self.skipped_images = 0  # frames recorded without their image because the writer lagged
+        self.lost_lines = 0
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._thread.start()
+        log.info("recording to %s", self.dir)
+
+    def add(self, record: dict[str, Any], image: np.ndarray | None) -> None:
+        """Queue one record (and its frame every ``every`` frames). Never blocks the loop.
+
+        ``image`` must not be modified afterwards (camera frames are fresh arrays: fine)."""
+        if self._failed:
+            return
+        self._n += 1
+        img = image if image is not None and (self._n - 1) % self.every == 0 else None
+        if img is not None and self._queue.qsize() >= self._queue.maxsize // 2:
+            # Half full: keep the command lines flowing, shed the expensive part.
+            img = None
+            self.skipped_images += 1
+            self.events.raise_("record.backlog", f"{self.skipped_images} images skipped so far")
+        elif img is not None:
+            self.events.clear("record.backlog")
+        try:
+            self._queue.put_nowait((record, img))
+        except queue.Full:
+            self.lost_lines += 1
+            self.events.raise_("record.backlog", "records dropped")
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        self._queue.put(None)
+        self._thread.join(10.0)
+        self._records.close()
+        out = dict(summary or {})
+        out["recording"] = self.stats()
+        _write_json_atomic(self.dir / SUMMARY, out)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "dir": str(self.dir), "lines": self.lines, "images": self.images,
+            "skipped_images": self.skipped_images, "lost_lines": self.lost_lines,
+        }
+
+    def _run(self) -> None:
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            record, img = item
+            try:
+                record["image"] = None
+                if img is not None:
+                    name = f"{FRAMES_DIR}/{int(record['frame_id']):08d}.jpg"
+                    ok, buf = cv2.imencode(".jpg", img, params)
+                    if not ok:
+                        raise RecordingError("JPEG encoding failed")
+                    tmp = self.dir / f"{name}.tmp"
+                    tmp.write_bytes(buf.tobytes())
+                    os.replace(tmp, self.dir / name)  # a reader never sees half a JPEG
+                    record["image"] = name
+                    self.images += 1
+                self._records.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self.lines += 1
+                if self._queue.empty():
+                    self._records.flush()
+            except (OSError, RecordingError, ValueError) as e:
+                self._failed = True
+                self.events.raise_("record.error", str(e))
+                break
+
+
+def read_recording(path: str | Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The header and an iterator over the frame records of a recording (reference reader).
+
+    A truncated last line (the runtime was killed mid-write) is skipped."""
+    path = Path(path)
+    header_path = path / HEADER
+    if not header_path.is_file():
+        raise RecordingError(f"{path} is not a recording ({HEADER} missing)")
+    header = json.loads(header_path.read_text())
+    if header.get("format") != FORMAT_NAME or int(header.get("version", 0)) > FORMAT_VERSION:
+        raise RecordingError(f"{path}: unsupported recording format {header.get('format')} v{header.get('version')}")
+
+    def records() -> Iterator[dict[str, Any]]:
+        with open(path / RECORDS, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    if line.endswith("\n"):
+                        raise
+                    log.warning("%s: skipping a truncated last record", path / RECORDS)
+
+    return header, records()

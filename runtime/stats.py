@@ -1,0 +1,95 @@
+"""Per-stage latency percentiles, FPS and drop counts for the run summary and ``--stats-json``.
+
+Samples go into preallocated rings (no allocation per frame); percentiles are computed once, at
+the end, over the most recent ``capacity`` samples of each stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Stages of one frame's trip, in order; all in milliseconds.
+STAGES = ("frame_age", "preprocess", "inference", "policy", "write", "camera_to_command")
+PERCENTILES = (50, 90, 99)
+
+
+class Ring:
+    """Fixed-capacity sample buffer (float64), overwriting the oldest samples."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buf = np.zeros(capacity, np.float64)
+        self.count = 0
+
+    def add(self, value: float) -> None:
+        self._buf[self.count % len(self._buf)] = value
+        self.count += 1
+
+    def values(self) -> np.ndarray:
+        return self._buf[: min(self.count, len(self._buf))]
+
+    def summary(self) -> dict[str, float | int]:
+        v = self.values()
+        if not len(v):
+            return {"count": 0}
+        out: dict[str, float | int] = {"count": self.count, "mean": round(float(v.mean()), 4)}
+        for p, q in zip(PERCENTILES, np.percentile(v, PERCENTILES), strict=True):
+            out[f"p{p}"] = round(float(q), 4)
+        out["max"] = round(float(v.max()), 4)
+        return out
+
+
+class LoopStats:
+    """What the loop measures. Times are added in seconds and reported in milliseconds."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self.stages: dict[str, Ring] = {s: Ring(capacity) for s in STAGES}
+        self.frames = 0  # frames inferred
+        self.commands = 0  # drive commands sent
+        self.stale = 0  # commands not sent because they were older than the deadline
+        self.invalid = 0  # NaN/inf outputs
+        self.backend_errors = 0
+        self.t_start: float | None = None
+        self.t_first_command: float | None = None
+        self.t_end: float | None = None
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.stages[stage].add(seconds * 1000.0)
+
+    def summary(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The stats JSON. ``extra`` adds sections (camera, watchdog, events, backend, model)."""
+        duration = (self.t_end or 0.0) - (self.t_start or 0.0)
+        out: dict[str, Any] = {
+            "frames": self.frames,
+            "commands": self.commands,
+            "stale": self.stale,
+            "invalid_outputs": self.invalid,
+            "backend_errors": self.backend_errors,
+            "duration_s": round(duration, 4),
+            "fps": round(self.frames / duration, 3) if duration > 0 else 0.0,
+            "stages_ms": {name: ring.summary() for name, ring in self.stages.items()},
+        }
+        if self.t_first_command is not None and self.t_start is not None:
+            out["time_to_first_command_s"] = round(self.t_first_command - self.t_start, 4)
+        out.update(extra or {})
+        return out
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Human-readable summary for the end of a run (plain text, a few lines)."""
+    cam = s.get("camera", {})
+    wd = s.get("watchdog", {})
+    lines = [
+        f"frames {s['frames']}  commands {s['commands']}  fps {s['fps']:.1f}  duration {s['duration_s']:.1f} s",
+        f"camera captured {cam.get('captured', 0)}  dropped {cam.get('dropped', 0)}  "
+        f"reconnects {cam.get('reconnects', 0)}  stale {s['stale']}  backend errors {s['backend_errors']}  "
+        f"invalid outputs {s['invalid_outputs']}  watchdog trips {wd.get('trips', 0)}",
+        f"{'stage (ms)':<18}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}",
+    ]
+    for name, st in s["stages_ms"].items():
+        if st.get("count"):
+            lines.append(f"{name:<18}{st['p50']:>9.3f}{st['p90']:>9.3f}{st['p99']:>9.3f}{st['max']:>9.3f}")
+    for name, ev in s.get("events", {}).items():
+        lines.append(f"event {name} ({ev['severity']}): {ev['episodes']} episode(s), {ev['occurrences']} occurrence(s)")
+    return "\n".join(lines)

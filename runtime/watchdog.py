@@ -1,0 +1,220 @@
+"""The watchdog: the only writer to the drive link, and the reason the car stops.
+
+Every drive command goes through :meth:`Watchdog.drive`, which refuses a command whose frame is
+already older than the deadline. A thread checks, every ``1 / rate_hz`` seconds, how old the newest
+valid command is; when it is older than ``deadline_s`` (default 100 ms) - or no valid command was
+ever sent - it commands neutral, and repeats neutral every ``neutral_repeat_s`` while that lasts.
+The loop calls :meth:`neutral` at once on an exception or an invalid output, and :meth:`stop`
+sends a final neutral before the link is closed.
+
+A command's age is measured from the *capture time of its frame*, not from when it was sent: a
+command computed from an old frame describes an old world. All link calls hold one lock, so a
+stale drive can never slip out after a neutral.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from runtime.events import Events
+from runtime.policy import Command
+from runtime.ratekeeper import Ratekeeper
+
+log = logging.getLogger(__name__)
+
+
+class DriveLink(Protocol):
+    """What the watchdog needs from :func:`runtime.link.open_link`'s object."""
+
+    def arm(self) -> Any: ...
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any: ...
+    def neutral(self) -> Any: ...
+    def poll(self) -> Any: ...
+
+
+class Watchdog:
+    def __init__(
+        self,
+        link: DriveLink,
+        events: Events,
+        deadline_s: float = 0.100,
+        rate_hz: float = 200.0,
+        neutral_repeat_s: float = 0.050,
+        poll_s: float = 0.020,
+        notify: Callable[[str], Any] | None = None,
+        notify_s: float | None = None,
+        halt: threading.Event | None = None,
+    ) -> None:
+        if deadline_s <= 0:
+            raise ValueError(f"watchdog deadline must be positive, got {deadline_s}")
+        self.link, self.events = link, events
+        self.deadline_s, self.rate_hz, self.neutral_repeat_s = deadline_s, rate_hz, neutral_repeat_s
+        self.poll_s, self.notify, self.notify_s = poll_s, notify, notify_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        # Set from a signal: neutral within one tick, even if the loop's thread is stuck.
+        self.halt = halt or threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_valid: float | None = None  # capture time of the newest frame that drove the car
+        self._neutral_at: float | None = None  # when neutral was last sent (None: currently driving)
+        self._armed = False
+        self.commands = 0
+        self.neutral_sent = 0
+        self.trips = 0  # deadline expiries after having driven
+        self.last_tag = 0
+        self.last_status: dict[str, Any] | None = None
+
+    # -- the loop's side -----------------------------------------------------------------------
+
+    def drive(self, cmd: Command, t_capture: float, tag: int) -> bool:
+        """Send ``cmd`` if its frame is still younger than the deadline. False: not sent (stale)."""
+        with self._lock:
+            if time.monotonic() - t_capture > self.deadline_s or self._stop.is_set() or self.halt.is_set():
+                return False
+            try:
+                if not self._armed:
+                    self.link.arm()
+                    self._armed = True
+                self.link.drive(cmd.steering, cmd.throttle, tag)
+            except Exception as e:
+                self.events.raise_("link.error", f"drive: {e}")
+                self._send_neutral_locked()
+                return False
+            self.events.clear("link.error")
+            self._last_valid, self._neutral_at = t_capture, None
+            self.commands += 1
+            self.last_tag = tag
+        self.events.clear("watchdog.expired")
+        return True
+
+    def neutral(self, reason: str = "") -> None:
+        """Command neutral now and forget the last valid command (the deadline restarts)."""
+        with self._lock:
+            self._last_valid = None
+            self._send_neutral_locked()
+        log.debug("neutral: %s", reason)
+
+    def expired(self, now: float | None = None) -> bool:
+        last = self._last_valid
+        return last is None or (time.monotonic() if now is None else now) - last > self.deadline_s
+
+    def healthy(self) -> bool:
+        return not self.expired() and self.events.healthy()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Watchdog:
+        with self._lock:
+            self._send_neutral_locked()
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread and leave the car in neutral."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        with self._lock:
+            self._last_valid = None
+            self._send_neutral_locked()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "deadline_ms": round(self.deadline_s * 1000.0, 3),
+            "commands": self.commands,
+            "neutral_sent": self.neutral_sent,
+            "trips": self.trips,
+            "last_tag": self.last_tag,
+            "last_status": self.last_status,
+        }
+
+    # -- the watchdog thread -------------------------------------------------------------------
+
+    def _send_neutral_locked(self) -> None:
+        try:
+            self.link.neutral()
+        except Exception as e:
+            self.events.raise_("link.error", f"neutral: {e}")
+            return
+        self._neutral_at = time.monotonic()
+        self.neutral_sent += 1
+
+    def _run(self) -> None:
+        periods = {"poll": self.poll_s}
+        if self.notify is not None and self.notify_s:
+            periods["notify"] = self.notify_s
+        rk = Ratekeeper("watchdog", self.rate_hz, lag_threshold_s=self.deadline_s / 2, periods=periods,
+                        sleep=self._stop.wait)
+        while not self._stop.is_set():
+            self._check()
+            if rk.due("poll"):
+                self._poll()
+            if "notify" in periods and rk.due("notify") and self.healthy():
+                self._notify("WATCHDOG=1")
+            # Lag matters once the car is driving (start-up, e.g. loading a model, may stall us).
+            if rk.keep_time() and self.commands:
+                self.events.raise_("loop.lagging", f"watchdog thread late by {-rk.remaining * 1000:.1f} ms")
+            elif not rk.lagging:
+                self.events.clear("loop.lagging")
+
+    def _check(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self.halt.is_set():  # a requested stop, not a fault: neutral, and keep it so
+                if self._last_valid is not None or self._neutral_at is None or now - self._neutral_at >= self.neutral_repeat_s:
+                    self._last_valid = None
+                    self._send_neutral_locked()
+                return
+            if not self.expired(now):
+                return
+            if self._neutral_at is None:  # was driving: this is a trip
+                self.trips += 1
+                age = now - self._last_valid if self._last_valid is not None else float("nan")
+                self.events.raise_("watchdog.expired", f"newest command {age * 1000:.0f} ms old")
+                self._send_neutral_locked()
+            elif now - self._neutral_at >= self.neutral_repeat_s:
+                self._send_neutral_locked()
+
+    def _poll(self) -> None:
+        with self._lock:
+            try:
+                status = self.link.poll()
+            except Exception as e:
+                self.events.raise_("link.error", f"poll: {e}")
+                return
+        if status is None:
+            return
+        self.last_status = _status_dict(status)
+        mode = str(self.last_status.get("mode", "")).lower()
+        if mode == "manual":
+            self.events.raise_("link.manual_override")
+        else:
+            self.events.clear("link.manual_override")
+        if self.last_status.get("failsafe"):
+            self.events.raise_("link.failsafe")
+        else:
+            self.events.clear("link.failsafe")
+
+    def _notify(self, msg: str) -> None:
+        try:
+            if self.notify is not None:
+                self.notify(msg)
+        except Exception as e:  # systemd notification is advisory: never stop the car over it
+            log.debug("notify(%r) failed: %s", msg, e)
+
+
+def _status_dict(status: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(status) and not isinstance(status, type):
+        d = dataclasses.asdict(status)
+    elif isinstance(status, dict):
+        d = dict(status)
+    else:
+        d = {k: v for k, v in vars(status).items() if not k.startswith("_")}
+    return {k: (v.name if isinstance(v, enum.Enum) else v) for k, v in d.items()}
