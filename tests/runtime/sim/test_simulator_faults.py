@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.link import SerialDriveLink
@@ -43,7 +44,7 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env)
 
 
-def test_killed_driver_leaves_car_neutral_within_failsafe(record_property) -> None:  # type: ignore[no-untyped-def]
+def test_killed_driver_leaves_car_neutral_within_failsafe(record_property: Callable[[str, object], None]) -> None:
     sim, path = start_pty_simulator()
     proc = _spawn(DRIVER, path)
     try:
