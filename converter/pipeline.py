@@ -144,7 +144,7 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
 def _build_all(inputs: BuildInputs, req: ConvertRequest, ui: ConsoleUI) -> list[Outcome]:
     outcomes = []
     for fid in req.formats:
-        with ui.step(f"Building and verifying {fid}"), native_stderr_filtered():
+        with ui.step(f"Building and verifying {fid}"), native_stderr_filtered(to_debug_log=True):
             outcome = build_format(fid, inputs)
         ui.note(f"  {fid}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
         outcomes.append(outcome)

@@ -7,12 +7,15 @@ that is not known noise, so real warnings still reach the user.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _NOISE = (
     b"All log messages before absl::InitializeLog",
@@ -25,7 +28,9 @@ _NOISE = (
 
 
 @contextmanager
-def native_stderr_filtered() -> Iterator[None]:
+def native_stderr_filtered(to_debug_log: bool = False) -> Iterator[None]:
+    """Capture fd 2; replay what is not known noise to stderr, or to the debug log (build steps,
+    whose native converter diagnostics are summarised in the failure reason anyway)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
@@ -38,7 +43,11 @@ def native_stderr_filtered() -> Iterator[None]:
             os.close(saved)
             tmp.seek(0)
             for line in tmp:
-                if not any(n in line for n in _NOISE):
+                if any(n in line for n in _NOISE):
+                    continue
+                if to_debug_log:
+                    log.debug("native: %s", line.decode(errors="replace").rstrip())
+                else:
                     sys.stderr.buffer.write(line)
             sys.stderr.flush()
 

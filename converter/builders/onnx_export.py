@@ -13,7 +13,8 @@ from converter.builders.onnx_io import onnx_io, onnx_toolchain
 
 log = logging.getLogger(__name__)
 
-_UNSUPPORTED = re.compile(r"(?:Unsupported ops|unsupported op[s]?)[^\n]*?[:=]\s*([^\n]+)", re.IGNORECASE)
+# tf2onnx logs "Unsupported ops: Counter({'Lgamma': 1})" and still exits 0 with a broken graph.
+_UNSUPPORTED = re.compile(r"Unsupported ops: Counter\((\{[^)]*\})\)")
 
 
 def build(ctx: BuildContext) -> BuildResult:
@@ -34,7 +35,8 @@ def build(ctx: BuildContext) -> BuildResult:
     m = _UNSUPPORTED.search(proc.stderr)
     if m:
         out.unlink(missing_ok=True)
-        raise BuildError(f"ONNX (opset {ctx.options.opset}) cannot express op(s) {m.group(1).strip()}")
+        ops = ", ".join(sorted(set(re.findall(r"'(\w+)'", m.group(1))))) or m.group(1)
+        raise BuildError(f"ONNX opset {ctx.options.opset} (tf2onnx) cannot express op(s) {ops}")
     if proc.returncode != 0 or not out.is_file():
         out.unlink(missing_ok=True)
         tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]

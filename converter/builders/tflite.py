@@ -12,7 +12,8 @@ from runtime.manifest import TensorIO
 
 log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
-_OPS = re.compile(r"(?:ops? (?:are|is) not supported|not supported by)[^:]*:?\s*([^\n]+)", re.IGNORECASE)
+# LiteRT's MLIR error names unsupported ops as "'tf.Op' op is neither a custom op nor a flex op".
+_OPS = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 
 
 def build_fp32(ctx: BuildContext) -> BuildResult:
@@ -43,9 +44,11 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
         blob = converter.convert()
     except Exception as e:  # the TFLite converter raises ConverterError with the op list in its text
         text = str(e)
-        m = _OPS.search(text)
-        what = f"op(s) {m.group(1).strip()[:200]}" if m else text.strip().splitlines()[-1][:200]
-        raise BuildError(f"TFLite cannot express {what}") from None
+        ops = sorted(set(_OPS.findall(text)))
+        if ops:
+            raise BuildError(f"TFLite (builtin ops) cannot express op(s) {', '.join(ops)}") from None
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()] or [type(e).__name__]
+        raise BuildError(f"TFLite conversion failed: {lines[-1][:200]}") from None
     out = ctx.staging / ctx.fmt.file
     out.write_bytes(blob)
     return BuildResult(

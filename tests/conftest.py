@@ -1,0 +1,122 @@
+"""Shared fixtures: a real sqlite MLflow registry seeded with the demo model, the bundle the
+converter makes from it, and (for tests marked ``server``) a real ``mlflow server`` on 127.0.0.1.
+
+Session-scoped: the demo model is trained and converted once per test run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Fail fast against dead servers in tests (production keeps MLflow's defaults).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+@dataclass(frozen=True)
+class DemoRegistry:
+    tracking_uri: str
+    root: Path
+    name: str = "rc_pilot"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> DemoRegistry:
+    """A sqlite store with rc_pilot v1 (.h5 artifact), v2 (keras flavor), v3 (tensorflow flavor)."""
+    from converter.demo.seed import seed_registry
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    seed_registry(uri, root / "artifacts", name="rc_pilot", quick=True)
+    return DemoRegistry(uri, root)
+
+
+def convert(argv: list[str]) -> int:
+    from converter.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(demo_registry: DemoRegistry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundle `convert-model --version 3` makes of the demo model (CPU formats), logged to MLflow."""
+    out = tmp_path_factory.mktemp("builds")
+    code = convert([
+        "--name", demo_registry.name, "--version", "3", "--tracking-uri", demo_registry.tracking_uri,
+        "--output", str(out), "--formats", "onnx,onnx-fp16,tflite-fp32,tflite-fp16",
+    ])
+    assert code == 0, f"convert-model exited {code}"
+    return out / demo_registry.name / "v3"
+
+
+@pytest.fixture(scope="session")
+def drive_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 120-frame synthetic drive as .mp4 (what a camera would have seen)."""
+    from converter.demo.track import drive_sequence, write_video
+
+    frames, _, _ = drive_sequence(120, seed=7)
+    return write_video(tmp_path_factory.mktemp("media") / "drive.mp4", frames, fps=30)
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    root: Path
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on 127.0.0.1 in its own process group (it leaves a job-runner child
+    behind on SIGTERM, so the whole group is stopped)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass  # not up yet
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise RuntimeError(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield MlflowServer(url, root)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
