@@ -8,7 +8,14 @@ import pytest
 
 from converter.bundle import Staging, cache_key, cached_manifest
 from runtime.manifest import (
-    BuildEntry, InputSpec, Manifest, ModelInfo, OutputSpec, PreprocessSpec, TensorIO, sha256_file,
+    BuildEntry,
+    InputSpec,
+    Manifest,
+    ModelInfo,
+    OutputSpec,
+    PreprocessSpec,
+    TensorIO,
+    sha256_file,
 )
 
 
