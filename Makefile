@@ -4,7 +4,6 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 DEMO    := .demo
 DEMO_DB := sqlite:///$(DEMO)/mlflow.db
-export MLFLOW_TRACKING_URI ?= $(DEMO_DB)
 
 .PHONY: setup demo registry convert test lint typecheck pytest firmware clean
 

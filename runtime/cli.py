@@ -127,6 +127,7 @@ def run(
             camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s)
         else:
             camera.events = events
+            camera.start()  # no-op if the caller started it
         if cfg.record.dir:
             recorder = Recorder(cfg.record.dir, {
                 "model": info, "preprocess": manifest.input.preprocess.to_dict(),

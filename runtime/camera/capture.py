@@ -80,6 +80,8 @@ class Camera:
 
     def start(self) -> Camera:
         """Validate the source (raises :class:`CameraConfigError`) and start the capture thread."""
+        if self._thread is not None:
+            return self
         self.source.check()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
         self._thread.start()
@@ -98,7 +100,7 @@ class Camera:
         self.source.close()
 
     def __enter__(self) -> Camera:
-        return self.start()
+        return self.start()  # no-op when already started (open_camera starts it)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
