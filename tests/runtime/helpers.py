@@ -1,0 +1,107 @@
+"""Helpers for the runtime tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.backends import open_backend
+from runtime.config import (
+    CameraSection,
+    LinkSection,
+    ModelSection,
+    RunSection,
+    RuntimeConfig,
+    WatchdogSection,
+)
+from runtime.manifest import load_manifest
+from runtime.policy import PolicyConfig
+from runtime.preprocess import preprocess_frame
+from runtime.sim import CarSimulator
+
+N_FRAMES = 48
+# The policy that passes the model's outputs through unchanged (for checking commands).
+PASS_THROUGH = PolicyConfig(max_throttle=1.0, max_reverse=1.0, throttle_slew_rate=0.0)
+# A wire unit is 1/1000 and the link rounds to it.
+WIRE_TOL = 0.0006
+
+
+def reference_outputs(bundle: Path, backend: str, frames: list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+    """The model's steering and throttle for each frame, computed outside the runtime loop."""
+    manifest = load_manifest(bundle)
+    steering = manifest.output_by_meaning("steering")
+    throttle = manifest.output_by_meaning("throttle")
+    assert steering is not None and throttle is not None
+    be = open_backend(bundle, backend)
+    s, t = [], []
+    for f in frames:
+        y = be.infer(preprocess_frame(f, manifest.input.preprocess))
+        s.append(float(y[steering.name].reshape(-1)[0]))
+        t.append(float(y[throttle.name].reshape(-1)[0]))
+    be.close()
+    return {"steering": np.array(s), "throttle": np.array(t)}
+
+
+def make_config(
+    bundle: Path, camera: str, link: str = "null://", backend: str = "onnxruntime",
+    policy: PolicyConfig = PASS_THROUGH, deadline_ms: float = 100.0, **run: float | int | str,
+) -> RuntimeConfig:
+    return RuntimeConfig(
+        model=ModelSection(bundle=str(bundle), backend=backend),
+        camera=CameraSection(uri=camera, reconnect_interval_s=0.05),
+        link=LinkSection(uri=link),
+        policy=policy,
+        watchdog=WatchdogSection(deadline_ms=deadline_ms),
+        run=RunSection(**run),  # type: ignore[arg-type]
+    )
+
+
+def host_neutrals(simulator: CarSimulator) -> list[float]:
+    """Times at which the car received a neutral command from the host."""
+    return [e["t"] for e in list(simulator.events) if e["event"] == "neutral"]
+
+
+def drives(simulator: CarSimulator) -> list[dict[str, Any]]:
+    return simulator.commands()
+
+
+class FaultyBackend:
+    """A real backend with injected faults on chosen calls: raise, hang, or NaN outputs.
+
+    Only the fault is simulated (a real model cannot be made to fail on demand); every other call
+    runs the real model. Calls are counted from 1, including the runtime's warm-up runs."""
+
+    def __init__(
+        self, inner: Any, raise_on: range = range(0), hang_on: range = range(0), hang_s: float = 0.0,
+        nan_on: range = range(0),
+    ) -> None:
+        self.inner, self.raise_on, self.hang_on, self.hang_s, self.nan_on = inner, raise_on, hang_on, hang_s, nan_on
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls += 1
+        if self.calls in self.raise_on:
+            raise RuntimeError(f"injected failure on call {self.calls}")
+        if self.calls in self.hang_on:
+            time.sleep(self.hang_s)
+        out = self.inner.infer(x)
+        if self.calls in self.nan_on:
+            out = {k: np.full_like(v, np.nan) for k, v in out.items()}
+        return out
+
+
+def drives_after(simulator: CarSimulator, t: float) -> list[dict[str, Any]]:
+    return [c for c in simulator.commands() if c["t"] > t]
+
+
+def first_neutral_after(simulator: CarSimulator, t: float, timeout: float = 1.0) -> float | None:
+    """Time of the first host neutral after ``t`` (waiting up to ``timeout`` for it)."""
+    simulator.wait_for(lambda s: any(n > t for n in host_neutrals(s)), timeout)
+    later = [n for n in host_neutrals(simulator) if n > t]
+    return min(later) if later else None

@@ -1,0 +1,63 @@
+"""The whole loop on a CPU: generated video and image folder -> TFLite / ONNX Runtime -> serial
+link -> car simulator on a real pty. Every command on the wire is checked against the model's
+outputs for the frame it names (tag = frame id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runtime.cli import run
+from runtime.recording import read_recording
+from runtime.sim import CarSimulator
+from tests.runtime.helpers import N_FRAMES, WIRE_TOL, make_config, reference_outputs
+
+
+@pytest.mark.parametrize("backend", ["tflite", "onnxruntime"])
+@pytest.mark.parametrize("source", ["video", "folder"])
+def test_commands_on_the_wire_are_the_model_outputs_for_their_frames(
+    bundle: Path, clip_video: Path, clip_decoded: list[np.ndarray], clip_folder: Path, clip_frames: np.ndarray,
+    sim: tuple[CarSimulator, str], backend: str, source: str, tmp_path: Path,
+) -> None:
+    car, port = sim
+    if source == "video":
+        uri, frames = f"file://{clip_video}?realtime=0", clip_decoded
+    else:
+        uri, frames = f"file://{clip_folder}?realtime=0", list(clip_frames[: len(list(clip_folder.iterdir()))])
+    n = len(frames)
+    # A generous deadline: this test is about which command goes with which frame, not timing.
+    cfg = make_config(bundle, uri, link=port, backend=backend, deadline_ms=1000.0)
+    cfg.record.dir = str(tmp_path / "rec")
+    summary = run(cfg)
+
+    assert summary["end_reason"] == "camera_ended"
+    assert summary["frames"] == summary["commands"] == n
+    assert summary["camera"]["dropped"] == 0 and summary["stale"] == 0
+    assert car.wait_for(lambda s: s.state == "disarmed" and len(s.commands()) == n, 2.0)
+    cmds = car.commands()
+    assert [c["tag"] for c in cmds] == list(range(1, n + 1))  # every frame once, in order
+    ref = reference_outputs(bundle, backend, frames)
+    for c in cmds:
+        i = c["tag"] - 1  # frame ids start at 1, source indices at 0
+        assert abs(c["steering"] - np.clip(ref["steering"][i], -1, 1)) <= WIRE_TOL, c
+        assert abs(c["throttle"] - np.clip(ref["throttle"][i], -1, 1)) <= WIRE_TOL, c
+    assert car.output.neutral
+
+    header, records = read_recording(summary["recording"]["dir"])
+    rows = list(records)
+    assert header["model"]["name"] and header["preprocess"]["width"] > 0
+    assert [r["frame_id"] for r in rows] == [c["tag"] for c in cmds]
+    assert all(abs(r["steering"] - c["steering"]) <= WIRE_TOL for r, c in zip(rows, cmds, strict=True))
+    assert all((Path(summary["recording"]["dir"]) / r["image"]).is_file() for r in rows)
+
+
+def test_stats_cover_every_stage(bundle: Path, clip_video: Path) -> None:
+    summary = run(make_config(bundle, f"file://{clip_video}?realtime=0", max_frames=20))
+    assert summary["end_reason"] == "max_frames" and summary["frames"] == 20
+    for stage in ("frame_age", "preprocess", "inference", "policy", "write", "camera_to_command"):
+        st = summary["stages_ms"][stage]
+        assert st["count"] == 20 and 0 <= st["p50"] <= st["p90"] <= st["p99"] <= st["max"]
+    assert summary["fps"] > 0 and summary["watchdog"]["commands"] == 20
+    assert N_FRAMES > 20

@@ -1,0 +1,86 @@
+"""Policy: limits, trim/scale, slew rate, and NaN/inf -> neutral."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.manifest import BundleError
+from runtime.policy import Policy, PolicyConfig
+
+
+def out(s: float, t: float) -> dict[str, np.ndarray]:
+    return {"steer": np.array([[s]], np.float32), "thr": np.array([[t]], np.float32)}
+
+
+def test_steering_scale_trim_and_clip() -> None:
+    p = Policy(PolicyConfig(steering_scale=2.0, steering_trim=0.1, max_steering=0.8, throttle_slew_rate=0), "steer", "thr")
+    assert p(out(0.2, 0.0), 0.0).steering == pytest.approx(0.5)
+    assert p(out(0.9, 0.0), 0.0).steering == pytest.approx(0.8)
+    assert p(out(-0.9, 0.0), 0.0).steering == pytest.approx(-0.8)
+
+
+def test_throttle_limits() -> None:
+    p = Policy(PolicyConfig(max_throttle=0.4, max_reverse=0.2, throttle_slew_rate=0), "steer", "thr")
+    assert p(out(0, 0.9), 0.0).throttle == pytest.approx(0.4)
+    assert p(out(0, -0.9), 0.1).throttle == pytest.approx(-0.2)
+    assert p(out(0, 0.3), 0.2).throttle == pytest.approx(0.3)
+
+
+def test_slew_limits_acceleration_but_never_braking() -> None:
+    p = Policy(PolicyConfig(max_throttle=1.0, throttle_slew_rate=2.0), "steer", "thr")
+    assert p(out(0, 1.0), 10.0).throttle == 0.0  # first command after start: from zero
+    assert p(out(0, 1.0), 10.1).throttle == pytest.approx(0.2)
+    assert p(out(0, 1.0), 10.2).throttle == pytest.approx(0.4)
+    assert p(out(0, 0.05), 10.21).throttle == pytest.approx(0.05)  # braking: immediate
+    p.reset()
+    assert p(out(0, 1.0), 11.0).throttle == 0.0
+
+
+def test_reversing_stops_at_zero_first() -> None:
+    p = Policy(PolicyConfig(max_throttle=1.0, max_reverse=1.0, throttle_slew_rate=10.0), "steer", "thr")
+    p(out(0, 1.0), 0.0)
+    assert p(out(0, 1.0), 0.05).throttle == pytest.approx(0.5)
+    assert p(out(0, -1.0), 0.06).throttle == 0.0
+    assert p(out(0, -1.0), 0.08).throttle == pytest.approx(-0.2)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_outputs_give_an_invalid_command(bad: float) -> None:
+    p = Policy(PolicyConfig(throttle_slew_rate=0), "steer", "thr")
+    for o in (out(bad, 0.2), out(0.1, bad)):
+        c = p(o, 0.0)
+        assert not c.valid and c.steering == 0.0 and c.throttle == 0.0
+
+
+def test_constant_throttle_for_steering_only_models() -> None:
+    with pytest.raises(BundleError, match="constant_throttle"):
+        Policy(PolicyConfig(), "steer", None)
+    p = Policy(PolicyConfig(constant_throttle=0.3, throttle_slew_rate=0), "steer", None)
+    c = p({"steer": np.array([0.1], np.float32)}, 0.0)
+    assert c.valid and c.throttle == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("kw", [{"max_throttle": 1.5}, {"steering_trim": 2.0}, {"throttle_slew_rate": -1}])
+def test_config_ranges(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="policy"):
+        PolicyConfig(**kw)
+
+
+@given(
+    s=st.floats(allow_nan=True, allow_infinity=True, width=32),
+    t=st.floats(allow_nan=True, allow_infinity=True, width=32),
+    dt=st.floats(0, 1),
+)
+def test_commands_always_within_limits(s: float, t: float, dt: float) -> None:
+    cfg = PolicyConfig(max_throttle=0.6, max_reverse=0.1, max_steering=0.9, steering_scale=1.5, steering_trim=-0.05)
+    p = Policy(cfg, "steer", "thr")
+    p(out(0.0, 0.5), 0.0)
+    c = p(out(s, t), dt)
+    assert math.isfinite(c.steering) and math.isfinite(c.throttle)
+    assert -0.9 <= c.steering <= 0.9 and -0.1 <= c.throttle <= 0.6
+    assert c.valid == (math.isfinite(s) and math.isfinite(t))
