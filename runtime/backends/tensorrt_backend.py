@@ -1,0 +1,154 @@
+"""TensorRT backend: a bundle's engine when it was built for this TensorRT + GPU, else one built here
+from the bundle's ONNX and cached (engines are not portable across versions or GPUs).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime import formats
+from runtime.backends.base import Backend, BackendUnavailable
+from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, verified_path
+from runtime.tensorrt.builder import build_engine
+from runtime.tensorrt.cuda_context import PycudaUnavailable
+from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
+from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu
+from runtime.tensorrt.runner import EngineRunner
+from runtime.tensorrt.shapes import engine_input_shape
+from runtime.tensorrt.sources import needs_calibrator, select_source
+from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
+
+log = logging.getLogger(__name__)
+
+TARGET_KEYS = ("tensorrt", "compute_capability", "device")
+
+
+def target_matches(engine_target: dict[str, Any] | None, here: dict[str, Any]) -> bool:
+    """An engine runs only where TensorRT version, compute capability and device all match."""
+    if not engine_target:
+        return False
+    return all(str(engine_target.get(k)) == str(here[k]) for k in TARGET_KEYS)
+
+
+def _environment(device_id: int) -> tuple[str, str, dict[str, str]]:
+    """(TensorRT version, API path, target dict) or BackendUnavailable saying what is missing."""
+    try:
+        version = installed_version()
+        api = api_path(version)
+        gpu = detect_gpu(device_id)
+    except (TensorRTUnavailable, UnsupportedTensorRT, GpuUnavailable) as e:
+        raise BackendUnavailable(str(e)) from e
+    return version, api, {"tensorrt": version, "compute_capability": gpu.compute_capability, "device": gpu.device}
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, device_id: int = 0) -> None:
+        super().__init__(path, build, manifest)
+        try:
+            self.trt_version = installed_version()
+            self.api = api_path(self.trt_version)
+        except (TensorRTUnavailable, UnsupportedTensorRT) as e:
+            raise BackendUnavailable(str(e)) from e
+        built_for = (build.target or {}).get("tensorrt")
+        if built_for and str(built_for) != self.trt_version:
+            raise EngineLoadError(f"{path.name} was built with TensorRT {built_for}, this is {self.trt_version}")
+        in_name = self.input_io.name
+        try:
+            self.runner = EngineRunner(
+                Path(path).read_bytes(), self.api, {in_name: engine_input_shape(manifest.input.shape)}, device_id
+            )
+        except PycudaUnavailable as e:
+            raise BackendUnavailable(str(e)) from e
+        have = {t.name for t in self.runner.tensors}
+        wanted = [in_name] + [io.name for io in self.output_io.values()]
+        missing = [n for n in wanted if n not in have]
+        if missing:
+            self.runner.close()
+            raise BundleError(f"{path.name}: tensors {missing} named in the manifest are not in the engine ({sorted(have)})")
+        if self.input_io.quantized and self.runner.dtype(in_name).kind == "f":
+            self.runner.close()
+            raise BundleError(f"{path.name}: the manifest gives {in_name} a quantized integer input, the engine takes floats")
+
+    @property
+    def last_timings_ms(self) -> dict[str, float]:
+        """GPU time of the last call: ``h2d``, ``compute`` and ``d2h`` in milliseconds (CUDA events)."""
+        return self.runner.last_timings_ms
+
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner.run({self.input_io.name: x})
+
+    def close(self) -> None:
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.close()
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"tensorrt": self.trt_version, "api_path": self.api, "target": self.build.target})
+        return d
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle_dir: str | Path,
+        manifest: Manifest,
+        fmt: str,
+        cache_dir: str | Path | None = None,
+        device_id: int = 0,
+        workspace_mb: int = 1024,
+        **opts: Any,
+    ) -> TensorRTBackend:
+        """The bundle's engine for this TensorRT + GPU, else one built from its ONNX into the cache.
+
+        Every file is sha256-checked against the manifest first; a mismatch is refused, never
+        rebuilt around. Other backends' options (e.g. ``threads``) are ignored.
+        """
+        if opts:
+            log.debug("tensorrt backend ignores options %s", sorted(opts))
+        bundle_dir = Path(bundle_dir)
+        precision = formats.get(fmt).precision
+        version, api, here = _environment(device_id)
+        for b in manifest.builds:
+            if b.format == fmt and target_matches(b.target, here):
+                path = verified_path(bundle_dir, b)
+                try:
+                    return cls(path, b, manifest, device_id=device_id)
+                except EngineLoadError as e:
+                    log.warning("the bundle's engine %s does not load here (%s); building one from the ONNX", b.file, e)
+        if needs_calibrator(api, precision):
+            raise BackendUnavailable(
+                f"{fmt}: the bundle has no INT8 engine for TensorRT {version} on {here['device']}, and TensorRT 8.x "
+                f"must calibrate to build one; on this machine run: convert-model --bundle {bundle_dir} "
+                f"--formats {fmt} --calibration SET"
+            )
+        try:
+            src = select_source(manifest, precision, api)
+        except BundleError as e:
+            raise BackendUnavailable(str(e)) from e
+        onnx_path = verified_path(bundle_dir, src)
+        input_shape = engine_input_shape(manifest.input.shape)
+        key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, input_shape)
+        cache = EngineCache(cache_dir or default_cache_dir())
+        timing_cache = cache.timing_cache_path(version, here["compute_capability"])
+
+        def build(engine_path: Path) -> dict[str, Any]:
+            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shape=input_shape)
+            return {**info.to_dict(), "source_build": src.format}
+
+        def load(engine_path: Path) -> TensorRTBackend:
+            entry = BuildEntry(
+                format=fmt, precision=precision, file=str(engine_path), sha256=sha256_file(engine_path),
+                bytes=engine_path.stat().st_size, io=dict(src.io), toolchain={"tensorrt": version},
+                target=dict(here), extra={"source_build": src.format, "cached": True},
+            )
+            return cls(engine_path, entry, manifest, device_id=device_id)
+
+        result = cache.get_or_build(key, build, load)
+        log.info("%s engine %s (%s)", fmt, result.engine_path, "built now" if result.built else "from cache")
+        return result.value

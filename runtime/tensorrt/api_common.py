@@ -1,0 +1,143 @@
+"""TensorRT calls that are the same on every API path we support (8.5/8.6, 10.x, 11.x).
+
+Only names present in every one of those versions' bindings may appear here
+(tests/runtime/tensorrt/test_api_names.py checks it against the real binding modules).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime.tensorrt.atomic import atomic_write_bytes
+from runtime.tensorrt.engine_cache import EngineLoadError
+from runtime.tensorrt.shapes import EngineBuildError, resolve_shape
+
+TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+
+log = logging.getLogger(__name__)
+trt_log = logging.getLogger("tensorrt")
+
+_LOGGER: Any = None  # one per process: TensorRT keeps a pointer to it in every builder/runtime
+
+
+def get_logger(trt: Any) -> Any:
+    """A TensorRT logger that forwards to Python ``logging`` (logger name ``tensorrt``)."""
+    global _LOGGER
+    if _LOGGER is None:
+        severity = trt.ILogger.Severity
+        levels = {
+            severity.INTERNAL_ERROR: logging.CRITICAL,
+            severity.ERROR: logging.ERROR,
+            severity.WARNING: logging.WARNING,
+            severity.INFO: logging.DEBUG,  # TensorRT's INFO is chatty: build progress lines
+            severity.VERBOSE: 5,
+        }
+
+        class _LoggingBridge(trt.ILogger):
+            def __init__(self) -> None:
+                trt.ILogger.__init__(self)
+
+            def log(self, sev: Any, msg: str) -> None:
+                level = levels.get(sev, logging.INFO)
+                if trt_log.isEnabledFor(level):
+                    trt_log.log(level, "%s", msg)
+
+        _LOGGER = _LoggingBridge()
+    return _LOGGER
+
+
+def parse_onnx(trt: Any, network: Any, onnx_path: Path) -> Any:
+    """Parse the ONNX into ``network``. Keep the returned parser alive until the build ends:
+    it owns the weights the network points to."""
+    parser = trt.OnnxParser(network, get_logger(trt))
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: " + "; ".join(errors or ["no detail"]))
+    return parser
+
+
+def create_config(trt: Any, builder: Any, workspace_mb: int) -> Any:
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    return config
+
+
+def attach_timing_cache(config: Any, path: Path | None) -> bool:
+    """Load the timing cache at ``path`` into ``config`` (an empty one when absent or rejected).
+
+    Returns whether a saved cache was used. ``ignore_mismatch=False``: a cache from another
+    TensorRT version or GPU is refused by TensorRT, and then we start a fresh one.
+    """
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    if data:
+        cache = config.create_timing_cache(data)
+        if cache is not None and config.set_timing_cache(cache, False):
+            return True
+        log.warning("timing cache %s was rejected (other TensorRT version or GPU); starting a new one", path)
+    config.set_timing_cache(config.create_timing_cache(b""), False)
+    return False
+
+
+def save_timing_cache(config: Any, path: Path | None) -> None:
+    if path is None:
+        return
+    cache = config.get_timing_cache()
+    if cache is not None:
+        atomic_write_bytes(path, memoryview(cache.serialize()))
+
+
+def add_input_profile(
+    builder: Any, network: Any, config: Any, input_shape: Sequence[int] | None
+) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+    """Pin every dynamic network input to ``input_shape`` with an optimization profile.
+
+    Returns the static shape of each input and the names of those that were dynamic.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    dynamic: set[str] = set()
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        dims = tuple(tensor.shape)
+        shape = resolve_shape(dims, input_shape if network.num_inputs == 1 else None, tensor.name)
+        if any(d < 0 for d in dims):
+            profile.set_shape(tensor.name, shape, shape, shape)
+            dynamic.add(tensor.name)
+        shapes[tensor.name] = shape
+    if dynamic:
+        config.add_optimization_profile(profile)
+    return shapes, dynamic
+
+
+def build_plan(builder: Any, network: Any, config: Any) -> memoryview:
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise EngineBuildError("TensorRT failed to build the engine (its log, logger 'tensorrt', says why)")
+    return memoryview(plan)
+
+
+def deserialize(trt: Any, data: bytes) -> tuple[Any, Any]:
+    """(runtime, engine). Keep the runtime referenced as long as the engine lives."""
+    runtime = trt.Runtime(get_logger(trt))
+    try:
+        engine = runtime.deserialize_cuda_engine(data)
+    except Exception as e:  # some versions raise instead of returning None
+        raise EngineLoadError(f"TensorRT refused the engine: {e}") from e
+    if engine is None:
+        raise EngineLoadError("TensorRT refused the engine (built by another TensorRT version or GPU, or corrupt)")
+    return runtime, engine
+
+
+def dtype_of(trt: Any, trt_dtype: Any) -> Any:
+    """numpy dtype for a TensorRT DataType (``tensorrt.nptype`` is pure Python in every version)."""
+    return trt.nptype(trt_dtype)
+
+
+def create_context(engine: Any) -> Any:
+    context = engine.create_execution_context()
+    if context is None:
+        raise EngineLoadError("TensorRT could not create an execution context (out of GPU memory?)")
+    return context

@@ -1,0 +1,37 @@
+"""TensorRT 10.x (JetPack 6): explicit batch is implied, precision by builder flags.
+
+FP16 engines come from the FP32 ONNX with ``BuilderFlag.FP16``; INT8 engines come from the Q/DQ
+ONNX (explicit quantization: the scales are in the graph, so no calibrator). A weakly typed Q/DQ
+network still needs the INT8 flag, and FP16 lets the layers left unquantized run in half precision.
+Execution uses the tensor API (runtime/tensorrt/tensor_api.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.tensorrt.shapes import EngineBuildError
+
+TRT_VERSIONS = ("10",)
+
+
+def create_network(trt: Any, builder: Any) -> Any:
+    return builder.create_network(0)  # EXPLICIT_BATCH is deprecated and ignored from 10.0
+
+
+def configure_precision(
+    trt: Any,
+    builder: Any,
+    config: Any,
+    precision: str,
+    calibrator: Any,
+    input_shapes: dict[str, tuple[int, ...]],
+    dynamic: set[str],
+) -> None:
+    if calibrator is not None:
+        raise EngineBuildError(
+            "TensorRT 10 builds INT8 engines from the Q/DQ ONNX (model_int8.qdq.onnx), not with a calibrator"
+        )
+    config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)

@@ -1,0 +1,31 @@
+"""TensorRT 11.x (JetPack 7): every network is strongly typed; there are no precision flags and no
+calibrators. Precision lives in the ONNX: ``model_fp16.onnx`` for FP16 engines,
+``model_int8.qdq.onnx`` (Q/DQ nodes) for INT8. Execution uses the tensor API (tensor_api.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.tensorrt.shapes import EngineBuildError
+
+TRT_VERSIONS = ("11",)
+
+
+def create_network(trt: Any, builder: Any) -> Any:
+    # Strong typing is always on in 11.x; the flag is accepted and states the intent.
+    return builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+
+
+def configure_precision(
+    trt: Any,
+    builder: Any,
+    config: Any,
+    precision: str,
+    calibrator: Any,
+    input_shapes: dict[str, tuple[int, ...]],
+    dynamic: set[str],
+) -> None:
+    if calibrator is not None:
+        raise EngineBuildError("TensorRT 11 has no INT8 calibrators: INT8 comes from the Q/DQ ONNX")
+    # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.sources) carries it.

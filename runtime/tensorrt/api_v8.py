@@ -1,0 +1,93 @@
+"""TensorRT 8.5/8.6 (JetPack 5.1): explicit-batch flag, precision flags, entropy calibrator,
+and the bindings execution API (``execute_async_v2``).
+
+Names used here were removed later (``EXPLICIT_BATCH`` and calibrators in 11, the bindings API in
+10): they must stay on this path only (tests/runtime/tensorrt/test_api_names.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from runtime.tensorrt.shapes import EngineBuildError, IOTensor, with_batch
+
+TRT_VERSIONS = ("8.5", "8.6")
+
+
+def create_network(trt: Any, builder: Any) -> Any:
+    return builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+
+
+def configure_precision(
+    trt: Any,
+    builder: Any,
+    config: Any,
+    precision: str,
+    calibrator: Any,
+    input_shapes: dict[str, tuple[int, ...]],
+    dynamic: set[str],
+) -> None:
+    # FP16 stays on for INT8 builds: layers without an INT8 kernel fall back to FP16, not FP32.
+    config.set_flag(trt.BuilderFlag.FP16)
+    if precision != "int8":
+        return
+    if calibrator is None:
+        raise EngineBuildError(
+            "an INT8 engine on TensorRT 8.x needs calibration: give a calibration set "
+            "(--calibration DIR) or a valid calibration cache"
+        )
+    config.set_flag(trt.BuilderFlag.INT8)
+    config.int8_calibrator = calibrator
+    batch = int(calibrator.get_batch_size())
+    if dynamic:
+        # Calibration runs with the calibrator's batch, so it gets a profile of its own.
+        profile = builder.create_optimization_profile()
+        for name in dynamic:
+            shape = with_batch(input_shapes[name], batch)
+            profile.set_shape(name, shape, shape, shape)
+        config.set_calibration_profile(profile)
+    else:
+        static_batch = next(iter(input_shapes.values()))[0]
+        if batch != static_batch:
+            raise EngineBuildError(
+                f"the ONNX has a fixed batch of {static_batch} but the calibrator feeds batches of {batch}"
+            )
+
+
+def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
+    tensors = []
+    for i in range(engine.num_bindings):
+        tensors.append(
+            IOTensor(
+                name=engine.get_binding_name(i),
+                is_input=bool(engine.binding_is_input(i)),
+                shape=tuple(engine.get_binding_shape(i)),
+                dtype=np.dtype(trt.nptype(engine.get_binding_dtype(i))),
+                index=i,
+            )
+        )
+    return tensors
+
+
+def set_input_shapes(
+    context: Any, tensors: list[IOTensor], shapes: dict[str, tuple[int, ...]]
+) -> dict[str, tuple[int, ...]]:
+    """Fix dynamic input shapes; return every tensor's resolved shape."""
+    for t in tensors:
+        if t.is_input and any(d < 0 for d in t.shape) and not context.set_binding_shape(t.index, shapes[t.name]):
+            raise EngineBuildError(f"engine rejects input shape {shapes[t.name]} for {t.name}")
+    return {t.name: tuple(context.get_binding_shape(t.index)) for t in tensors}
+
+
+def bind(context: Any, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
+    bindings = [0] * len(tensors)
+    for t in tensors:
+        bindings[t.index] = int(addresses[t.name])
+
+    def execute(stream_handle: int) -> bool:
+        return bool(context.execute_async_v2(bindings, stream_handle))
+
+    return execute
