@@ -67,7 +67,7 @@ def resolve_preprocess(
 def resolve_meanings(output_names: list[str], tags: dict[str, str], cli: dict[str, str]) -> dict[str, str]:
     """{output name: meaning} for every output; steering must be among them."""
     mapping: dict[str, str] = {}
-    if OUTPUTS_TAG in tags:
+    if OUTPUTS_TAG in tags and not cli:  # --outputs replaces the tag's mapping, it does not merge
         try:
             mapping.update(json.loads(tags[OUTPUTS_TAG]))
         except json.JSONDecodeError as e:
@@ -75,7 +75,12 @@ def resolve_meanings(output_names: list[str], tags: dict[str, str], cli: dict[st
     mapping.update(cli)
     unknown = set(mapping) - set(output_names)
     if unknown:
-        raise ConverterError(f"output mapping names {sorted(unknown)}, but the model's outputs are {output_names}")
+        positional = all(n.startswith("output_") for n in output_names)
+        why = " (a SavedModel export names its outputs by position)" if positional else ""
+        raise ConverterError(
+            f"output mapping names {sorted(unknown)}, but the model's outputs are {output_names}{why}; pass "
+            f"--outputs {','.join(f'{n}=MEANING' for n in output_names)} or fix tag {OUTPUTS_TAG}"
+        )
     for name in output_names:
         if name in mapping:
             continue

@@ -153,11 +153,11 @@ class Registry:
         return Path(local)
 
     def _artifact_uri(self, ref: ModelVersionRef) -> str:
-        # A version registered from a LoggedModel has source models:/m-<id>; download_artifacts
-        # resolves models:/name/version itself. A bare log_artifact registration has a plain URI.
-        if ref.source.startswith("models:/") or ref.source.startswith("runs:/"):
-            return ref.uri
-        return ref.source
+        # Resolve through our own client: download_artifacts would resolve models:/ URIs against
+        # the process-global registry URI, not the one this command was given.
+        return self._call(
+            "locating artifacts", lambda: self.client.get_model_version_download_uri(ref.name, ref.version)
+        )
 
     def set_version_tags(self, ref: ModelVersionRef, tags: dict[str, str]) -> None:
         for k, v in tags.items():

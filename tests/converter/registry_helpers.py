@@ -18,7 +18,7 @@ def register(tmp: Path, model: Any, name: str = "m", how: str = "keras-file", ta
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = client.create_experiment("train", artifact_location=(tmp / "art").as_uri())
     run = client.create_run(exp)
     if how == "tensorflow-flavor":

@@ -64,7 +64,7 @@ def test_every_build_runs_by_name_and_agrees(demo_bundle: Path, drive_video: Pat
 
 
 def test_mlflow_run_and_version_tags(demo_bundle: Path, demo_registry: DemoRegistry) -> None:
-    client = MlflowClient(demo_registry.tracking_uri)
+    client = MlflowClient(tracking_uri=demo_registry.tracking_uri, registry_uri=demo_registry.tracking_uri)
     mv = client.get_model_version("rc_pilot", "3")
     run_id = mv.tags["edge.conversion_run_id"]
     assert mv.tags["edge.formats"] == "onnx,onnx-fp16,tflite-fp32,tflite-fp16"
