@@ -65,7 +65,7 @@ def test_notify_from_a_child_process_carries_its_pid(notify_socket: socket.socke
     notify_socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     proc = subprocess.run(
         [sys.executable, "-c", "import os; from runtime.notify import notify; assert notify('READY=1'); print(os.getpid())"],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
     )
     msg, ancdata, _, _ = notify_socket.recvmsg(4096, socket.CMSG_SPACE(12))
     assert msg == b"READY=1"

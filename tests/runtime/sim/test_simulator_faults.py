@@ -40,7 +40,7 @@ DRIVER = textwrap.dedent(
 
 
 def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env)
 
 
@@ -108,7 +108,7 @@ def test_close_disarms_so_a_new_host_must_arm() -> None:
 
 def test_rc_car_sim_process(tmp_path: Path) -> None:
     dev, log = tmp_path / "rc-car", tmp_path / "cmds.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "runtime.sim.cli", "--pty-link", str(dev), "--log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
