@@ -107,9 +107,9 @@ def _serve(sim: CarSimulator, where: str, args: argparse.Namespace, out: IO[str]
     signal.signal(signal.SIGUSR1, toggle_manual)
     if args.manual:
         sim.set_manual(True)
-    if args.log != "-":  # with --log - stdout carries only JSON lines
-        out.write(f"rc-car-sim: listening on {where}\n")
-        out.flush()
+    banner = sys.stderr if args.log == "-" else out  # with --log - stdout carries only JSON lines
+    banner.write(f"rc-car-sim: listening on {where}\n")
+    banner.flush()
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
         while not done.is_set():
