@@ -1,0 +1,425 @@
+"""Seed a local MLflow registry with the demo pilot: three versions, each logged a different way.
+
+- v1: a bare ``.h5`` logged with ``mlflow.log_artifact(..., artifact_path="model")`` and registered
+  with ``MlflowClient.create_model_version(source=<run artifact URI of model/>)`` (how the training
+  team in the seeds did it);
+- v2: ``mlflow.keras.log_model(..., save_exported_model=True)``: an exported SavedModel, no Keras
+  file (the ``production`` alias points here);
+- v3: ``mlflow.tensorflow.log_model(...)``: ``data/model.keras``; the best-trained snapshot.
+
+The three are snapshots of one training run (after more and more epochs), so each is a real,
+learned model. Every version carries the ``edge.preprocess`` and ``edge.outputs`` tags the
+converter reads. TensorFlow and MLflow are imported lazily: the "already seeded" path is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from converter.demo import DEMO_PREPROCESS
+from converter.demo.model import INPUT_NAME, build_pilot
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "rc-training"
+ALIAS = "production"
+ALIAS_VERSION = 2
+MARKER = ".rc-demo-registry"  # written into the artifact root; --force deletes only a root carrying it
+H5_NAME = "trained_model.h5"
+LOGGED_AS = {1: "artifact-h5", 2: "keras-savedmodel", 3: "tensorflow-keras"}
+SCHEDULE = {False: (2, 5, 10), True: (1, 3, 6)}  # cumulative epochs at v1, v2, v3 (normal, quick)
+DEFAULT_TRACKING_URI = "sqlite:///.demo/mlflow.db"
+DEFAULT_ARTIFACT_ROOT = ".demo/artifacts"
+STEPS = 6  # data + train/log per version (3) + tags + done: for progress bars
+
+
+class SeedError(RuntimeError):
+    """The registry cannot be seeded as asked (the message says why and what to do)."""
+
+
+def edge_tags() -> dict[str, str]:
+    """The model-version tags the converter reads: preprocessing and output meanings."""
+    return {
+        "edge.preprocess": json.dumps(DEMO_PREPROCESS.to_dict()),
+        "edge.outputs": json.dumps({"steering": "steering", "throttle": "throttle"}),
+    }
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative to the CWD when relative), else None."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    rest = tracking_uri[len(prefix) :].split("?", 1)[0]
+    return None if rest in ("", ":memory:") else Path(rest)
+
+
+@contextlib.contextmanager
+def _tracking(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at ``uri`` for the block, then restore exactly what was there.
+
+    ``mlflow.get_tracking_uri()`` returns a default when nothing is set, and the setters also
+    export ``MLFLOW_*_URI`` variables; restoring by value would pin the default for the rest of
+    the process (later ``MlflowClient(uri)`` calls would use the wrong registry). So the previous
+    module globals (private, read only) and environment variables are put back as they were.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    prev_tracking = getattr(tracking_utils, "_tracking_uri", None)
+    prev_registry = getattr(registry_utils, "_registry_uri", None)
+    prev_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(prev_tracking)  # type: ignore[arg-type]  # None = unset
+        mlflow.set_registry_uri(prev_registry)  # type: ignore[arg-type]
+        for k, v in prev_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)  # sqlite creates the file, not its folder
+    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
+
+
+def existing_versions(client: Any, name: str) -> list[int] | None:
+    """Version numbers of registered model ``name``, or None when it is not registered."""
+    logging.getLogger("absl").setLevel(logging.WARNING)  # TensorFlow's "Assets written to" chatter
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+
+
+def _reset(client: Any, tracking_uri: str, artifact_root: Path, name: str) -> None:
+    """--force: a fresh sqlite store and artifact root, or (server) the registered model deleted."""
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        if existing_versions(client, name) is not None:
+            log.info("deleting registered model %s from %s", name, tracking_uri)
+            client.delete_registered_model(name)
+        return
+    if artifact_root.exists() and any(artifact_root.iterdir()) and not (artifact_root / MARKER).exists():
+        raise SeedError(
+            f"--force: {artifact_root} was not made by rc-demo-registry (no {MARKER} in it); "
+            "remove it yourself or pick another --artifact-root"
+        )
+    shutil.rmtree(artifact_root, ignore_errors=True)
+    db.unlink(missing_ok=True)
+    log.info("removed %s and %s for a fresh store", db, artifact_root)
+
+
+def _experiment_id(client: Any, artifact_root: Path) -> str:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return str(client.create_experiment(EXPERIMENT, artifact_location=artifact_root.as_uri()))
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    if exp.artifact_location.rstrip("/") != artifact_root.as_uri().rstrip("/"):
+        log.warning(
+            "experiment %s keeps its artifacts in %s, not %s",
+            EXPERIMENT,
+            exp.artifact_location,
+            artifact_root,
+        )
+    return str(exp.experiment_id)
+
+
+def _pip_requirements() -> list[str]:
+    """Pinned from what is installed: saves MLflow's slow requirement inference (a subprocess)."""
+    reqs = []
+    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            reqs.append(f"{dist}=={importlib.metadata.version(dist)}")
+    return reqs
+
+
+def _signature(model: Any) -> Any:
+    """Tensor signature with the real input/output names (needed for save_exported_model=True)."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    f32 = np.dtype("float32")
+    return ModelSignature(
+        inputs=Schema([TensorSpec(f32, (-1, *model.input_shape[1:]), INPUT_NAME)]),
+        outputs=Schema([TensorSpec(f32, (-1, 1), n) for n in model.output_names]),
+    )
+
+
+def _log_version(client: Any, model: Any, version: int, name: str) -> tuple[str, str]:
+    """Log ``model`` the way ``version`` is meant to be logged, inside the active run. -> (version, source)."""
+    import mlflow
+
+    if version == 1:
+        with tempfile.TemporaryDirectory(prefix="rc-demo-") as tmp:
+            h5 = Path(tmp) / H5_NAME
+            absl = logging.getLogger("absl")
+            level = absl.level
+            absl.setLevel(logging.ERROR)  # the "HDF5 is legacy" warning: this legacy file is the point
+            try:
+                model.save(h5)
+            finally:
+                absl.setLevel(level)
+            mlflow.log_artifact(str(h5), artifact_path="model")
+        source = mlflow.get_artifact_uri("model")
+        run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
+        mv = client.create_model_version(name, source=source, run_id=run_id)
+        return str(mv.version), str(mv.source)
+    kwargs = {
+        "name": "model",
+        "signature": _signature(model),
+        "registered_model_name": name,
+        "pip_requirements": _pip_requirements(),
+    }
+    with contextlib.redirect_stdout(io.StringIO()) as out:  # Keras' export prints its endpoint list
+        if version == 2:
+            import mlflow.keras
+
+            info = mlflow.keras.log_model(model, save_exported_model=True, **kwargs)
+        else:
+            import mlflow.tensorflow
+
+            info = mlflow.tensorflow.log_model(model, **kwargs)
+    log.debug("log_model output: %s", out.getvalue())
+    return str(info.registered_model_version), str(
+        client.get_model_version(name, info.registered_model_version).source
+    )
+
+
+def seed_registry(
+    tracking_uri: str,
+    artifact_root: Path,
+    name: str = "rc_pilot",
+    quick: bool = False,
+    force: bool = False,
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Register versions 1, 2 and 3 of ``name`` (see module doc); alias ``production`` -> 2.
+
+    Returns ``{"seeded": bool, "name", "tracking_uri", "artifact_root", "experiment_id",
+    "versions": [{"version", "logged_as", "run_id", "source", "epochs", "metrics"}], "aliases",
+    "seconds"}``. ``seeded`` is False (and ``versions`` only lists numbers) when the model already
+    had versions 1-3. Raises :class:`SeedError` when it exists in another shape (use ``force``).
+    """
+    t0 = time.perf_counter()
+    step = on_step or (lambda msg: log.info("%s", msg))
+    artifact_root = Path(artifact_root).resolve()
+    client = _client(tracking_uri)
+    if force:
+        _reset(client, tracking_uri, artifact_root, name)
+        client = _client(tracking_uri)
+    have = existing_versions(client, name)
+    result: dict[str, Any] = {"name": name, "tracking_uri": tracking_uri, "artifact_root": str(artifact_root)}
+    if have == [1, 2, 3]:
+        log.info(
+            "registry %s already has %s versions 1-3; nothing to do (--force re-seeds)", tracking_uri, name
+        )
+        return result | {
+            "seeded": False,
+            "versions": [{"version": str(v)} for v in have],
+            "seconds": time.perf_counter() - t0,
+        }
+    if have is not None:
+        raise SeedError(
+            f"registry {tracking_uri} already has model {name!r} with versions {have}, not 1-3; "
+            "re-seed into a fresh store with --force (or pick another --name)"
+        )
+
+    artifact_root.mkdir(parents=True, exist_ok=True)
+    (artifact_root / MARKER).write_text("made by rc-demo-registry; --force may delete this folder\n")
+    exp_id = _experiment_id(client, artifact_root)
+
+    import keras
+    import mlflow
+
+    from converter.demo import train
+
+    keras.utils.set_random_seed(seed)
+    n_samples = train.QUICK_SAMPLES if quick else train.DEFAULT_SAMPLES
+    step(f"generating {n_samples} training frames")
+    data = train.make_data(n_samples, seed)
+    model = build_pilot()
+    train.compile_pilot(model)
+    client.create_registered_model(name, description="Demo pilot on the synthetic track (rc-demo-registry).")
+    versions, done_epochs = [], 0
+    with _tracking(tracking_uri):
+        for version, epochs in zip((1, 2, 3), SCHEDULE[quick], strict=True):
+            step(f"v{version}: training to epoch {epochs}, logging as {LOGGED_AS[version]}")
+            seconds = train.fit(model, data, epochs - done_epochs, seed=seed + version)
+            done_epochs = epochs
+            metrics = train.evaluate(model, data)
+            with mlflow.start_run(experiment_id=exp_id, run_name=f"demo-pilot-v{version}") as run:
+                mlflow.log_params(
+                    {
+                        "variant": "pilot",
+                        "n_samples": n_samples,
+                        "epochs": epochs,
+                        "batch_size": train.BATCH_SIZE,
+                        "seed": seed,
+                        "logged_as": LOGGED_AS[version],
+                    }
+                )
+                mlflow.log_metrics(metrics | {"train_seconds": seconds})
+                got, source = _log_version(client, model, version, name)
+            if got != str(version):
+                raise SeedError(f"registry numbered the new version {got}, expected {version}")
+            versions.append(
+                {
+                    "version": got,
+                    "logged_as": LOGGED_AS[version],
+                    "run_id": run.info.run_id,
+                    "source": source,
+                    "epochs": epochs,
+                    "metrics": metrics,
+                }
+            )
+    step("tagging versions and setting the production alias")
+    for v in versions:
+        for key, value in (edge_tags() | {"demo.logged_as": v["logged_as"]}).items():
+            client.set_model_version_tag(name, v["version"], key, value)
+    client.set_registered_model_alias(name, ALIAS, str(ALIAS_VERSION))
+    return result | {
+        "seeded": True,
+        "experiment_id": exp_id,
+        "versions": versions,
+        "aliases": {ALIAS: str(ALIAS_VERSION)},
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="rc-demo-registry",
+        description="Seed a local MLflow registry with the demo pilot (versions 1-3, alias production -> 2).",
+    )
+    p.add_argument(
+        "--tracking-uri", default=DEFAULT_TRACKING_URI, help="MLflow tracking URI (default: %(default)s)"
+    )
+    p.add_argument(
+        "--artifact-root",
+        type=Path,
+        default=Path(DEFAULT_ARTIFACT_ROOT),
+        help="where the rc-training experiment stores artifacts (default: %(default)s)",
+    )
+    p.add_argument("--name", default="rc_pilot", help="registered model name (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="train briefly (seconds; for tests)")
+    p.add_argument("--force", action="store_true", help="re-seed into a fresh store even if already seeded")
+    p.add_argument(
+        "--media",
+        type=Path,
+        metavar="DIR",
+        help="also write a demo drive: DIR/drive.mp4, DIR/drive_frames/, DIR/drive_labels.csv",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rc-demo-registry``: exit 0 when seeded (or already seeded), 2 on bad input or registry errors."""
+    args = _parse(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: C++ info noise
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    logging.getLogger("absl").setLevel(logging.WARNING)  # TensorFlow's "Assets written to" chatter
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("opening the registry", total=None)
+            result = seed_registry(
+                args.tracking_uri,
+                args.artifact_root,
+                args.name,
+                quick=args.quick,
+                force=args.force,
+                seed=args.seed,
+                on_step=lambda msg: progress.update(task, description=msg),
+            )
+            if args.media is not None:
+                from converter.demo.media import write_drive_media
+
+                progress.update(task, description=f"writing the demo drive to {args.media}")
+                write_drive_media(args.media)
+    except (SeedError, MlflowException, OSError) as e:
+        console.print(f"[red]error:[/] {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        return 2
+    _report(result, console)
+    return 0
+
+
+def _report(result: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    if not result["seeded"]:
+        console.print(
+            f"{result['name']} already has versions 1-3 in {result['tracking_uri']} (use --force to re-seed)"
+        )
+        return
+    table = Table(title=f"{result['name']} in {result['tracking_uri']}")
+    for col in ("version", "logged as", "epochs", "MAE steer", "MAE throttle", "baseline"):
+        table.add_column(col)
+    for v in result["versions"]:
+        m = v["metrics"]
+        alias = "*" if v["version"] == str(ALIAS_VERSION) else ""
+        table.add_row(
+            v["version"] + alias,
+            v["logged_as"],
+            str(v["epochs"]),
+            f"{m['val_mae_steering']:.3f}",
+            f"{m['val_mae_throttle']:.3f}",
+            f"{m['baseline_mae_steering']:.2f}/{m['baseline_mae_throttle']:.2f}",
+        )
+    console.print(table)
+    console.print(f"* alias {ALIAS}; baseline = MAE of predicting the mean (steering/throttle)")
+    console.print(f"seeded in {result['seconds']:.1f} s; artifacts in {result['artifact_root']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
