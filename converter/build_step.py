@@ -36,11 +36,26 @@ class BuildInputs:
     calibration: Any = None  # calibration data for INT8 builds, when given
 
     _inputs: np.ndarray | None = None
+    _heldout_want: dict[str, np.ndarray] | None = None
 
     def reference_inputs(self) -> np.ndarray:
         if self._inputs is None:
             self._inputs = self.reference.inputs(self.manifest.input.preprocess)
         return self._inputs
+
+    def heldout_reference(self) -> dict[str, np.ndarray]:
+        """FP32 outputs on the calibration set's held-out frames: the source model's, or (extending
+        a bundle, no TensorFlow) the bundle's own verified FP32 ONNX through ONNX Runtime."""
+        if self._heldout_want is None:
+            x = self.calibration.heldout
+            if self.source is not None:
+                self._heldout_want = self.source.predict(x)
+            else:
+                from runtime.backends import open_backend
+
+                with open_backend(self.staging, "onnxruntime", "onnx", self.manifest) as fp32:
+                    self._heldout_want = run_build(fp32, x)
+        return self._heldout_want
 
 
 def resolve_builder(path: str) -> Any:
@@ -84,9 +99,12 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
         extra=result.extra,
     )
     tolerance = bi.req.tolerance.get(fid, fmt.tolerance)
+    int8_failure = None
     try:
         with backend_class(fmt.runner)(path, entry, bi.manifest) as backend:  # type: ignore[call-arg,unused-ignore]
             parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance)
+            if fmt.needs_calibration and parity.ok:
+                int8_failure = _int8_cost(backend, entry, bi)
     except BackendUnavailable as e:
         path.unlink(missing_ok=True)
         return done("failed", f"built but cannot be verified here: {e}")
@@ -95,10 +113,21 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
         log.debug("verifying %s crashed", fid, exc_info=True)
         return done("failed", f"verification failed: {type(e).__name__}: {str(e)[:200]}")
     entry.parity = parity.to_dict()
-    out = done("built" if parity.ok else "failed", None if parity.ok else parity.failure(),
+    ok = parity.ok and int8_failure is None
+    out = done("built" if ok else "failed", None if ok else int8_failure or parity.failure(),
                file=result.file, bytes=entry.bytes, max_abs=parity.max_abs, mean_abs=parity.mean_abs)
-    if parity.ok:
+    if ok:
         bi.manifest.builds.append(entry)
     else:
         path.unlink(missing_ok=True)
     return out
+
+
+def _int8_cost(backend: Any, entry: BuildEntry, bi: BuildInputs) -> str | None:
+    """What INT8 costs on held-out frames the calibration never saw; a failure reason over limits."""
+    from calibration.conversion import int8_cost, over_limits
+
+    cost = int8_cost(run_build(backend, bi.calibration.heldout), bi.heldout_reference(),
+                     {o.name: o.meaning for o in bi.manifest.outputs})
+    entry.extra["int8_cost"] = cost
+    return over_limits(cost, bi.req.int8_limits)

@@ -139,10 +139,20 @@ def _request(args: argparse.Namespace) -> Any:
         n_samples=args.n_samples or cfg.convert.samples,
         tolerance=tol,
         calibration=args.calibration,
+        int8_limits=_int8_limits(cfg.int8) if args.calibration is not None else None,
         options=BuildOptions(opset=args.opset or cfg.convert.opset, trt_workspace_mb=cfg.convert.trt_workspace_mb),
         log_to_mlflow=not args.no_log and args.bundle is None,
         force=args.force,
     )
+
+
+def _int8_limits(values: dict[str, float]) -> Any:
+    from calibration.conversion import Int8Limits
+
+    try:
+        return Int8Limits(**values)
+    except TypeError as e:
+        raise ConverterError(f"config [int8]: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,9 @@ Example (``rc-edge.toml``)::
 
     [tolerance]          # max abs error per format, overriding the formats table
     tflite-fp16 = 0.02
+
+    [int8]               # what an INT8 build may cost on held-out frames (calibration.conversion.Int8Limits)
+    max_steering_mae = 0.02
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Config:
     model: ModelSection = field(default_factory=ModelSection)
     convert: ConvertSection = field(default_factory=ConvertSection)
     tolerance: dict[str, float] = field(default_factory=dict)
+    int8: dict[str, float] = field(default_factory=dict)
 
 
 def _section(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -76,14 +80,17 @@ def load_config(path: Path | None) -> Config:
         raise ConverterError(f"config {path} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConverterError(f"config {path} is not valid TOML: {e}") from None
-    unknown = set(data) - {"model", "convert", "tolerance"}
+    unknown = set(data) - {"model", "convert", "tolerance", "int8"}
     if unknown:
-        raise ConverterError(f"config {path}: unknown section(s) {sorted(unknown)}; allowed: model, convert, tolerance")
+        raise ConverterError(
+            f"config {path}: unknown section(s) {sorted(unknown)}; allowed: model, convert, tolerance, int8"
+        )
     try:
         cfg = Config(
             model=_section(ModelSection, data.get("model", {}), f"{path} [model]"),
             convert=_section(ConvertSection, data.get("convert", {}), f"{path} [convert]"),
             tolerance={k: float(v) for k, v in data.get("tolerance", {}).items()},
+            int8={k: float(v) for k, v in data.get("int8", {}).items()},
         )
     except (TypeError, ValueError) as e:
         raise ConverterError(f"config {path}: {e}") from None

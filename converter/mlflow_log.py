@@ -82,6 +82,11 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
         for b in manifest.builds:
             for out, errs in b.parity.get("per_output", {}).items():
                 metrics += [Metric(f"{b.format}.{out}.{k}", float(v), now, 0) for k, v in errs.items()]
+            for k, v in flat_params(f"{b.format}.int8", b.extra.get("int8_cost", {})).items():
+                try:
+                    metrics.append(Metric(k, float(v), now, 0))
+                except ValueError:
+                    continue  # a non-numeric note in the cost record
         client.log_batch(
             run_id,
             metrics=metrics,

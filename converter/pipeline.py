@@ -54,6 +54,7 @@ class ConvertRequest:
     n_samples: int = 64
     tolerance: dict[str, float] = field(default_factory=dict)
     calibration: Path | None = None
+    int8_limits: Any = None  # calibration.conversion.Int8Limits; None: its defaults
     options: BuildOptions = field(default_factory=BuildOptions)
     log_to_mlflow: bool = True
     force: bool = False
@@ -108,7 +109,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
                 "file": REFERENCE_FILE, "sha256": sha256_file(st.path / REFERENCE_FILE),
                 "count": int(ref_samples.frames_bgr.shape[0]), "frames": ref_samples.source,
             }
-        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req)
+        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ui))
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
     if summary.bundle is not None and req.log_to_mlflow:
@@ -134,7 +135,7 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     summary = Summary(manifest.model.name, manifest.model.version, req.bundle)
     with Staging(req.bundle, seed_from_existing=True) as st:
         manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
-        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req)
+        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ui))
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
     summary.seconds = time.perf_counter() - t0
@@ -194,6 +195,7 @@ def _key_inputs(req: ConvertRequest, ref: ModelVersionRef) -> dict[str, Any]:
         "tolerance": req.tolerance,
         "opset": req.options.opset,
         "calibration": calib,
+        "int8_limits": repr(req.int8_limits),
     }
 
 
@@ -251,3 +253,19 @@ def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Referenc
         frames, where = synthetic_frames(spec, req.n_samples), "synthetic-track+noise"
     x = Reference(frames, {}, where).inputs(spec)
     return Reference(frames, source.predict(x), where)
+
+
+def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
+    """The calibration set for INT8 builds, refused when made with another preprocessing."""
+    if req.calibration is None:
+        return None
+    from calibration.conversion import CalibrationError, load_for_conversion
+
+    with ui.step(f"Loading calibration set {req.calibration}"):
+        try:
+            data = load_for_conversion(req.calibration, manifest.input.preprocess)
+        except CalibrationError as e:
+            raise ConverterError(str(e)) from None
+    manifest.source["calibration"] = {"path": str(req.calibration), "sha256": data.sha256,
+                                      "calibration_frames": len(data.calib), "heldout_frames": len(data.heldout)}
+    return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -75,4 +76,15 @@ def open_backend(
     build = manifest.build(fmt)
     path = verified_path(bundle_dir, build)
     log.debug("opening %s with %s", path, backend)
-    return cls(path, build, manifest, **options)  # type: ignore[call-arg,unused-ignore]
+    return cls(path, build, manifest, **_accepted(cls, options))  # type: ignore[call-arg,unused-ignore]
+
+
+def _accepted(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """Options meant for another backend (e.g. TensorRT's cache_dir under ``auto``) are dropped."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return options
+    dropped = set(options) - set(params)
+    if dropped:
+        log.debug("%s ignores options %s", cls.__name__, sorted(dropped))
+    return {k: v for k, v in options.items() if k in params}
