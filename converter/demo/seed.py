@@ -15,22 +15,19 @@ converter reads. TensorFlow and MLflow are imported lazily: the "already seeded"
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.metadata
-import io
 import json
 import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from converter.demo import DEMO_PREPROCESS
-from converter.demo.model import INPUT_NAME, build_pilot
+from converter.demo.model import build_pilot
+from converter.demo.registration import log_version, tracking
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +35,10 @@ EXPERIMENT = "rc-training"
 ALIAS = "production"
 ALIAS_VERSION = 2
 MARKER = ".rc-demo-registry"  # written into the artifact root; --force deletes only a root carrying it
-H5_NAME = "trained_model.h5"
 LOGGED_AS = {1: "artifact-h5", 2: "keras-savedmodel", 3: "tensorflow-keras"}
 SCHEDULE = {False: (2, 5, 10), True: (1, 3, 6)}  # cumulative epochs at v1, v2, v3 (normal, quick)
 DEFAULT_TRACKING_URI = "sqlite:///.demo/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = ".demo/artifacts"
-STEPS = 6  # data + train/log per version (3) + tags + done: for progress bars
 
 
 class SeedError(RuntimeError):
@@ -65,36 +60,6 @@ def sqlite_path(tracking_uri: str) -> Path | None:
         return None
     rest = tracking_uri[len(prefix) :].split("?", 1)[0]
     return None if rest in ("", ":memory:") else Path(rest)
-
-
-@contextlib.contextmanager
-def _tracking(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at ``uri`` for the block, then restore exactly what was there.
-
-    ``mlflow.get_tracking_uri()`` returns a default when nothing is set, and the setters also
-    export ``MLFLOW_*_URI`` variables; restoring by value would pin the default for the rest of
-    the process (later ``MlflowClient(uri)`` calls would use the wrong registry). So the previous
-    module globals (private, read only) and environment variables are put back as they were.
-    """
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    prev_tracking = getattr(tracking_utils, "_tracking_uri", None)
-    prev_registry = getattr(registry_utils, "_registry_uri", None)
-    prev_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(prev_tracking)  # type: ignore[arg-type]  # None = unset
-        mlflow.set_registry_uri(prev_registry)  # type: ignore[arg-type]
-        for k, v in prev_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _client(tracking_uri: str) -> Any:
@@ -154,68 +119,6 @@ def _experiment_id(client: Any, artifact_root: Path) -> str:
     return str(exp.experiment_id)
 
 
-def _pip_requirements() -> list[str]:
-    """Pinned from what is installed: saves MLflow's slow requirement inference (a subprocess)."""
-    reqs = []
-    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            reqs.append(f"{dist}=={importlib.metadata.version(dist)}")
-    return reqs
-
-
-def _signature(model: Any) -> Any:
-    """Tensor signature with the real input/output names (needed for save_exported_model=True)."""
-    import numpy as np
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
-
-    f32 = np.dtype("float32")
-    return ModelSignature(
-        inputs=Schema([TensorSpec(f32, (-1, *model.input_shape[1:]), INPUT_NAME)]),
-        outputs=Schema([TensorSpec(f32, (-1, 1), n) for n in model.output_names]),
-    )
-
-
-def _log_version(client: Any, model: Any, version: int, name: str) -> tuple[str, str]:
-    """Log ``model`` the way ``version`` is meant to be logged, inside the active run. -> (version, source)."""
-    import mlflow
-
-    if version == 1:
-        with tempfile.TemporaryDirectory(prefix="rc-demo-") as tmp:
-            h5 = Path(tmp) / H5_NAME
-            absl = logging.getLogger("absl")
-            level = absl.level
-            absl.setLevel(logging.ERROR)  # the "HDF5 is legacy" warning: this legacy file is the point
-            try:
-                model.save(h5)
-            finally:
-                absl.setLevel(level)
-            mlflow.log_artifact(str(h5), artifact_path="model")
-        source = mlflow.get_artifact_uri("model")
-        run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
-        mv = client.create_model_version(name, source=source, run_id=run_id)
-        return str(mv.version), str(mv.source)
-    kwargs = {
-        "name": "model",
-        "signature": _signature(model),
-        "registered_model_name": name,
-        "pip_requirements": _pip_requirements(),
-    }
-    with contextlib.redirect_stdout(io.StringIO()) as out:  # Keras' export prints its endpoint list
-        if version == 2:
-            import mlflow.keras
-
-            info = mlflow.keras.log_model(model, save_exported_model=True, **kwargs)
-        else:
-            import mlflow.tensorflow
-
-            info = mlflow.tensorflow.log_model(model, **kwargs)
-    log.debug("log_model output: %s", out.getvalue())
-    return str(info.registered_model_version), str(
-        client.get_model_version(name, info.registered_model_version).source
-    )
-
-
 def seed_registry(
     tracking_uri: str,
     artifact_root: Path,
@@ -273,7 +176,7 @@ def seed_registry(
     train.compile_pilot(model)
     client.create_registered_model(name, description="Demo pilot on the synthetic track (rc-demo-registry).")
     versions, done_epochs = [], 0
-    with _tracking(tracking_uri):
+    with tracking(tracking_uri):
         for version, epochs in zip((1, 2, 3), SCHEDULE[quick], strict=True):
             step(f"v{version}: training to epoch {epochs}, logging as {LOGGED_AS[version]}")
             seconds = train.fit(model, data, epochs - done_epochs, seed=seed + version)
@@ -291,7 +194,7 @@ def seed_registry(
                     }
                 )
                 mlflow.log_metrics(metrics | {"train_seconds": seconds})
-                got, source = _log_version(client, model, version, name)
+                got, source = log_version(client, model, version, name)
             if got != str(version):
                 raise SeedError(f"registry numbered the new version {got}, expected {version}")
             versions.append(

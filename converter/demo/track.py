@@ -17,6 +17,10 @@ with the sign conventions used everywhere here and by the runtime's policy:
 - ``heading`` (rad): > 0 the car points to the right of the road direction;
 - ``steering`` in [-1, 1]: > 0 turns right (donkeycar's convention); ``throttle`` in [0, 1].
 
+Targets (see :func:`steering_target`, :func:`throttle_target`): steering is pure pursuit to the
+lane centre ``LOOKAHEAD`` ahead; throttle falls as the road ``FAR_LOOKAHEAD`` ahead moves off the
+car's axis (tight curves, bad heading). Both are smooth in (curvature, offset, heading).
+
 The lane is ``2 * LANE_HALF_WIDTH`` wide, bounded by two edge lines, with an optional dashed centre
 line. Appearance (floor/road colours, line colour, texture, shadows, lighting, camera pitch, pixel
 noise) is randomised so that a network has to learn the geometry, not the pixels.
@@ -27,9 +31,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 CAMERA_HEIGHT = 0.25  # m above the ground
 FOCAL_FRACTION = 0.55  # focal length in pixels / image width (about 85 degrees horizontal FOV)
@@ -43,9 +49,7 @@ LOOKAHEAD = 1.0  # m, pure-pursuit look-ahead distance of the steering target
 WHEELBASE = 0.26  # m
 MAX_STEER_ANGLE = 0.45  # rad at steering = +-1 (before the tanh saturation)
 FAR_LOOKAHEAD = 2.0  # m, where the throttle target looks
-FAR_TOLERANCE = (
-    1.0  # m, lateral offset of the road there at which the throttle has dropped by 1/e of its range
-)
+FAR_TOLERANCE = 1.0  # m, road that far off-axis at FAR_LOOKAHEAD: throttle 1/e of the way down
 
 # Ranges of the i.i.d. states in generate_dataset (the drive stays within them too).
 CURVATURE_RANGE = 0.8
@@ -53,32 +57,42 @@ OFFSET_RANGE = 0.25
 HEADING_RANGE = 0.30
 
 
-def steering_target(curvature: float | np.ndarray, offset: float | np.ndarray, heading: float | np.ndarray):
+def _lane_x(curvature: ArrayLike, offset: ArrayLike, heading: ArrayLike, z: float) -> np.ndarray:
+    """Lateral position (m, right of the car's axis) of the lane centre ``z`` metres ahead."""
+    return -np.asarray(offset) - np.asarray(heading) * z + np.asarray(curvature) * z * z / 2
+
+
+def _scalar_or_array(out: np.ndarray) -> float | np.ndarray:
+    return float(out) if out.ndim == 0 else out.astype(np.float32)
+
+
+@overload
+def steering_target(curvature: float, offset: float, heading: float) -> float: ...
+@overload
+def steering_target(curvature: ArrayLike, offset: ArrayLike, heading: ArrayLike) -> np.ndarray: ...
+def steering_target(curvature: ArrayLike, offset: ArrayLike, heading: ArrayLike) -> float | np.ndarray:
     """Pure pursuit to the lane centre ``LOOKAHEAD`` metres ahead, squashed smoothly into [-1, 1].
 
     ``k = 2 * x_c(LOOKAHEAD) / LOOKAHEAD**2`` is the path curvature that reaches the look-ahead
     point; the bicycle model's wheel angle for it is ``atan(WHEELBASE * k)``; steering is
-    ``tanh(angle / MAX_STEER_ANGLE)``. Works elementwise on arrays.
+    ``tanh(angle / MAX_STEER_ANGLE)``. Elementwise on arrays (float32 out); floats in, float out.
     """
-    x_c = -np.asarray(offset) - np.asarray(heading) * LOOKAHEAD + np.asarray(curvature) * LOOKAHEAD**2 / 2
-    k = 2.0 * x_c / LOOKAHEAD**2
-    out = np.tanh(np.arctan(WHEELBASE * k) / MAX_STEER_ANGLE)
-    return float(out) if out.ndim == 0 else out.astype(np.float32)
+    k = 2.0 * _lane_x(curvature, offset, heading, LOOKAHEAD) / LOOKAHEAD**2
+    return _scalar_or_array(np.tanh(np.arctan(WHEELBASE * k) / MAX_STEER_ANGLE))
 
 
-def throttle_target(curvature: float | np.ndarray, offset: float | np.ndarray, heading: float | np.ndarray):
+@overload
+def throttle_target(curvature: float, offset: float, heading: float) -> float: ...
+@overload
+def throttle_target(curvature: ArrayLike, offset: ArrayLike, heading: ArrayLike) -> np.ndarray: ...
+def throttle_target(curvature: ArrayLike, offset: ArrayLike, heading: ArrayLike) -> float | np.ndarray:
     """Slow down when the road far ahead is off the car's axis (a tight curve, or a bad heading).
 
-    ``0.2 + 0.6 * exp(-(x_c(FAR_LOOKAHEAD) / FAR_TOLERANCE)**2)``, in [0.2, 0.8]: full speed on a
-    straight with the car on line, 0.52 at curvature 0.4 and 0.25 at 0.8 (both on line). Works elementwise on arrays.
+    ``0.2 + 0.6 * exp(-(x_c(FAR_LOOKAHEAD) / FAR_TOLERANCE)**2)``, in [0.2, 0.8]: 0.8 on a straight
+    with the car on line; 0.52 at curvature 0.4 and 0.25 at 0.8 (on line). Elementwise on arrays.
     """
-    x_far = (
-        -np.asarray(offset)
-        - np.asarray(heading) * FAR_LOOKAHEAD
-        + np.asarray(curvature) * FAR_LOOKAHEAD**2 / 2
-    )
-    out = 0.2 + 0.6 * np.exp(-((x_far / FAR_TOLERANCE) ** 2))
-    return float(out) if out.ndim == 0 else out.astype(np.float32)
+    x_far = _lane_x(curvature, offset, heading, FAR_LOOKAHEAD)
+    return _scalar_or_array(0.2 + 0.6 * np.exp(-((x_far / FAR_TOLERANCE) ** 2)))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
 from converter.demo import DEMO_PREPROCESS
-from converter.demo.seed import H5_NAME, MARKER, main, seed_registry
+from converter.demo.registration import H5_NAME
+from converter.demo.seed import MARKER, main, seed_registry
 from converter.demo.track import generate_dataset
 from runtime.preprocess import preprocess_batch
 
