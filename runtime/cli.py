@@ -124,7 +124,9 @@ def run(
         info = model_info(manifest, backend)
         log.info("model %s v%s on %s (%s)", info["name"], info["version"], backend.name, backend.build.format)
         if camera is None:
-            camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s)
+            spec = manifest.input.preprocess
+            camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
+                                 prepare=lambda: Preprocessor(spec))
         else:
             camera.events = events
             camera.start()  # no-op if the caller started it
@@ -156,11 +158,24 @@ def run(
             backend.close()
         summary["watchdog"] = wd.stats()
         summary["link"] = _link_stats(link)
+        summary["process"] = {"peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
         summary["events"] = events.summary()
         if recorder is not None:
             recorder.close(summary)
             summary["recording"] = recorder.stats()
     return summary
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (``VmHWM``; Linux), in MiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:  # not Linux: unknown
+        return None
+    return None
 
 
 def _link_stats(link: DriveLink) -> dict[str, Any]:
@@ -184,6 +199,7 @@ class SignalStop:
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
+        self.received = 0
         self._r, self._w = socket.socketpair()
         self._w.setblocking(False)
         self._old_fd = signal.set_wakeup_fd(self._w.fileno(), warn_on_full_buffer=False)
@@ -191,7 +207,8 @@ class SignalStop:
         threading.Thread(target=self._watch, name="signals", daemon=True).start()
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop.is_set() and signum == signal.SIGINT:
+        self.received += 1  # counted here: the wakeup thread may already have set ``stop``
+        if self.received > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stop.set()

@@ -95,6 +95,8 @@ class Events:
     def clear(self, name: str) -> bool:
         """End the event's episode, logging how long it lasted. Returns True if one was active."""
         etype = DECLARED[name]
+        if not self._state[name].active:  # the per-frame common case: no lock needed to see that
+            return False
         with self._lock:
             st = self._state[name]
             if not st.active:

@@ -95,10 +95,14 @@ class DriveLoop:
         st, ev, wd = self.stats, self.events, self.watchdog
         t0 = time.monotonic()
         ev.clear("camera.stalled")
-        st.add("frame_age", t0 - frame.t_capture)
         try:
-            x = self.pre(frame.image)
-            t1 = time.monotonic()
+            if frame.input is not None:  # made by the capture thread, overlapping our last frame
+                x, t_pre = frame.input, frame.t_ready - frame.t_capture
+                t1 = t0
+            else:
+                x = self.pre(frame.image)
+                t1 = time.monotonic()
+                t_pre = t1 - t0
             outputs = self.backend.infer(x)
             t2 = time.monotonic()
         except Exception as e:
@@ -123,13 +127,9 @@ class DriveLoop:
             ev.clear("policy.nonfinite")
             sent = wd.drive(cmd, frame.t_capture, frame.id)
         t4 = time.monotonic()
-        st.add("preprocess", t1 - t0)
-        st.add("inference", t2 - t1)
-        st.add("policy", t3 - t2)
-        st.add("write", t4 - t3)
+        st.add_frame(t0 - frame.t_capture, t_pre, t2 - t1, t3 - t2, t4 - t3, t4 - frame.t_capture if sent else None)
         if sent:
             st.commands += 1
-            st.add("camera_to_command", t4 - frame.t_capture)
             if st.t_first_command is None:
                 st.t_first_command = t4
             ev.clear("frame.stale")
@@ -138,7 +138,7 @@ class DriveLoop:
             self.policy.reset()
             ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")
         if self.recorder is not None:
-            timings = {"frame_age": t0 - frame.t_capture, "preprocess": t1 - t0, "inference": t2 - t1,
+            timings = {"frame_age": t0 - frame.t_capture, "preprocess": t_pre, "inference": t2 - t1,
                        "policy": t3 - t2, "write": t4 - t3}
             self._record(frame, cmd, outputs, sent, timings, t4)
 

@@ -104,4 +104,4 @@ class Policy:
 
 
 def _scalar(y: np.ndarray) -> float:
-    return float(y.reshape(-1)[0])
+    return float(y.item(0))

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runtime.camera.base import CameraConfigError, CameraError, Frame, FrameSource
-from runtime.camera.capture import Camera
-from runtime.camera.sources import make_source, opencv_has_gstreamer
+from runtime.camera.capture import Camera, Prepare
+from runtime.camera.sources import MemorySource, make_source, opencv_has_gstreamer
 from runtime.camera.uri import CameraURI, parse_camera_uri
 from runtime.events import Events
 
@@ -16,6 +18,8 @@ __all__ = [
     "CameraURI",
     "Frame",
     "FrameSource",
+    "MemorySource",
+    "Prepare",
     "make_source",
     "open_camera",
     "opencv_has_gstreamer",
@@ -23,6 +27,10 @@ __all__ = [
 ]
 
 
-def open_camera(uri: str, events: Events | None = None, reconnect_interval_s: float = 0.5) -> Camera:
-    """A started :class:`Camera` for ``uri``; :class:`CameraConfigError` if it can never work."""
-    return Camera(make_source(uri), events, reconnect_interval_s).start()
+def open_camera(
+    uri: str, events: Events | None = None, reconnect_interval_s: float = 0.5,
+    prepare: Callable[[], Prepare] | None = None,
+) -> Camera:
+    """A started :class:`Camera` for ``uri``; :class:`CameraConfigError` if it can never work.
+    ``prepare`` makes a per-buffer preprocessing function (``lambda: Preprocessor(spec)``)."""
+    return Camera(make_source(uri), events, reconnect_interval_s, prepare).start()

@@ -24,14 +24,18 @@ class Frame:
     file (so 0 never names a frame: the link's tag 0 means "not from a frame"). ``index`` is the
     frame's position in its source: the frame number in a video file, the image number in a
     folder (sorted by name), or the count since the device was (re)opened. ``t_capture`` is the
-    ``time.monotonic()`` at which the frame was published to the loop; for a live camera that is
-    when the driver handed it over, for a file it is the simulated exposure time.
+    ``time.monotonic()`` at which the frame became available: when the driver handed it over, or
+    for a paced file its due time (its simulated exposure). ``input`` is the model input made by
+    the camera's ``prepare`` function in the capture thread (``None`` without one), ready at
+    ``t_ready``; it lives in a recycled buffer, valid until the next ``Camera.get``.
     """
 
     id: int
     t_capture: float
     image: np.ndarray
     index: int
+    input: np.ndarray | None = None
+    t_ready: float = 0.0
 
 
 class FrameSource(ABC):

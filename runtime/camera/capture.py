@@ -5,6 +5,12 @@ the slot's frame and empties it, so a frame is never inferred twice; a frame ove
 was taken is counted as dropped. Live sources are reopened after a failed read (unplugged camera)
 every ``reconnect_interval_s``; finite sources end, and :meth:`Camera.get` then returns ``None``
 with :attr:`Camera.ended` set.
+
+With a ``prepare`` factory (e.g. ``lambda: Preprocessor(spec)``) the capture thread also makes
+the model input, so preprocessing the next frame overlaps inference of the current one. Each
+preparer owns its output buffer; three of them circulate (one in the loop's hands, one in the
+slot, one being filled), a buffer returning to the pool when its frame is dropped or when the
+loop takes the next frame.
 """
 
 from __future__ import annotations
@@ -12,23 +18,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from runtime.camera.base import CameraError, Frame, FrameSource
 from runtime.events import Events
 
 log = logging.getLogger(__name__)
 
+Prepare = Callable[[np.ndarray], np.ndarray]
+N_BUFFERS = 3  # in the loop's hands + in the slot + being filled
+
 
 class Camera:
     def __init__(
-        self, source: FrameSource, events: Events | None = None, reconnect_interval_s: float = 0.5
+        self, source: FrameSource, events: Events | None = None, reconnect_interval_s: float = 0.5,
+        prepare: Callable[[], Prepare] | None = None,
     ) -> None:
         self.source = source
         self.events = events or Events()
         self.reconnect_interval_s = reconnect_interval_s
         self._cond = threading.Condition()
         self._slot: Frame | None = None
+        self._pool: list[Prepare] = [prepare() for _ in range(N_BUFFERS)] if prepare else []
+        self._owner: dict[int, Prepare] = {}  # frame id -> the preparer whose buffer it uses
+        self._in_use: int | None = None  # id of the frame the loop holds
         self._next_id = 1
         self._ended = False
         self._stopping = threading.Event()
@@ -54,6 +70,9 @@ class Camera:
                 self._cond.wait(remaining)
             frame, self._slot = self._slot, None
             self.delivered += 1
+            if self._in_use is not None:  # the loop is done with the previous frame's buffer
+                self._release(self._in_use)
+            self._in_use = frame.id
             if self.source.lossless:
                 self._cond.notify_all()
             return frame
@@ -160,18 +179,40 @@ class Camera:
                     stop.wait(delay)
                 elif delay < -src.pacing_s:
                     next_due = time.monotonic()  # fell behind (busy machine): do not burst
-            self._publish(image, index)
+            t_capture = time.monotonic()
+            prep = self._take_preparer()
+            x = None
+            if prep is not None:
+                try:
+                    x = prep(image)
+                except ValueError as e:  # e.g. a grey or 16-bit frame: skip it, keep going
+                    self.events.raise_("camera.read_error", str(e))
+                    with self._cond:
+                        self._pool.append(prep)
+                    continue
+            self._publish(image, index, t_capture, x, prep)
 
-    def _publish(self, image: Any, index: int) -> None:
+    def _take_preparer(self) -> Prepare | None:
+        with self._cond:
+            return self._pool.pop() if self._pool else None
+
+    def _release(self, frame_id: int) -> None:
+        prep = self._owner.pop(frame_id, None)
+        if prep is not None:
+            self._pool.append(prep)
+
+    def _publish(self, image: Any, index: int, t_capture: float, x: Any, prep: Prepare | None) -> None:
         with self._cond:
             if self.source.lossless:
                 while self._slot is not None and not self._stopping.is_set():
                     self._cond.wait(0.1)
             if self._slot is not None:
                 self.dropped += 1
-            # Stamped as late as possible: in lossless mode after the wait, so frame age measures
-            # the hand-over, not the time the file reader spent waiting for the loop.
-            self._slot = Frame(self._next_id, time.monotonic(), image, index)
+                self._release(self._slot.id)
+            frame = Frame(self._next_id, t_capture, image, index, x, time.monotonic())
+            if prep is not None:
+                self._owner[frame.id] = prep
+            self._slot = frame
             self._next_id += 1
             self.captured += 1
             self._cond.notify_all()

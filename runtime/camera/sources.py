@@ -195,6 +195,36 @@ class ImageFolderSource(FrameSource):
         self._pos = 0
 
 
+class MemorySource(FrameSource):
+    """Frames already in memory (benchmarks, tools): every frame (``lossless``) or paced like a
+    camera (``pacing_s``). Not reachable by URI: construct it and pass it to :class:`Camera`."""
+
+    def __init__(self, frames: list[np.ndarray], lossless: bool = True, pacing_s: float | None = None,
+                 loop: bool = False) -> None:
+        super().__init__(f"memory://{len(frames)}-frames")
+        self.frames, self.lossless, self.pacing_s, self.loop = frames, lossless, pacing_s, loop
+        self._pos = 0
+
+    def check(self) -> None:
+        if not self.frames:
+            raise CameraConfigError("memory source has no frames")
+
+    def open(self) -> None:
+        self._pos = 0
+
+    def read(self) -> tuple[np.ndarray, int] | None:
+        if self._pos >= len(self.frames):
+            if not self.loop:
+                return None
+            self._pos = 0
+        i = self._pos
+        self._pos += 1
+        return self.frames[i], i
+
+    def close(self) -> None:
+        self._pos = 0
+
+
 def make_source(uri: str) -> FrameSource:
     """URI -> source object (not yet opened; :meth:`FrameSource.check` not yet called)."""
     u = parse_camera_uri(uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends import open_backend
+from runtime.backends.base import Backend
 from runtime.config import (
     CameraSection,
     LinkSection,
@@ -68,32 +70,35 @@ def drives(simulator: CarSimulator) -> list[dict[str, Any]]:
     return simulator.commands()
 
 
-class FaultyBackend:
+class FaultyBackend(Backend):
     """A real backend with injected faults on chosen calls: raise, hang, or NaN outputs.
 
     Only the fault is simulated (a real model cannot be made to fail on demand); every other call
     runs the real model. Calls are counted from 1, including the runtime's warm-up runs."""
 
+    name = "faulty"
+
     def __init__(
-        self, inner: Any, raise_on: range = range(0), hang_on: range = range(0), hang_s: float = 0.0,
+        self, inner: Backend, raise_on: range = range(0), hang_on: range = range(0), hang_s: float = 0.0,
         nan_on: range = range(0),
     ) -> None:
+        super().__init__(inner.path, inner.build, inner.manifest)
         self.inner, self.raise_on, self.hang_on, self.hang_s, self.nan_on = inner, raise_on, hang_on, hang_s, nan_on
         self.calls = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self.calls += 1
         if self.calls in self.raise_on:
             raise RuntimeError(f"injected failure on call {self.calls}")
         if self.calls in self.hang_on:
             time.sleep(self.hang_s)
-        out = self.inner.infer(x)
+        out = self.inner._run(x)
         if self.calls in self.nan_on:
             out = {k: np.full_like(v, np.nan) for k, v in out.items()}
         return out
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def drives_after(simulator: CarSimulator, t: float) -> list[dict[str, Any]]:
@@ -105,3 +110,14 @@ def first_neutral_after(simulator: CarSimulator, t: float, timeout: float = 1.0)
     simulator.wait_for(lambda s: any(n > t for n in host_neutrals(s)), timeout)
     later = [n for n in host_neutrals(simulator) if n > t]
     return min(later) if later else None
+
+
+def longest_unrefreshed_drive(simulator: CarSimulator) -> float:
+    """The longest time any drive command stood before a newer drive or a host neutral replaced it
+    (what the watchdog bounds by its deadline)."""
+    events = [(e["t"], e["event"]) for e in list(simulator.events) if e["event"] in ("drive", "neutral")]
+    worst = 0.0
+    for (t, kind), (t_next, _) in itertools.pairwise(events):
+        if kind == "drive":
+            worst = max(worst, t_next - t)
+    return worst

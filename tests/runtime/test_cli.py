@@ -18,7 +18,7 @@ from runtime.sim import CarSimulator
 from tests.runtime.helpers import first_neutral_after, host_neutrals
 
 DEADLINE_S = 0.1
-MARGIN_S = 0.08
+MARGIN_S = 0.12  # scheduling slack on a loaded 2-core machine; still below the car's 250 ms failsafe
 
 
 def rc_runtime() -> list[str]:

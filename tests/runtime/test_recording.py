@@ -36,7 +36,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert [r["frame_id"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["image"] for r in rows] == ["frames/00000001.jpg", None, "frames/00000003.jpg", None, "frames/00000005.jpg", None]
     img = cv2.imread(str(rec.dir / rows[2]["image"]))
-    assert img.shape == (120, 160, 3) and np.abs(img.astype(int) - frame(2)).mean() < 3
+    assert img is not None and img.shape == (120, 160, 3) and np.abs(img.astype(int) - frame(2)).mean() < 3
     summary = json.loads((rec.dir / "summary.json").read_text())
     assert summary["frames"] == 6 and summary["recording"]["images"] == 3
     assert not list(rec.dir.rglob("*.tmp"))

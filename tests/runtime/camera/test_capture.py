@@ -95,7 +95,8 @@ def test_image_folder_in_name_order_skipping_unreadable_files(tmp_path: Path, cl
         frames = take_all(cam)
     assert len(frames) == 5
     assert [f.index for f in frames] == [0, 1, 2, 4, 5]  # 002b.png (index 3) skipped
-    assert np.array_equal(frames[0].image, cv2.imread(str(files[0])))
+    first = cv2.imread(str(files[0]))
+    assert first is not None and np.array_equal(frames[0].image, first)
 
 
 def test_missing_files_and_empty_folders_are_config_errors(tmp_path: Path) -> None:
@@ -142,7 +143,7 @@ class Unpluggable(FrameSource):
             raise CameraError("no such device")
         self.inner.open()
 
-    def read(self):  # type: ignore[no-untyped-def]
+    def read(self) -> tuple[np.ndarray, int] | None:
         return self.inner.read() if self.plugged.is_set() else None
 
     def close(self) -> None:
@@ -174,3 +175,38 @@ def test_make_source_picks_by_uri(clip_video: Path, clip_folder: Path) -> None:
     assert type(make_source(str(clip_folder))).__name__ == "ImageFolderSource"
     assert type(make_source("csi://0")).__name__ == "CsiSource"
     assert type(make_source("/dev/video0")).__name__ == "V4l2Source"
+
+
+def test_prepared_inputs_are_never_overwritten_while_the_loop_holds_them(clip_video: Path) -> None:
+    from runtime.manifest import PreprocessSpec
+    from runtime.preprocess import Preprocessor, preprocess_frame
+
+    spec = PreprocessSpec(width=160, height=120, crop_top=20)
+    # 200 fps into a consumer that holds each frame for 15 ms: the capture thread keeps filling
+    # buffers (and dropping frames) while the loop reads the one it holds.
+    with open_camera(f"file://{clip_video}?realtime=1&fps=200", prepare=lambda: Preprocessor(spec)) as cam:
+        checked = 0
+        while not cam.ended:
+            f = cam.get(0.5)
+            if f is None:
+                continue
+            assert f.input is not None and f.t_ready >= f.t_capture
+            snapshot = f.input.copy()
+            time.sleep(0.015)
+            assert np.array_equal(f.input, snapshot)
+            assert np.array_equal(f.input, preprocess_frame(f.image, spec))
+            checked += 1
+        assert cam.stats()["dropped"] > 0
+    assert checked >= 5
+
+
+def test_memory_source_every_frame_and_paced() -> None:
+    from runtime.camera import MemorySource
+
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
+    with Camera(MemorySource(frames)) as cam:
+        got = take_all(cam)
+    assert [int(f.image[0, 0, 0]) for f in got] == list(range(10))
+    with Camera(MemorySource(frames, lossless=False, pacing_s=0.01)) as cam:
+        got = take_all(cam)
+    assert 0.05 < got[-1].t_capture - got[0].t_capture < 1.0

@@ -1,0 +1,256 @@
+"""Drive-loop benchmark: the whole pipeline against the bare backend, on the same model and frames.
+
+    python -m benchmarks.loop_benchmark --bundle builds/rc_pilot/v3 --backend onnxruntime
+    python -m benchmarks.loop_benchmark --bundle B --video drive.mp4 --frames 600 --json out.json
+
+Measures, in one run:
+
+- **throughput**: pipeline FPS against the bare backend's FPS (``backend.infer`` back to back on
+  the same frames, preprocessed beforehand), in alternating rounds (ABBA order) so that load from
+  other processes hits both alike. The pipeline gets the same decoded frames from memory (a
+  camera delivers decoded frames; decoding the benchmark's video file is not part of the car's
+  pipeline) and runs everything the car runs: capture thread with preprocessing, backend, policy,
+  watchdog, ``null://`` link, stats. ``per_frame_overhead_us`` (1/pipeline - 1/bare) says what
+  the pipeline adds per frame, independent of the model. The same through the video file
+  (decoding included) is reported as ``pipeline_fps_video``;
+- **latency**: camera-to-command percentiles with the file paced like a camera (``realtime=1``),
+  against the bare backend's per-call inference p99 from the throughput rounds;
+- **memory**: peak resident memory (``VmHWM``, from the stats JSON) of ``rc-runtime`` run as its
+  own process with the TFLite backend (and ONNX Runtime, for comparison).
+
+Targets (issue 3, CPU): pipeline FPS >= 0.95 x bare; p99 camera-to-command <= bare p99 + 3 ms;
+RSS with TFLite < 300 MB. ``run_loop_benchmark`` returns the figures as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from runtime.backends import open_backend
+from runtime.camera import Camera, MemorySource
+from runtime.cli import run
+from runtime.config import CameraSection, LinkSection, ModelSection, RunSection, RuntimeConfig
+from runtime.manifest import load_manifest
+from runtime.policy import PolicyConfig
+from runtime.preprocess import Preprocessor, preprocess_frame
+
+log = logging.getLogger(__name__)
+
+TARGET_FPS_RATIO = 0.95
+TARGET_LATENCY_MARGIN_MS = 3.0
+TARGET_RSS_MB = 300.0
+
+
+def make_video(path: Path, n_frames: int, seed: int = 11) -> Path:
+    from converter.demo.track import drive_sequence, write_video
+
+    frames, _, _ = drive_sequence(n_frames, seed=seed)
+    return write_video(path, frames, fps=30)
+
+
+def decode(video: Path, limit: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames: list[np.ndarray] = []
+    while len(frames) < limit:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    cap.release()
+    if not frames:
+        raise ValueError(f"{video}: no frames could be decoded")
+    return frames
+
+
+def _pct(values: np.ndarray | list[float]) -> dict[str, float]:
+    v = np.asarray(values, np.float64)
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return {"p50": round(float(p50), 4), "p90": round(float(p90), 4), "p99": round(float(p99), 4),
+            "max": round(float(v.max()), 4), "mean": round(float(v.mean()), 4)}
+
+
+def _bare_round(backend: Any, inputs: list[np.ndarray]) -> tuple[float, list[float]]:
+    lat = []
+    t0 = time.perf_counter()
+    for x in inputs:
+        t = time.perf_counter()
+        backend.infer(x)
+        lat.append((time.perf_counter() - t) * 1000.0)
+    return len(inputs) / (time.perf_counter() - t0), lat
+
+
+def _config(
+    bundle: Path, backend: str, camera: str, max_frames: int, fmt: str | None = None, link: str = "null://"
+) -> RuntimeConfig:
+    return RuntimeConfig(
+        model=ModelSection(bundle=str(bundle), backend=backend, format=fmt or ""),
+        camera=CameraSection(uri=camera),
+        link=LinkSection(uri=link),
+        policy=PolicyConfig(max_throttle=1.0, throttle_slew_rate=0.0),
+        run=RunSection(max_frames=max_frames),
+    )
+
+
+def _pipeline_round(
+    bundle: Path, backend_name: str, backend: Any, camera: str | Camera, n: int, fmt: str | None = None,
+    link: str = "null://",
+) -> dict[str, Any]:
+    if isinstance(camera, Camera):
+        s = run(_config(bundle, backend_name, "memory://", n, fmt, link), backend=backend, camera=camera)
+    else:
+        s = run(_config(bundle, backend_name, camera, n, fmt, link), backend=backend)
+    # Steady-state rate: from the first command to the end (excludes opening the file).
+    busy = s["duration_s"] - s.get("time_to_first_command_s", 0.0)
+    s["steady_fps"] = (s["frames"] - 1) / busy if busy > 0 and s["frames"] > 1 else 0.0
+    return s
+
+
+def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int) -> float:
+    """Peak RSS of ``rc-runtime`` run as its own process (``VmHWM``, which it reports itself:
+    ``ru_maxrss`` of a child would include this process's memory, inherited across fork+exec)."""
+    with tempfile.TemporaryDirectory(prefix="loop-bench-rss-") as tmp:
+        stats = Path(tmp) / "stats.json"
+        cmd = [sys.executable, "-m", "runtime.cli", "--bundle", str(bundle), "--backend", backend,
+               "--camera", f"file://{video}?realtime=0", "--serial", "null://", "--max-frames", str(n_frames),
+               "--log-level", "WARNING", "--stats-json", str(stats)]
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"rc-runtime exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        return float(json.loads(stats.read_text())["process"]["peak_rss_mb"])
+
+
+def run_loop_benchmark(
+    bundle_dir: str | Path,
+    backend: str = "onnxruntime",
+    video: str | Path | None = None,
+    n_frames: int = 600,
+    rounds: int = 4,
+    latency_fps: float = 100.0,
+    latency_frames: int = 300,
+    measure_rss: bool = True,
+    fmt: str | None = None,
+    link: str = "null://",
+) -> dict[str, Any]:
+    """Pipeline vs bare backend on the same model and frames; see the module doc.
+
+    ``fmt`` picks the build (default: the backend's usual one); ``link`` is where the pipeline's
+    commands go (``null://``; ``sim://`` drives the car simulator over a pseudo-terminal).
+    """
+    bundle = Path(bundle_dir)
+    manifest = load_manifest(bundle)
+    with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
+        video_path = Path(video) if video else make_video(Path(tmp) / "drive.mp4", n_frames)
+        frames = decode(video_path, n_frames)
+        n = len(frames)
+        inputs = [preprocess_frame(f, manifest.input.preprocess) for f in frames]
+        be = open_backend(bundle, backend, fmt)
+        for x in inputs[:20]:
+            be.infer(x)  # warm up
+        spec = manifest.input.preprocess
+
+        def memory_camera() -> Camera:
+            return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec))
+
+        paced = f"file://{video_path}?realtime=1&fps={latency_fps}"
+        bare_fps, pipe_fps, ratios, bare_lat, c2c, stages = [], [], [], [], [], []
+        for r in range(rounds):
+            order = ("bare", "pipe") if r % 2 == 0 else ("pipe", "bare")
+            got: dict[str, float] = {}
+            for what in order:
+                if what == "bare":
+                    fps, lat = _bare_round(be, inputs)
+                    got["bare"] = fps
+                    bare_lat.extend(lat)
+                else:
+                    s = _pipeline_round(bundle, backend, be, memory_camera(), n, fmt, link)
+                    got["pipe"] = s["steady_fps"]
+                    stages.append(s["stages_ms"])
+            bare_fps.append(got["bare"])
+            pipe_fps.append(got["pipe"])
+            ratios.append(got["pipe"] / got["bare"])
+            lat_run = _pipeline_round(bundle, backend, be, paced, min(n, latency_frames), fmt, link)
+            c2c.append(lat_run)
+            log.info("round %d: bare %.0f fps, pipeline %.0f fps (x%.3f)", r + 1, got["bare"], got["pipe"], ratios[-1])
+        video_run = _pipeline_round(bundle, backend, be, f"file://{video_path}?realtime=0", n, fmt, link)
+        be.close()
+        rss = {}
+        if measure_rss:
+            rss["tflite"] = measure_rss_mb(bundle, "tflite", video_path, min(n, 300))
+            if backend != "tflite":
+                rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300))
+
+    c2c_p99 = float(np.median([s["stages_ms"]["camera_to_command"]["p99"] for s in c2c]))
+    bare_p = _pct(bare_lat)
+    result: dict[str, Any] = {
+        "model": {"name": manifest.model.name, "version": manifest.model.version},
+        "backend": backend,
+        "format": fmt or "",
+        "link": link,
+        "frames": n,
+        "rounds": rounds,
+        "machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
+        "bare_fps": round(float(np.median(bare_fps)), 1),
+        "pipeline_fps": round(float(np.median(pipe_fps)), 1),
+        "fps_ratio": round(float(np.median(ratios)), 4),
+        "fps_ratio_per_round": [round(x, 4) for x in ratios],
+        "per_frame_overhead_us": round(1e6 / float(np.median(pipe_fps)) - 1e6 / float(np.median(bare_fps)), 2),
+        "pipeline_fps_video": round(video_run["steady_fps"], 1),
+        "bare_inference_ms": bare_p,
+        "pipeline_stages_ms": {k: stages[-1][k] for k in ("preprocess", "inference", "policy", "write")},
+        "latency_fps": latency_fps,
+        "camera_to_command_ms": {
+            k: round(float(np.median([s["stages_ms"]["camera_to_command"][k] for s in c2c])), 4)
+            for k in ("p50", "p90", "p99", "max")
+        },
+        "frames_dropped_paced": int(sum(s["camera"]["dropped"] for s in c2c)),
+        "latency_margin_ms": round(c2c_p99 - bare_p["p99"], 4),
+        "rss_mb": rss,
+    }
+    result["targets"] = {
+        "fps_ratio": {"target": TARGET_FPS_RATIO, "met": result["fps_ratio"] >= TARGET_FPS_RATIO},
+        "latency_margin_ms": {"target": TARGET_LATENCY_MARGIN_MS,
+                              "met": result["latency_margin_ms"] <= TARGET_LATENCY_MARGIN_MS},
+    }
+    if "tflite" in rss:
+        result["targets"]["rss_mb_tflite"] = {"target": TARGET_RSS_MB, "met": rss["tflite"] < TARGET_RSS_MB}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="loop_benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True, help="bundle directory made by convert-model")
+    p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tflite", "tensorrt"))
+    p.add_argument("--format", help="build to run, e.g. onnx-fp16 (default: the backend's usual one)")
+    p.add_argument("--link", default="null://", help="where commands go: null:// or sim:// (car simulator on a pty)")
+    p.add_argument("--video", help="video file (default: a generated synthetic drive)")
+    p.add_argument("--frames", type=int, default=600)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--latency-fps", type=float, default=100.0, help="camera rate for the latency runs")
+    p.add_argument("--no-rss", action="store_true", help="skip the resident-memory runs")
+    p.add_argument("--json", help="also write the result here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("runtime").setLevel(logging.WARNING)
+    result = run_loop_benchmark(args.bundle, args.backend, args.video, args.frames, args.rounds,
+                                args.latency_fps, measure_rss=not args.no_rss, fmt=args.format, link=args.link)
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0 if all(t["met"] for t in result["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
