@@ -1,0 +1,134 @@
+"""``rc-calibrate``: a calibration set for INT8 builds from what the car's camera really saw.
+
+    rc-calibrate --bundle builds/rc_pilot/v3 --out calib/track-a /data/drives/20261123T101500Z drive2.mp4
+    rc-calibrate --input-size 160x120 --crop-top 40 --out calib/hall frames_folder/
+
+Sources: runtime recordings (``rc-runtime --record DIR``; a folder of them counts as one source
+each), video files and image folders. Frames are drawn with a seed, spread over each source's
+timeline, and a share is held out (in time blocks) to measure what INT8 costs. Use the set with
+``convert-model --formats tflite-int8,onnx-int8 --calibration DIR``.
+
+Exit: 0 the set is written (warnings on stderr); 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from calibration.make_set import DEFAULT_FRAMES, DEFAULT_HELDOUT, SetRequest, make_set
+from calibration.sampling import DEFAULT_BLOCK
+from calibration.set_format import SetFormatError, spec_line
+from calibration.sources import SourceError
+from runtime.manifest import BundleError, PreprocessSpec, load_manifest
+
+EXIT_USAGE = 2
+log = logging.getLogger("calibration")
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}")
+    return int(w), int(h)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if len(vals) not in (1, 3):
+        raise argparse.ArgumentTypeError("give 1 or 3 values")
+    return vals * 3 if len(vals) == 1 else vals
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rc-calibrate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sources", nargs="+", type=Path, help="recordings, video files, image folders")
+    p.add_argument("--out", type=Path, required=True, help="the set's directory (written atomically)")
+    p.add_argument("--bundle", type=Path, help="take the preprocessing from this bundle's manifest.json")
+    pre = p.add_argument_group("preprocessing, without --bundle (as convert-model's flags)")
+    pre.add_argument("--input-size", type=_size, help="resize target WIDTHxHEIGHT before cropping")
+    pre.add_argument("--crop-top", type=int, help="rows removed from the top after resizing (default 0)")
+    pre.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects (default RGB)")
+    pre.add_argument("--scale", type=float, help="multiplier applied to 0..255 pixels (default 1/255)")
+    pre.add_argument("--mean", type=_floats, help="per-channel mean subtracted after scaling")
+    pre.add_argument("--std", type=_floats, help="per-channel std divided after the mean")
+    pre.add_argument("--model-rescales", action="store_true", help="the model normalises inside (scale 1)")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+                   help=f"frames in the set, calibration + held-out (default {DEFAULT_FRAMES})")
+    p.add_argument("--heldout", type=float, default=DEFAULT_HELDOUT,
+                   help=f"share held out to measure INT8's cost (default {DEFAULT_HELDOUT})")
+    p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
+                   help=f"consecutive picks per held-out block (default {DEFAULT_BLOCK})")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--force", action="store_true", help="replace an existing set at --out")
+    p.add_argument("--json", action="store_true", help="print the set's manifest as JSON on stdout")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    return p
+
+
+_SPEC_FLAGS = ("input_size", "crop_top", "color", "scale", "mean", "std")
+
+
+def resolve_spec(args: argparse.Namespace) -> tuple[PreprocessSpec, dict[str, Any] | None]:
+    """The preprocessing (from --bundle, or the flags) and, from a bundle, what it was."""
+    flags = [f"--{k.replace('_', '-')}" for k in _SPEC_FLAGS if getattr(args, k) is not None]
+    if args.model_rescales:
+        flags.append("--model-rescales")
+    if args.bundle is not None:
+        if flags:
+            raise SourceError(f"give --bundle or preprocessing flags, not both ({', '.join(flags)} with --bundle)")
+        m = load_manifest(args.bundle)
+        info = {"path": str(args.bundle.resolve()), "name": m.model.name, "version": m.model.version}
+        return m.input.preprocess, info
+    if args.input_size is None:
+        raise SourceError("no preprocessing: pass --bundle DIR (recommended) or at least --input-size WxH")
+    d: dict[str, Any] = {"width": args.input_size[0], "height": args.input_size[1]}
+    for k in ("crop_top", "color", "scale", "mean", "std"):
+        if getattr(args, k) is not None:
+            d[k] = getattr(args, k)
+    if args.model_rescales:
+        d.setdefault("scale", 1.0)
+        d["model_rescales"] = True
+    return PreprocessSpec.from_dict(d), None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        spec, bundle = resolve_spec(args)
+        result = make_set(SetRequest(
+            sources=args.sources, spec=spec, out=args.out, frames=args.frames, heldout=args.heldout,
+            seed=args.seed, block=args.block, bundle=bundle, replace=args.force,
+        ))
+    except (SourceError, SetFormatError, BundleError, OSError) as e:
+        sys.stderr.write(f"rc-calibrate: error: {e}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("rc-calibrate: interrupted; nothing was written\n")
+        return 130
+    for w in result.warnings:
+        sys.stderr.write(f"rc-calibrate: warning: {w}\n")
+    m = result.manifest
+    if args.json:
+        sys.stdout.write(json.dumps(m, indent=2) + "\n")
+    else:
+        c = m["counts"]
+        sys.stdout.write(
+            f"{result.path}: {c['calibration']} calibration + {c['heldout']} held-out frames from "
+            f"{c['sources']} source(s), preprocessing [{spec_line(spec)}], frames sha256 {m['frames']['sha256'][:12]}\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
