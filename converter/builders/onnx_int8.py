@@ -1,0 +1,123 @@
+"""``onnx-int8``: Q/DQ ONNX from the bundle's FP32 ``model.onnx``, by ONNX Runtime's static quantization.
+
+This is the explicit-precision INT8 model TensorRT 10 and 11 build their INT8 engines from, so
+it follows TensorRT's rules: signed INT8 and **symmetric** scales (zero point 0) for activations
+and weights, Q/DQ format (not QOperator), per-channel weight scales. I/O stays float32.
+ONNX Runtime's CPU provider runs the same file (fusing Q/DQ into integer kernels), which is how
+the converter verifies it here and measures what it costs.
+
+Why onnxruntime and not NVIDIA ModelOpt: ModelOpt's ONNX PTQ runs on ONNX Runtime's static
+quantization itself, and its ``[onnx]`` extra pins onnx ~1.21, onnxruntime-gpu ~1.24, torch
+>= 2.8 and cupy-cuda12x, which conflict with this toolchain (onnx 1.23, CPU onnxruntime 1.32)
+and add gigabytes for no gain on a CNN this size (see docs/calibration.md).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.builders.base import BuildContext, BuildError, BuildResult
+from converter.builders.onnx_io import onnx_io, onnx_toolchain
+from runtime.manifest import BundleError, verified_path
+
+log = logging.getLogger(__name__)
+
+SOURCE_FORMAT = "onnx"
+CALIBRATE_METHOD = "MinMax"
+EXTRA_OPTIONS = {"ActivationSymmetric": True, "WeightSymmetric": True}
+
+
+class FrameReader:
+    """onnxruntime.quantization's CalibrationDataReader over the calibration frames, batch 1."""
+
+    def __init__(self, frames: np.ndarray, input_name: str) -> None:
+        self.frames, self.input_name, self.i = frames, input_name, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.frames):
+            return None
+        x = np.ascontiguousarray(self.frames[self.i : self.i + 1], np.float32)
+        self.i += 1
+        return {self.input_name: x}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def build(ctx: BuildContext) -> BuildResult:
+    frames = ctx.calibration
+    if frames is None or len(frames) == 0:
+        raise BuildError("onnx-int8 calibrates on real frames: pass --calibration DIR (make one with rc-calibrate)")
+    try:
+        src_entry = ctx.manifest.build(SOURCE_FORMAT)
+        src = verified_path(ctx.staging, src_entry)
+    except BundleError as e:
+        raise BuildError(f"onnx-int8 quantizes the FP32 onnx build: {e}") from None
+    want = tuple(ctx.manifest.input.shape[1:])
+    if tuple(frames.shape[1:]) != want:
+        raise BuildError(f"calibration frames are {tuple(frames.shape[1:])}, the model takes {want}")
+    out = ctx.staging / ctx.fmt.file
+    input_name = src_entry.io[ctx.manifest.input.name].name
+    try:
+        _quantize(src, out, FrameReader(frames, input_name))
+    except BuildError:
+        out.unlink(missing_ok=True)
+        raise
+    except Exception as e:  # onnxruntime.quantization raises plain exceptions on graphs it cannot handle
+        out.unlink(missing_ok=True)
+        log.debug("quantize_static failed", exc_info=True)
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise BuildError(f"onnxruntime static quantization failed: {first}") from None
+    io = onnx_io(out, ctx.manifest)
+    not_float = {k: v.dtype for k, v in io.items() if v.dtype != "float32"}
+    if not_float:
+        out.unlink(missing_ok=True)
+        raise BuildError(f"onnx-int8 must keep float32 I/O, got {not_float}")
+    return BuildResult(
+        file=ctx.fmt.file,
+        io=io,
+        toolchain={**onnx_toolchain(out), "onnxruntime": md.version("onnxruntime")},
+        extra={
+            "quantization": {
+                "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                "activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
+                "calibrate_method": CALIBRATE_METHOD, "source": SOURCE_FORMAT, "source_sha256": src_entry.sha256,
+            },
+            "calibration_frames": len(frames),
+            "calibration_sha256": ctx.calibration_id,
+        },
+    )
+
+
+def _quantize(src: Path, out: Path, reader: Any) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="onnx-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # Shape inference + graph optimisation first, as onnxruntime recommends: the quantizer
+        # needs every tensor's shape to place Q/DQ pairs and per-channel axes. ONNX's own shape
+        # inference is enough for a fixed-size image model (the symbolic one needs sympy).
+        try:
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        except Exception as e:  # optional step: quantize the graph as it is
+            log.info("onnx-int8: pre-processing skipped (%s)", e)
+            pre = src
+        quantize_static(
+            str(pre), str(out), reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, CALIBRATE_METHOD),
+            extra_options=dict(EXTRA_OPTIONS),
+            calibration_providers=["CPUExecutionProvider"],
+        )
+    if not out.is_file():
+        raise BuildError("onnxruntime static quantization wrote no model")
