@@ -11,7 +11,6 @@ is commanded to neutral before the process exits.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from runtime.events import Events
 from runtime.link import DriveLink, LinkError, open_link
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
+from runtime.notify import notify, watchdog_interval_s
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor
 from runtime.recording import Recorder, RecordingError
@@ -51,22 +51,8 @@ WARMUP_RUNS = 3
 
 
 def load_notify() -> Callable[[str], Any] | None:
-    """``runtime.notify.notify`` when running under systemd (``$NOTIFY_SOCKET``) and present."""
-    if not os.environ.get("NOTIFY_SOCKET"):
-        return None
-    try:
-        notify_module = importlib.import_module("runtime.notify")  # the systemd helper, where present
-    except ImportError:
-        log.debug("runtime.notify not available; not notifying systemd")
-        return None
-    fn = getattr(notify_module, "notify", None)
-    return fn if callable(fn) else None
-
-
-def systemd_watchdog_period() -> float | None:
-    """Half of systemd's ``WatchdogSec`` (``$WATCHDOG_USEC``), the usual ping period."""
-    usec = os.environ.get("WATCHDOG_USEC", "")
-    return int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
+    """systemd's notify, when running under systemd (``$NOTIFY_SOCKET`` set)."""
+    return notify if os.environ.get("NOTIFY_SOCKET") else None
 
 
 def open_drive_link(uri: str) -> DriveLink:
@@ -102,11 +88,11 @@ def run(
     if not cfg.model.bundle:
         raise ConfigError("no bundle given: pass --bundle DIR or set [model] bundle in the config")
     link = link if link is not None else open_drive_link(cfg.link.uri)
-    notify = load_notify()
+    notify_fn = load_notify()
     wd = Watchdog(
         link, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
-        neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify,
-        notify_s=systemd_watchdog_period(), halt=stop,
+        neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify_fn,
+        notify_s=watchdog_interval_s(), halt=stop,
     ).start()  # neutral from here on, until the first valid inference
     recorder: Recorder | None = None
     own_backend = backend is None
@@ -139,7 +125,7 @@ def run(
                 "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
             }, events, cfg.record.every, cfg.record.jpeg_quality)
         stats = LoopStats()
-        loop = DriveLoop(camera, backend, pre, policy, wd, events, stats, recorder, notify,
+        loop = DriveLoop(camera, backend, pre, policy, wd, events, stats, recorder, notify_fn,
                          max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
         try:
             reason = loop.run(stop)
@@ -149,6 +135,8 @@ def run(
             "end_reason": reason, "camera": camera.stats(), "model": info,
         })
     finally:
+        if notify_fn is not None:
+            notify_fn("STOPPING=1")
         wd.stop()  # final neutral
         try:
             link.close()  # sends neutral + disarm

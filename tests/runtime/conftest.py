@@ -3,7 +3,6 @@ as an image folder, reference model outputs for those frames, and a car simulato
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +15,9 @@ from tests.runtime.helpers import N_FRAMES
 
 
 @pytest.fixture(scope="session")
-def bundle(request: pytest.FixtureRequest) -> Path:
-    dev = os.environ.get("RC_RUNTIME_DEV_BUNDLE")  # TEMPORARY: local development only
-    if dev:
-        return Path(dev)
-    return Path(request.getfixturevalue("demo_bundle"))
+def bundle(demo_bundle: Path) -> Path:
+    """The demo model's bundle as convert-model makes it (tests/conftest.py)."""
+    return Path(demo_bundle)
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,35 @@ def test_the_runtime_imports_neither_tensorflow_nor_mlflow() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_systemd_notifications_over_a_real_notify_socket(
+    bundle: Path, clip_video: Path, tmp_path: Path, sim: tuple[CarSimulator, str]
+) -> None:
+    import os
+    import socket
+
+    car, port = sim
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30.0)
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}  # ping every 0.1 s
+    proc = subprocess.Popen(
+        [*rc_runtime(), "--bundle", str(bundle), "--camera", f"file://{clip_video}?realtime=1&fps=30",
+         "--serial", port, "--backend", "onnxruntime", "--duration", "1.0"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    messages: list[str] = []
+    try:
+        while not messages or messages[-1] != "STOPPING=1":
+            messages.append(sock.recv(256).decode())
+        proc.wait(20)
+    finally:
+        sock.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert messages[0] == "READY=1"  # after the first inference, before any watchdog ping
+    assert messages.count("WATCHDOG=1") >= 3
+    assert car.commands()

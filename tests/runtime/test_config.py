@@ -70,3 +70,11 @@ def test_cli_flags_override_the_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_the_jetson_default_config_loads() -> None:
+    path = EXAMPLE.parents[1] / "jetson" / "config" / "runtime.toml"
+    if not path.is_file():
+        pytest.skip("jetson/config/runtime.toml is not in this checkout")
+    cfg = load_config(path)
+    assert cfg.link.uri == "/dev/rc-car" and cfg.policy.max_throttle <= 0.5
