@@ -11,6 +11,7 @@ input (scale ~1/255, zero point -128) carries the camera's 256 levels without lo
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,7 +50,10 @@ def build(ctx: BuildContext) -> BuildResult:
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    result = convert(ctx, conv)
+    with warnings.catch_warnings():
+        # LiteRT's converter calibrates through the deprecated tf.lite.Interpreter internally.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated", category=UserWarning)
+        result = convert(ctx, conv)
     bad = {k: io.dtype for k, io in result.io.items() if io.dtype != IO_DTYPE or not io.quantized}
     if bad:
         (ctx.staging / result.file).unlink(missing_ok=True)
