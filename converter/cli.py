@@ -151,7 +151,7 @@ def _int8_limits(values: dict[str, float]) -> Any:
 
     try:
         return Int8Limits(**values)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConverterError(f"config [int8]: {e}") from None
 
 

@@ -5,6 +5,8 @@ Also the shared helpers benchmarks use to log their own runs (experiment lookup,
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,11 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
             tags=[RunTag("edge.formats", ",".join(built))],
         )
         client.log_artifacts(run_id, str(bundle), artifact_path="bundle")
-        client.set_terminated(run_id, "FINISHED")
+        # MLflow prints "View run … at: URL" on stdout for server URIs; stdout is ours (--json).
+        with contextlib.redirect_stdout(io.StringIO()) as links:
+            client.set_terminated(run_id, "FINISHED")
+        for line in links.getvalue().splitlines():
+            log.info("%s", line)
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise

@@ -79,9 +79,10 @@ _UNKNOWN_LAYER = re.compile(r"[Cc]ould not locate (?:class|function) '([^']+)'|U
 def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
     text = str(e)
     if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
+        names = ", ".join(repr(n) for n in _lambda_layer_names(path)) or "(unnamed)"
         return ModelLoadError(
-            f"{path.name} contains a Lambda layer, refused with safe_mode on (it could run arbitrary code); "
-            "replace it with a registered custom layer and pass --custom-objects module:attr"
+            f"{path.name} contains Lambda layer {names}, refused with safe_mode on (it could run arbitrary "
+            "code); replace it with a registered custom layer and pass --custom-objects module:attr"
         )
     m = _UNKNOWN_LAYER.search(text)
     if m:
@@ -92,6 +93,32 @@ def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
         )
     first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
     return ModelLoadError(f"{path.name} could not be loaded ({type(e).__name__}: {first[:200]}); is the artifact corrupt?")
+
+
+def _lambda_layer_names(path: Path) -> list[str]:
+    """Names of Lambda layers in a .keras file's config (Keras' own error does not name them)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(str(node.get("config", {}).get("name", "?")))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(config)
+    return found
 
 
 class KerasSource:

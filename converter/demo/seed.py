@@ -45,11 +45,17 @@ class SeedError(RuntimeError):
     """The registry cannot be seeded as asked (the message says why and what to do)."""
 
 
-def edge_tags() -> dict[str, str]:
-    """The model-version tags the converter reads: preprocessing and output meanings."""
+def edge_tags(logged_as: str = "") -> dict[str, str]:
+    """The model-version tags the converter reads: preprocessing and output meanings.
+
+    The outputs tag names the outputs as the logged artifact names them: the keras flavor's
+    exported SavedModel calls them output_0, output_1 (by position), the Keras files by name.
+    """
+    outputs = ["steering", "throttle"]
+    names = [f"output_{i}" for i in range(len(outputs))] if logged_as == LOGGED_AS[2] else outputs
     return {
         "edge.preprocess": json.dumps(DEMO_PREPROCESS.to_dict()),
-        "edge.outputs": json.dumps({"steering": "steering", "throttle": "throttle"}),
+        "edge.outputs": json.dumps(dict(zip(names, outputs, strict=True))),
     }
 
 
@@ -209,7 +215,7 @@ def seed_registry(
             )
     step("tagging versions and setting the production alias")
     for v in versions:
-        for key, value in (edge_tags() | {"demo.logged_as": v["logged_as"]}).items():
+        for key, value in (edge_tags(v["logged_as"]) | {"demo.logged_as": v["logged_as"]}).items():
             client.set_model_version_tag(name, v["version"], key, value)
     client.set_registered_model_alias(name, ALIAS, str(ALIAS_VERSION))
     return result | {

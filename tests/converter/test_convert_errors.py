@@ -73,7 +73,7 @@ def test_lambda_layer_refused_by_safe_mode(tmp_path: Path, capfd: pytest.Capture
     uri = register(tmp_path, build_lambda_pilot(), how="keras-file")
     code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b")], capfd)
     assert code == 2
-    assert "Lambda" in text and "--custom-objects" in text
+    assert "Lambda layer 'center'" in text and "--custom-objects" in text
 
 
 def test_unknown_custom_layer_then_custom_objects(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
