@@ -1,0 +1,168 @@
+"""``rc-benchmark``: measure every build of a bundle and the real loop, log to MLflow, gate a release.
+
+    rc-benchmark --version 3                        # builds/$RC_MODEL_NAME/v3, results to MLflow
+    rc-benchmark --bundle builds/rc_pilot/v3 --repeats 5 --no-log
+    rc-benchmark --version 3 --gate --baseline-alias production --promote
+
+Exit: 0 done (gate passed when --gate); 1 the gate failed, a build failed to run, or MLflow logging
+failed (results are still written); 2 bad usage or input (nothing measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("benchmarks")
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rc-benchmark", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", help="registered model version; its bundle is <output>/<name>/v<version>")
+    which.add_argument("--alias", help="registered model alias, e.g. production")
+    which.add_argument("--bundle", type=Path, help="a bundle directory made by convert-model")
+    a = p.add_argument
+    a("--name", help="registered model name (else $RC_MODEL_NAME, else the config's [model] name)")
+    a("--tracking-uri", help="MLflow tracking URI (else the config, $MLFLOW_TRACKING_URI, the local demo store)")
+    a("--config", type=Path, help="repo config (default: ./rc-edge.toml when present)")
+    a("--output", type=Path, help="bundle root as given to convert-model (default: the config's, else builds/)")
+    a("--formats", help="only these builds, comma-separated (default: every build in the bundle)")
+    m = p.add_argument_group("measurement")
+    m.add_argument("--repeats", type=int, default=3, help="runs per build, interleaved; medians are reported (default 3)")
+    m.add_argument("--warmup", type=int, default=50, help="warm-up calls per run (default 50)")
+    m.add_argument("--min-count", type=int, default=500, help="timed calls per run, at least (default 500)")
+    m.add_argument("--min-time", type=float, default=3.0, help="timed seconds per run, at least (default 3)")
+    m.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite (default: the library's)")
+    m.add_argument("--trt-cache", help="TensorRT engine cache directory (default: the runtime's)")
+    lp = p.add_argument_group("end to end (the runtime's loop driving the car simulator over a pty)")
+    lp.add_argument("--no-loop", action="store_true", help="skip the end-to-end loop")
+    lp.add_argument("--video", type=Path, help="video file to drive from (default: a synthetic drive)")
+    lp.add_argument("--loop-frames", type=int, default=300, help="frames per throughput round (default 300)")
+    lp.add_argument("--loop-rounds", type=int, default=2, help="bare/pipeline rounds per repeat (default 2)")
+    lp.add_argument("--loop-latency-fps", type=float, default=100.0, help="camera rate of the latency run (default 100)")
+    lp.add_argument("--loop-latency-frames", type=int, default=300, help="frames of the latency run (default 300)")
+    lp.add_argument("--loop-link", default="sim://", help="where commands go (default sim://: car simulator on a pty)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", type=Path, help="results directory (default: bench-results/<name>-v<version>-<time>)")
+    o.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    o.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
+    o.add_argument("--note", action="append", default=[], help="a note stored with the results; repeatable")
+    g = p.add_argument_group("release gate")
+    g.add_argument("--gate", action="store_true", help="judge the results; exit 1 with reasons when they fail")
+    g.add_argument("--gate-config", type=Path, help="thresholds TOML (default: benchmarks/gate.toml)")
+    g.add_argument("--baseline-alias", default="production", help="compare with the version holding this alias")
+    g.add_argument("--baseline-json", type=Path, help="compare with this results.json instead of MLflow's")
+    g.add_argument("--no-baseline", action="store_true", help="thresholds only (e.g. the first release)")
+    g.add_argument("--allow-cross-machine", action="store_true", help="compare with a baseline from another machine")
+    g.add_argument("--promote", action="store_true", help="on a pass, point --promote-alias at this version")
+    g.add_argument("--promote-alias", default="candidate", help="alias set by --promote (default candidate)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="progress (-v) or debug (-vv) logging")
+    return p
+
+
+def _setup_logging(verbosity: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False, markup=False)])
+    for noisy in ("mlflow", "alembic", "urllib3", "runtime", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Progress ("repeat 2/3: onnx") on stderr even by default: a full run takes minutes.
+    logging.getLogger("benchmarks").setLevel(min(level, logging.INFO))
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.promote and not args.gate:
+        raise ValueError("--promote needs --gate (only a passed gate promotes)")
+    if args.baseline_json and args.no_baseline:
+        raise ValueError("--baseline-json and --no-baseline contradict each other")
+    if args.video is not None and not args.video.is_file():
+        raise ValueError(f"--video {args.video}: no such file")
+    if args.promote and args.bundle is not None and args.no_log:
+        log.debug("promoting a --bundle target uses the registry named by --tracking-uri")
+
+
+def _baseline(args: argparse.Namespace, registry: Any, name: str, machine: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(baseline results or None, label, error) resolved before measuring, so a gate that cannot
+    compare fails in seconds, not after minutes of measurement."""
+    from benchmarks.machine import same_machine, short
+    from benchmarks.results import load_results
+    from benchmarks.tracking import BaselineError, find_baseline
+
+    if not args.gate or args.no_baseline:
+        return None, None, None
+    if args.baseline_json:
+        base = load_results(args.baseline_json)
+        label = f"{args.baseline_json} ({base['model']['name']} v{base['model']['version']})"
+        if not same_machine(base["machine"], machine) and not args.allow_cross_machine:
+            return None, label, (f"refusing to compare results from different machines (baseline on "
+                                 f"{short(base['machine'])}, this is {short(machine)}); pass --allow-cross-machine")
+        return base, label, None
+    try:
+        base, label = find_baseline(registry(), name, args.baseline_alias, machine, args.allow_cross_machine)
+    except BaselineError as e:
+        return None, f"@{args.baseline_alias}", str(e)
+    return base, label, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from rich.console import Console
+    from rich.markup import escape
+
+    from benchmarks import cli_steps as steps
+
+    # Piped or captured output gets a fixed width wide enough for the table (rich assumes 80).
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+    err = Console(stderr=True)
+    try:
+        _check_args(args)
+        ctx = steps.prepare(args)
+        base, label, base_error = _baseline(args, ctx.registry, ctx.target.name, ctx.machine)
+        if base_error and args.gate:
+            err.print(f"[bold red]gate failed[/] before measuring: {escape(base_error)}", highlight=False, soft_wrap=True)
+            return EXIT_FAIL
+        results, samples = steps.measure(args, ctx)
+    except steps.USAGE_ERRORS as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: nothing was written")
+        return 130
+    outcome = steps.judge(args, ctx, results, base, label) if args.gate else None
+    out_dir, log_error = steps.write_and_log(args, ctx, results, samples)
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    else:
+        from benchmarks.report import render_table
+
+        render_table(results, console)
+        steps.print_gate(console, outcome)
+        console.print(f"results: {out_dir}" + (f"  mlflow run: {results['mlflow_run_id']}"
+                                               if results.get("mlflow_run_id") else ""), highlight=False)
+    if log_error:
+        err.print(f"[bold red]MLflow logging failed[/] (results are in {out_dir}): {escape(log_error)}",
+                  highlight=False, soft_wrap=True)
+    code = EXIT_OK
+    if any(b["status"] == "failed" for b in results["builds"]) or log_error:
+        code = EXIT_FAIL
+    if outcome is not None and not outcome.passed:
+        return EXIT_FAIL
+    if outcome is not None and args.promote and code == EXIT_OK:
+        code = steps.promote(args, ctx, console, err)
+    return code
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The bundle's reference frames and the source model's outputs on them (``reference.npz``).
+
+The converter stores them at conversion time, so accuracy against the *source* model is measured
+here without TensorFlow. The file is sha256-checked against the manifest like any model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.backends.base import Backend
+from runtime.manifest import BundleError, Manifest, sha256_file
+
+
+@dataclass
+class ReferenceSet:
+    inputs: np.ndarray  # (N, H, W, 3) float32, preprocessed exactly as the runtime does
+    outputs: dict[str, np.ndarray]  # logical output name -> (N, ...) from the source model
+    source: str
+
+
+def load_reference(bundle: Path, manifest: Manifest) -> ReferenceSet | None:
+    """The verified reference set, or None when the bundle has none (older converters)."""
+    from converter.reference import REFERENCE_FILE, Reference
+
+    info = manifest.source.get("reference") or {}
+    path = bundle / str(info.get("file") or REFERENCE_FILE)
+    if not path.is_file():
+        return None
+    want = info.get("sha256")
+    if want and sha256_file(path) != want:
+        raise BundleError(f"{path.name}: sha256 does not match the manifest; the bundle was modified, re-copy it")
+    ref = Reference.load(path, str(info.get("frames", "")))
+    return ReferenceSet(ref.inputs(manifest.input.preprocess), ref.outputs, ref.source)
+
+
+def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
+    """Per-output mean and max absolute error of ``backend`` vs the source model, batch 1 per frame."""
+    names = [n for n in ref.outputs if n in backend.output_io]
+    if not names:
+        raise BundleError(f"reference.npz has outputs {sorted(ref.outputs)}, the build has {sorted(backend.output_io)}")
+    errs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for i in range(len(ref.inputs)):
+        y = backend.infer(ref.inputs[i : i + 1])
+        for n in names:
+            want = np.asarray(ref.outputs[n][i], np.float64).reshape(-1)
+            got = np.asarray(y[n], np.float64).reshape(-1)
+            errs[n].append(np.abs(got - want))
+    per_output = {}
+    for n, e in errs.items():
+        a = np.concatenate(e)
+        per_output[n] = {"max_abs": float(a.max()), "mean_abs": float(a.mean())}
+    return {
+        "samples": len(ref.inputs),
+        "frames": ref.source,
+        "max_abs": max(v["max_abs"] for v in per_output.values()),
+        "mean_abs": float(np.mean([v["mean_abs"] for v in per_output.values()])),
+        "per_output": per_output,
+    }

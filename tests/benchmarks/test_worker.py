@@ -1,0 +1,49 @@
+"""The per-build worker: light imports (no TensorFlow/MLflow in the measured process), and on a GPU
+machine the TensorRT build with its GPU time split (skipped with the reason elsewhere)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.tensorrt.conftest import gpu_missing_reason
+
+
+def test_worker_imports_neither_tensorflow_nor_mlflow() -> None:
+    code = ("import sys, benchmarks.worker, benchmarks.reference_data, converter.reference; "
+            "heavy = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_worker_reports_skip_with_the_reason(demo_bundle: Path, tmp_path: Path) -> None:
+    """A format whose backend this machine lacks is a result (``skipped`` + why), not a crash."""
+    if gpu_missing_reason() is None:
+        pytest.skip("this machine can run TensorRT")
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.worker", "--bundle", str(demo_bundle), "--format", "trt-fp16",
+                    "--out", str(out)], check=True, timeout=120)
+    r = json.loads(out.read_text())
+    assert r["status"] == "skipped" and ("TensorRT" in r["reason"] or "GPU" in r["reason"] or "CUDA" in r["reason"])
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_tensorrt_build_has_gpu_split(demo_bundle: Path, tmp_path: Path) -> None:
+    reason = gpu_missing_reason()
+    if reason is not None:
+        pytest.skip(f"GPU test: {reason}")
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.worker", "--bundle", str(demo_bundle), "--format", "trt-fp16",
+                    "--warmup", "5", "--min-count", "50", "--min-time", "0.1", "--accuracy", "--out", str(out),
+                    "--cache-dir", str(tmp_path / "engines")], check=True, timeout=900)
+    r = json.loads(out.read_text())
+    assert r["status"] == "ok", r
+    assert set(r["gpu_ms"]) == {"h2d", "compute", "d2h"}
+    assert 0 < r["gpu_ms"]["compute"]["p50"] <= r["latency_ms"]["p99"] * 1.5
+    assert r["accuracy"]["max_abs"] < 1e-2
