@@ -87,8 +87,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--baseline-json and --no-baseline contradict each other")
     if args.video is not None and not args.video.is_file():
         raise ValueError(f"--video {args.video}: no such file")
-    if args.promote and args.bundle is not None and args.no_log:
-        log.debug("promoting a --bundle target uses the registry named by --tracking-uri")
 
 
 def _baseline(args: argparse.Namespace, registry: Any, name: str, machine: dict[str, Any]) -> tuple[Any, Any, Any]:
