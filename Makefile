@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DEMO    := .demo
 DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
-.PHONY: setup demo registry convert test lint typecheck pytest firmware clean
+.PHONY: setup demo registry convert test lint typecheck pytest test-runtime-py310 clean
 
 $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,7 @@ registry: setup
 convert: setup
 	$(BIN)/convert-model --version 3
 
-test: setup lint typecheck pytest
+test: setup lint typecheck pytest test-runtime-py310
 
 lint: setup
 	$(BIN)/ruff check .
@@ -38,4 +38,20 @@ pytest: setup
 	$(BIN)/pytest -ra
 
 clean:
-	rm -rf $(DEMO) builds .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(DEMO) builds .pytest_cache .mypy_cache .ruff_cache $(VENV310)
+
+# The runtime on the car's Python (JetPack 6: 3.10) with only the runtime extra installed (no
+# TensorFlow, no MLflow), tested against the bundle the converter made in `make demo`.
+PY310   ?= $(shell command -v python3.10 2>/dev/null)
+VENV310 ?= .venv310
+
+$(VENV310)/.installed: setup.py requirements/constraints.txt
+	$(PY310) -m venv $(VENV310)
+	$(VENV310)/bin/pip install -q --upgrade pip
+	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -e '.[runtime]' pytest pytest-timeout hypothesis
+	touch $@
+
+test-runtime-py310: demo
+	@if [ -z "$(PY310)" ]; then echo "test-runtime-py310: no python3.10 on PATH, skipped"; exit 0; fi; \
+	$(MAKE) --no-print-directory $(VENV310)/.installed && \
+	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime

@@ -51,7 +51,7 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
             _size(o.bytes),
             f"{o.max_abs:.2e}" if o.max_abs is not None else "-",
             f"{o.seconds:.1f}",
-            o.reason or "",
+            _short(o.reason),
         )
     console.print(table)
     where = f"bundle: {summary.bundle}" if summary.bundle else "no bundle written"
@@ -69,3 +69,11 @@ def _size(n: int | None) -> str:
     if not n:
         return "-"
     return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def _short(reason: str | None, limit: int = 70) -> str:
+    """The table shows the first clause; --json and the manifest keep the whole reason."""
+    if not reason:
+        return ""
+    first = reason.split(";")[0].strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"

@@ -41,6 +41,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> DemoRegistry:
     """A sqlite store with rc_pilot v1 (.h5 artifact), v2 (keras flavor), v3 (tensorflow flavor)."""
+    for mod in ("tensorflow", "mlflow"):
+        pytest.importorskip(mod, reason=f"{mod} is not installed: this is a runtime-only environment (the car's)")
     from converter.demo.seed import seed_registry
 
     root = tmp_path_factory.mktemp("registry")
@@ -56,8 +58,16 @@ def convert(argv: list[str]) -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_bundle(demo_registry: DemoRegistry, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundle `convert-model --version 3` makes of the demo model (CPU formats), logged to MLflow."""
+def demo_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundle `convert-model --version 3` makes of the demo model (CPU formats), logged to MLflow.
+
+    ``RC_TEST_BUNDLE=DIR`` uses a bundle made beforehand instead: the runtime's tests then run in
+    the car's environment (Python 3.10, no TensorFlow/MLflow) against a real converter output.
+    """
+    premade = os.environ.get("RC_TEST_BUNDLE")
+    if premade:
+        return Path(premade)
+    demo_registry: DemoRegistry = request.getfixturevalue("demo_registry")
     out = tmp_path_factory.mktemp("builds")
     code = convert([
         "--name", demo_registry.name, "--version", "3", "--tracking-uri", demo_registry.tracking_uri,

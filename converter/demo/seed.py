@@ -169,6 +169,9 @@ def seed_registry(
     (artifact_root / MARKER).write_text("made by rc-demo-registry; --force may delete this folder\n")
     exp_id = _experiment_id(client, artifact_root)
 
+    from converter.tf_import import import_tensorflow
+
+    import_tensorflow()  # without its native start-up chatter
     import keras
     import mlflow
 
