@@ -42,7 +42,8 @@ clean:
 
 # The runtime on the car's Python (JetPack 6: 3.10) with only the runtime extra installed (no
 # TensorFlow, no MLflow), tested against the bundle the converter made in `make demo`.
-PY310   ?= $(shell command -v python3.10 2>/dev/null)
+# python3.10 on PATH, else pyenv's (its shim answers even when 3.10 is not enabled, so ask for the file).
+PY310   ?= $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null || ls $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -1)
 VENV310 ?= .venv310
 
 $(VENV310)/.installed: setup.py requirements/constraints.txt

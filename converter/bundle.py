@@ -30,9 +30,12 @@ def cache_key(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cached_manifest(bundle_dir: Path, key: str, formats: list[str]) -> Manifest | None:
+def cached_manifest(bundle_dir: Path, key: str, formats: list[str], skipped_ok: bool = False) -> Manifest | None:
     """The existing bundle's manifest if it was made from the same inputs, holds every requested
-    format, and all its files still match their sha256; else None (and why, in the log)."""
+    format, and all its files still match their sha256; else None (and why, in the log).
+
+    ``skipped_ok``: a format skipped last time (e.g. TensorRT on a machine without a GPU) counts
+    as done; the machine's TensorRT version is part of the key, so installing it rebuilds."""
     if not (bundle_dir / MANIFEST_NAME).is_file():
         return None
     try:
@@ -43,7 +46,8 @@ def cached_manifest(bundle_dir: Path, key: str, formats: list[str]) -> Manifest 
     if manifest.source.get("key") != key:
         log.info("existing bundle %s was made from other inputs; rebuilding", bundle_dir)
         return None
-    missing = [f for f in formats if not manifest.has(f)]
+    skipped = {n["format"] for n in manifest.not_built if n.get("status") == "skipped"}
+    missing = [f for f in formats if not manifest.has(f) and not (skipped_ok and f in skipped)]
     if missing:
         log.info("existing bundle lacks %s", ", ".join(missing))
         return None

@@ -34,7 +34,7 @@ from runtime.manifest import (
 
 log = logging.getLogger(__name__)
 
-TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")
+TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt")
 
 
 @dataclass
@@ -82,7 +82,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     key = cache_key(key_inputs)
     summary = Summary(ref.name, ref.version, target)
     if not req.force:
-        cached = cached_manifest(target, key, req.formats)
+        cached = cached_manifest(target, key, req.formats, skipped_ok=not req.explicit_formats)
         if cached is not None:
             summary.cache_hit = True
             summary.outcomes = [_cached_outcome(cached, f) for f in req.formats]
@@ -209,6 +209,9 @@ def _same_inputs_manifest(target: Path, key: str) -> Manifest | None:
 
 
 def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
+    if not manifest.has(fid):
+        note = next(n for n in manifest.not_built if n["format"] == fid)
+        return Outcome(fid, "skipped", reason=note.get("reason"))
     b = manifest.build(fid)
     return Outcome(fid, "cached", b.file, b.bytes, b.parity.get("max_abs"), b.parity.get("mean_abs"))
 

@@ -124,3 +124,25 @@ def test_alias_resolves_to_its_version(demo_registry: DemoRegistry, tmp_path: Pa
                  "--output", str(tmp_path), "--formats", "onnx", "--no-log", "--json"])
     summary = json.loads(capfd.readouterr().out)
     assert code == 0 and summary["version"] == "2"
+
+
+def test_default_formats_rerun_is_a_cache_hit_with_trt_skipped(demo_registry: DemoRegistry, tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """Without a GPU, trt-fp16 is skipped; that must not turn every later run into a rebuild."""
+    pytest.importorskip("converter.builders.tensorrt")
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here: trt-fp16 is built, not skipped")
+    except ImportError:
+        pass
+    config = tmp_path / "rc-edge.toml"
+    config.write_text('[convert]\nformats = ["tflite-fp32", "trt-fp16"]\n')
+    args = ["--name", "rc_pilot", "--version", "3", "--tracking-uri", demo_registry.tracking_uri,
+            "--output", str(tmp_path / "b"), "--config", str(config), "--no-log", "--json"]
+    assert main(args) == 0
+    first = json.loads(capfd.readouterr().out)
+    assert [f["status"] for f in first["formats"]] == ["built", "skipped"]
+    assert main(args) == 0
+    second = json.loads(capfd.readouterr().out)
+    assert second["cache_hit"] is True
+    assert [f["status"] for f in second["formats"]] == ["cached", "skipped"]
