@@ -49,7 +49,7 @@ VENV310 ?= .venv310
 $(VENV310)/.installed: setup.py requirements/constraints.txt
 	$(PY310) -m venv $(VENV310)
 	$(VENV310)/bin/pip install -q --upgrade pip
-	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -e '.[runtime]' pytest pytest-timeout hypothesis
+	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -e '.[runtime]' onnx pytest pytest-timeout hypothesis  # onnx: test fixtures only
 	touch $@
 
 test-runtime-py310: demo
