@@ -18,7 +18,9 @@ RUNTIME_CPU = [
     "onnxruntime>=1.17",
     "ai-edge-litert>=2.0",
 ]
-CONVERTER = RUNTIME + RUNTIME_CPU + [
+CONVERTER = [
+    *RUNTIME,
+    *RUNTIME_CPU,
     "tensorflow-cpu>=2.16",
     "tf2onnx>=1.16",
     "onnx>=1.15",
@@ -26,7 +28,7 @@ CONVERTER = RUNTIME + RUNTIME_CPU + [
     "rich>=13",
     "psutil>=5.9",
 ]
-BENCHMARKS = CONVERTER + ["matplotlib>=3.7"]
+BENCHMARKS = [*CONVERTER, "matplotlib>=3.7"]
 
 setup(
     name="rc-edge",
@@ -37,11 +39,11 @@ setup(
     package_data={"benchmarks": ["*.toml"], "runtime": ["*.toml"]},
     install_requires=RUNTIME,
     extras_require={
-        "runtime": RUNTIME + RUNTIME_CPU,
-        "jetson": RUNTIME + ["sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
+        "runtime": [*RUNTIME, *RUNTIME_CPU],
+        "jetson": [*RUNTIME, "sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
-        "dev": BENCHMARKS + ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
+        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
     },
     entry_points={
         "console_scripts": [
