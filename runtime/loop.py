@@ -113,6 +113,8 @@ class DriveLoop:
             self._record(frame, None, None, False, {})
             return
         ev.clear("backend.error")
+        if wd.car_stopped:  # after any neutral the throttle ramps up from zero, never jumps back
+            self.policy.reset()
         cmd = self.policy(outputs, t2)
         t3 = time.monotonic()
         st.frames += 1

@@ -18,6 +18,7 @@ import numpy as np
 
 from runtime.manifest import BundleError, Manifest
 
+_MAX_SLEW_DT_S = 0.1  # the watchdog deadline: a gap longer than this had the car in neutral
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -94,7 +95,8 @@ class Policy:
     def _slew(self, target: float, now: float) -> float:
         rate, prev = self.config.throttle_slew_rate, self._throttle
         if rate > 0 and abs(target) > abs(prev) and (prev == 0 or (target > 0) == (prev > 0)):
-            dt = 0.0 if self._t_last is None else max(0.0, now - self._t_last)
+            # A long gap (the car was stopped meanwhile) grants no more than one frame's ramp.
+            dt = 0.0 if self._t_last is None else min(max(0.0, now - self._t_last), _MAX_SLEW_DT_S)
             step = rate * dt
             target = min(target, prev + step) if target > 0 else max(target, prev - step)
         elif rate > 0 and prev != 0 and (target > 0) != (prev > 0) and target != 0:

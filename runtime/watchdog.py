@@ -77,6 +77,11 @@ class Watchdog:
         with self._lock:
             if time.monotonic() - t_capture > self.deadline_s or self._stop.is_set() or self.halt.is_set():
                 return False
+            if self._thread is not None and not self._thread.is_alive():
+                # Nobody would stop the car if this command went stale: refuse to drive at all.
+                self.events.raise_("watchdog.dead", "the watchdog thread is not running")
+                self._send_neutral_locked()
+                return False
             try:
                 if not self._armed:
                     self.link.arm()
@@ -103,6 +108,15 @@ class Watchdog:
     def expired(self, now: float | None = None) -> bool:
         last = self._last_valid
         return last is None or (time.monotonic() if now is None else now) - last > self.deadline_s
+
+    @property
+    def car_stopped(self) -> bool:
+        """True while the car is not being driven by us: neutral was commanded since the last drive,
+        or the car reports failsafe, disarmed or manual. The next command must ramp up from zero."""
+        if self._neutral_at is not None:
+            return True
+        s = self.last_status or {}
+        return bool(s.get("failsafe")) or s.get("armed") is False or str(s.get("mode", "")).lower() == "manual"
 
     def healthy(self) -> bool:
         return not self.expired() and self.events.healthy()
@@ -144,6 +158,7 @@ class Watchdog:
             self.events.raise_("link.error", f"neutral: {e}")
             return
         self._neutral_at = time.monotonic()
+        self._armed = False  # the link stops re-arming a car that disarms; the next drive arms first
         self.neutral_sent += 1
 
     def _run(self) -> None:
@@ -153,16 +168,27 @@ class Watchdog:
         rk = Ratekeeper("watchdog", self.rate_hz, lag_threshold_s=self.deadline_s / 2, periods=periods,
                         sleep=self._stop.wait)
         while not self._stop.is_set():
-            self._check()
-            if rk.due("poll"):
-                self._poll()
-            if "notify" in periods and rk.due("notify") and self.healthy():
-                self._notify("WATCHDOG=1")
-            # Lag matters once the car is driving (start-up, e.g. loading a model, may stall us).
-            if rk.keep_time() and self.commands:
-                self.events.raise_("loop.lagging", f"watchdog thread late by {-rk.remaining * 1000:.1f} ms")
-            elif not rk.lagging:
-                self.events.clear("loop.lagging")
+            try:
+                self._tick(rk, periods)
+            except Exception as e:  # the thread that stops the car must outlive its own bugs
+                log.exception("watchdog tick failed")
+                self.events.raise_("watchdog.error", f"{type(e).__name__}: {e}")
+                self.neutral("watchdog error")
+                self._stop.wait(1.0 / self.rate_hz)
+
+    def _tick(self, rk: Ratekeeper, periods: dict[str, float]) -> None:
+        self._check()
+        if rk.due("poll"):
+            self._poll()
+        # Health first: a ping slot is only used up when a ping is sent, so one unhealthy instant
+        # cannot stretch the gap between pings to WatchdogSec and get the service killed.
+        if "notify" in periods and self.healthy() and rk.due("notify"):
+            self._notify("WATCHDOG=1")
+        # Lag matters once the car is driving (start-up, e.g. loading a model, may stall us).
+        if rk.keep_time() and self.commands:
+            self.events.raise_("loop.lagging", f"watchdog thread late by {-rk.remaining * 1000:.1f} ms")
+        elif not rk.lagging:
+            self.events.clear("loop.lagging")
 
     def _check(self) -> None:
         with self._lock:

@@ -138,7 +138,8 @@ static void rc_update(rl_car *car, uint32_t now)
     }
     uint8_t fresh = 1;
     for (uint8_t i = 0; i < RC_CHANNELS; i++)
-        fresh = (uint8_t)(fresh && seen[i] && (uint32_t)(now - seen[i]) <= RC_TIMEOUT_MS);
+        /* signed: an edge stamped just after `now` was read is fresh, not 49 days old */
+        fresh = (uint8_t)(fresh && seen[i] && (int32_t)(now - seen[i]) <= (int32_t)RC_TIMEOUT_MS);
     if (fresh) {
         rl_car_set_rc(car, rc_axis(us[RC_STEER]), rc_axis(us[RC_THROTTLE]));
         if (us[RC_AUX] > RC_MANUAL_ON_US)

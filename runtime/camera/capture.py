@@ -127,19 +127,36 @@ class Camera:
     # -- capture thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        was_down = False
         try:
-            self._capture()
-        except Exception as e:  # a bug or a driver crash: end the stream so the loop goes neutral
-            log.exception("camera thread crashed")
-            self.events.raise_("camera.disconnected", f"capture thread crashed: {e}")
+            while True:
+                try:
+                    self._capture(was_down)
+                    return
+                except Exception as e:  # a bug or a driver crash (e.g. cv2.error): the loop goes neutral
+                    log.debug("camera thread crashed", exc_info=True)
+                    self.events.raise_("camera.disconnected", f"capture crashed: {type(e).__name__}: {e}")
+                    if not self.source.live or self._stopping.is_set():
+                        return
+                    # A live camera is the car's only eye: reopen it rather than end the service.
+                    self.failures += 1
+                    self._close_quietly()
+                    was_down = True
+                    self._stopping.wait(self.reconnect_interval_s)
         finally:
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
 
-    def _capture(self) -> None:
+    def _close_quietly(self) -> None:
+        try:
+            self.source.close()
+        except Exception as e:  # already broken; reopening is what matters
+            log.debug("closing %s after a crash: %s", self.source.describe(), e)
+
+    def _capture(self, was_down: bool = False) -> None:
         src, stop = self.source, self._stopping
-        opened, was_down = False, False
+        opened = False
         next_due = 0.0
         while not stop.is_set():
             if not opened:

@@ -107,4 +107,4 @@ def to_wire(value: float) -> int | None:
     """[-1, 1] float -> protocol units (clamped); None for NaN/inf."""
     if not math.isfinite(value):
         return None
-    return max(-AXIS_MAX, min(AXIS_MAX, round(value * AXIS_MAX)))
+    return round(max(-1.0, min(1.0, value)) * AXIS_MAX)  # clamp first: huge values cannot overflow

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 _MAX_WRITE_TIMEOUTS = 5  # consecutive timed-out writes before the port is treated as gone
+_MAX_QUEUED_BYTES = 64  # about four frames: more than that queued means the far end stopped reading
 _REARM_INTERVAL_S = 0.5
 
 
@@ -101,6 +102,9 @@ class SerialDriveLink:
         return self._send(Drive(s, t, tag & 0xFFFFFFFF))
 
     def neutral(self) -> None:
+        # Neutral means the host does not intend to drive: never re-arm a car that disarms now
+        # (protocol.md, host obligations); the next arm() says so again.
+        self._want_armed = False
         self._send(Neutral())
 
     def heartbeat(self) -> None:
@@ -158,6 +162,12 @@ class SerialDriveLink:
             self._stats.dropped += 1
             return False
         try:
+            # A far end that stopped reading must not get a backlog of old commands replayed later
+            # (each one restarting its failsafe timer): drop what is still queued, newest wins.
+            if ser.out_waiting > _MAX_QUEUED_BYTES:
+                ser.reset_output_buffer()
+                self._stats.dropped += 1
+                log.debug("output backlog on %s dropped", self.port)
             written = ser.write(frame)
         except serial.SerialTimeoutException:
             self._stats.dropped += 1

@@ -210,3 +210,27 @@ def test_memory_source_every_frame_and_paced() -> None:
     with Camera(MemorySource(frames, lossless=False, pacing_s=0.01)) as cam:
         got = take_all(cam)
     assert 0.05 < got[-1].t_capture - got[0].t_capture < 1.0
+
+
+class CrashingOnce(Unpluggable):
+    """A live camera whose driver raises once mid-stream (e.g. cv2.error on a corrupt buffer)."""
+
+    def __init__(self, inner: VideoFileSource) -> None:
+        super().__init__(inner)
+        self.reads = 0
+
+    def read(self) -> tuple[np.ndarray, int] | None:
+        self.reads += 1
+        if self.reads == 5:
+            raise cv2.error("corrupt buffer from the driver")
+        return super().read()
+
+
+def test_a_live_camera_that_crashes_is_reopened_not_ended(clip_video: Path) -> None:
+    src = CrashingOnce(VideoFileSource(parse_camera_uri(f"file://{clip_video}?realtime=1&fps=100&loop=1")))
+    events = Events()
+    with Camera(src, events, reconnect_interval_s=0.02).start() as cam:
+        frames = [cam.get(1.0) for _ in range(12)]
+        st = cam.stats()
+    assert all(f is not None for f in frames) and not cam.ended
+    assert st["reconnects"] == 1 and events.summary()["camera.disconnected"]["episodes"] == 1
