@@ -25,26 +25,10 @@ from calibration.sampling import DEFAULT_BLOCK
 from calibration.set_format import SetFormatError, spec_line
 from calibration.sources import SourceError
 from runtime.manifest import BundleError, PreprocessSpec, load_manifest
+from runtime.preprocess_flags import add_preprocess_flags, given_flags, preprocess_overrides
 
 EXIT_USAGE = 2
 log = logging.getLogger("calibration")
-
-
-def _size(text: str) -> tuple[int, int]:
-    w, sep, h = text.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit():
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}")
-    return int(w), int(h)
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-    if len(vals) not in (1, 3):
-        raise argparse.ArgumentTypeError("give 1 or 3 values")
-    return vals * 3 if len(vals) == 1 else vals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the set's directory (written atomically)")
     p.add_argument("--bundle", type=Path, help="take the preprocessing from this bundle's manifest.json")
     pre = p.add_argument_group("preprocessing, without --bundle (as convert-model's flags)")
-    pre.add_argument("--input-size", type=_size, help="resize target WIDTHxHEIGHT before cropping")
-    pre.add_argument("--crop-top", type=int, help="rows removed from the top after resizing (default 0)")
-    pre.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects (default RGB)")
-    pre.add_argument("--scale", type=float, help="multiplier applied to 0..255 pixels (default 1/255)")
-    pre.add_argument("--mean", type=_floats, help="per-channel mean subtracted after scaling")
-    pre.add_argument("--std", type=_floats, help="per-channel std divided after the mean")
+    add_preprocess_flags(pre)
     pre.add_argument("--model-rescales", action="store_true", help="the model normalises inside (scale 1)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                    help=f"frames in the set, calibration + held-out (default {DEFAULT_FRAMES})")
@@ -74,12 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_SPEC_FLAGS = ("input_size", "crop_top", "color", "scale", "mean", "std")
-
-
 def resolve_spec(args: argparse.Namespace) -> tuple[PreprocessSpec, dict[str, Any] | None]:
     """The preprocessing (from --bundle, or the flags) and, from a bundle, what it was."""
-    flags = [f"--{k.replace('_', '-')}" for k in _SPEC_FLAGS if getattr(args, k) is not None]
+    flags = given_flags(args)
     if args.model_rescales:
         flags.append("--model-rescales")
     if args.bundle is not None:
@@ -90,10 +66,7 @@ def resolve_spec(args: argparse.Namespace) -> tuple[PreprocessSpec, dict[str, An
         return m.input.preprocess, info
     if args.input_size is None:
         raise SourceError("no preprocessing: pass --bundle DIR (recommended) or at least --input-size WxH")
-    d: dict[str, Any] = {"width": args.input_size[0], "height": args.input_size[1]}
-    for k in ("crop_top", "color", "scale", "mean", "std"):
-        if getattr(args, k) is not None:
-            d[k] = getattr(args, k)
+    d = preprocess_overrides(args)
     if args.model_rescales:
         d.setdefault("scale", 1.0)
         d["model_rescales"] = True

@@ -18,25 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import EXIT_USAGE, ConverterError
+from runtime.preprocess_flags import add_preprocess_flags, preprocess_overrides
 
 log = logging.getLogger("converter")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-    if len(vals) not in (1, 3):
-        raise argparse.ArgumentTypeError("give 1 or 3 values")
-    return vals * 3 if len(vals) == 1 else vals
-
-
-def _size(text: str) -> tuple[int, int]:
-    w, sep, h = text.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit():
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}")
-    return int(w), int(h)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML config (default: ./rc-edge.toml when present)")
     p.add_argument("--formats", help="comma-separated format ids, or 'all' (default: every default format)")
     p.add_argument("--output", type=Path, help="bundle root (default: builds/); bundles go to <root>/<name>/v<version>")
-    pre = p.add_argument_group("preprocessing (override the version's edge.preprocess tag)")
-    pre.add_argument("--input-size", type=_size, help="camera frame resize target WIDTHxHEIGHT before cropping")
-    pre.add_argument("--crop-top", type=int, help="rows removed from the top after resizing")
-    pre.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects")
-    pre.add_argument("--scale", type=float, help="multiplier applied to 0..255 pixels (e.g. 0.00392156)")
-    pre.add_argument("--mean", type=_floats, help="per-channel mean subtracted after scaling")
-    pre.add_argument("--std", type=_floats, help="per-channel std divided after the mean")
+    add_preprocess_flags(p.add_argument_group("preprocessing (override the version's edge.preprocess tag)"))
     p.add_argument("--outputs", help="output meanings, e.g. out0=steering,out1=throttle (else edge.outputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
@@ -103,12 +81,7 @@ def _request(args: argparse.Namespace) -> Any:
             fmts, explicit = list(cfg.convert.formats or formats.DEFAULT_IDS), False
     except ValueError as e:
         raise ConverterError(f"--formats: {e}") from None
-    pre: dict[str, Any] = {}
-    if args.input_size:
-        pre["width"], pre["height"] = args.input_size
-    for key in ("crop_top", "color", "scale", "mean", "std"):
-        if getattr(args, key) is not None:
-            pre[key] = getattr(args, key)
+    pre = preprocess_overrides(args)
     tol = dict(cfg.tolerance)
     for item in args.tolerance:
         fmt, sep, val = item.partition("=")
