@@ -142,11 +142,14 @@ def run_loop_benchmark(
     measure_rss: bool = True,
     fmt: str | None = None,
     link: str = "null://",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Pipeline vs bare backend on the same model and frames; see the module doc.
 
     ``fmt`` picks the build (default: the backend's usual one); ``link`` is where the pipeline's
     commands go (``null://``; ``sim://`` drives the car simulator over a pseudo-terminal).
+    ``threads``: the backend's CPU threads (default: the library's; on a 2-core machine ONNX
+    Runtime's default pool competes with the capture thread).
     """
     bundle = Path(bundle_dir)
     manifest = load_manifest(bundle)
@@ -155,7 +158,7 @@ def run_loop_benchmark(
         frames = decode(video_path, n_frames)
         n = len(frames)
         inputs = [preprocess_frame(f, manifest.input.preprocess) for f in frames]
-        be = open_backend(bundle, backend, fmt)
+        be = open_backend(bundle, backend, fmt, **({"threads": threads} if threads else {}))
         for x in inputs[:20]:
             be.infer(x)  # warm up
         spec = manifest.input.preprocess
@@ -236,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--link", default="null://", help="where commands go: null:// or sim:// (car simulator on a pty)")
     p.add_argument("--video", help="video file (default: a generated synthetic drive)")
     p.add_argument("--frames", type=int, default=600)
+    p.add_argument("--threads", type=int, help="backend CPU threads (default: the library's)")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--latency-fps", type=float, default=100.0, help="camera rate for the latency runs")
     p.add_argument("--no-rss", action="store_true", help="skip the resident-memory runs")
@@ -244,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("runtime").setLevel(logging.WARNING)
     result = run_loop_benchmark(args.bundle, args.backend, args.video, args.frames, args.rounds,
-                                args.latency_fps, measure_rss=not args.no_rss, fmt=args.format, link=args.link)
+                                args.latency_fps, measure_rss=not args.no_rss, fmt=args.format, link=args.link,
+                                threads=args.threads)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:
