@@ -158,7 +158,8 @@ def run_loop_benchmark(
         frames = decode(video_path, n_frames)
         n = len(frames)
         inputs = [preprocess_frame(f, manifest.input.preprocess) for f in frames]
-        be = open_backend(bundle, backend, fmt, **({"threads": threads} if threads else {}))
+        options: dict[str, Any] = {"threads": threads} if threads else {}
+        be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
             be.infer(x)  # warm up
         spec = manifest.input.preprocess

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -65,7 +65,9 @@ def test_throttle_ramps_from_zero_after_a_camera_stall() -> None:
     events = Events()
     wd = Watchdog(link, events, deadline_s=0.1).start()
     policy = Policy(PolicyConfig(max_throttle=0.5, throttle_slew_rate=1.0), "steer", "thr")
-    DriveLoop(StallingCamera(link.t0), FullThrottle(), None, policy, wd, events, duration_s=1.25).run()
+    camera: Any = StallingCamera(link.t0)  # scripted: the stall must fall exactly where the test says
+    backend: Any = FullThrottle()
+    DriveLoop(camera, backend, cast(Any, None), policy, wd, events, duration_s=1.25).run()
     wd.stop()
     drives = [(t, thr) for t, kind, thr in link.log if kind == "drive"]
     before = [thr for t, thr in drives if t < 0.6]
@@ -101,6 +103,7 @@ def test_halted_host_never_rearms_a_car_that_disarmed() -> None:
     link = SimulatedCarLink()
     link.open()
     sim, halt = link.simulator, threading.Event()
+    assert sim is not None
     wd = Watchdog(link, Events(), deadline_s=0.1, halt=halt).start()
     try:
         for i in range(5):
