@@ -37,7 +37,9 @@ def _regression(what: str, cand: float, base: float, max_pct: float, min_ms: flo
     delta = cand - base
     pct = 100.0 * delta / base if base > 0 else float("inf")
     text = f"{what} {cand:.3f} ms vs {base:.3f} ms baseline ({pct:+.1f}%, {delta:+.3f} ms; limit +{max_pct:g}% and +{min_ms:g} ms)"
-    return pct > max_pct and delta > min_ms, text
+    # Passing must be affirmed: a NaN figure fails (it compares False both ways).
+    within = pct <= max_pct or delta <= min_ms
+    return not within, text
 
 
 def check_builds(cand: dict[str, Any], cfg: GateConfig, reasons: list[str]) -> None:
@@ -58,9 +60,10 @@ def check_accuracy(cand: dict[str, Any], cfg: GateConfig, reasons: list[str], no
         if not acc:
             reasons.append(f"{b['format']}: accuracy was not measured (the bundle has no reference.npz; re-run convert-model)")
             continue
-        worst = max(acc["per_output"].items(), key=lambda kv: kv[1]["max_abs"])
-        if acc["max_abs"] > limit:
-            reasons.append(f"{b['format']}: max abs error {acc['max_abs']:.3g} on {worst[0]} exceeds the limit {limit:g}")
+        over = [(n, v["max_abs"]) for n, v in acc["per_output"].items() if not v["max_abs"] <= limit]  # NaN fails
+        if over:
+            name, err = over[0]
+            reasons.append(f"{b['format']}: max abs error {err:.3g} on {name} exceeds the limit {limit:g}")
         else:
             notes.append(f"{b['format']}: max abs error {acc['max_abs']:.3g} <= {limit:g}")
 
@@ -96,7 +99,10 @@ def check_baseline(
                                    cfg.max_p99_regression_pct, cfg.min_p99_regression_ms)
         (reasons if failed else notes).append(text)
         c_loop, b_loop = cb.get("loop") or {}, bb.get("loop") or {}
-        if c_loop.get("camera_to_command_ms") and b_loop.get("camera_to_command_ms"):
+        if b_loop.get("camera_to_command_ms") and not c_loop.get("camera_to_command_ms"):
+            text = f"{fmt}: the baseline measured the loop but this run did not (run without --no-loop)"
+            (reasons if cfg.baseline_builds_required else notes).append(text)
+        elif c_loop.get("camera_to_command_ms") and b_loop.get("camera_to_command_ms"):
             failed, text = _regression(
                 f"{fmt}: loop camera-to-command p99", c_loop["camera_to_command_ms"]["p99"],
                 b_loop["camera_to_command_ms"]["p99"], cfg.max_loop_p99_regression_pct, cfg.min_loop_p99_regression_ms,

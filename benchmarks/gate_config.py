@@ -6,6 +6,7 @@ every key a file leaves out keeps the built-in default below.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -47,8 +48,8 @@ _BUILDS_KEYS = ("required", "baseline_builds_required")
 
 
 def _number(where: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise GateConfigError(f"{where} = {v!r} must be a number")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise GateConfigError(f"{where} = {v!r} must be a finite number")
     if v < 0:
         raise GateConfigError(f"{where} = {v} must be >= 0")
     return float(v)

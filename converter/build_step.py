@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class BuildInputs:
     reference: Reference
     req: Any  # converter.pipeline.ConvertRequest
     calibration: Any = None  # calibration data for INT8 builds, when given
+    format_keys: dict[str, str] = field(default_factory=dict)  # converter.cache.format_key per format
 
     _inputs: np.ndarray | None = None
     _heldout_want: dict[str, np.ndarray] | None = None
@@ -96,7 +97,7 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
     entry = BuildEntry(
         format=fid, precision=fmt.precision, file=result.file, sha256=sha256_file(path),
         bytes=path.stat().st_size, io=result.io, toolchain=result.toolchain, target=result.target,
-        extra=result.extra,
+        extra={**result.extra, **({"key": bi.format_keys[fid]} if fid in bi.format_keys else {})},
     )
     tolerance = bi.req.tolerance.get(fid, fmt.tolerance)
     int8_failure = None

@@ -7,14 +7,11 @@ does not exist, or holds a manifest whose every file was written and hashed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from runtime.manifest import MANIFEST_NAME, BundleError, Manifest, load_manifest, sha256_file, verified_path
 
@@ -25,12 +22,10 @@ def bundle_dir_for(output_root: Path, name: str, version: str) -> Path:
     return output_root / name / f"v{version}"
 
 
-def cache_key(inputs: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of everything that determines the bundle's content."""
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def cached_manifest(bundle_dir: Path, key: str, formats: list[str], skipped_ok: bool = False) -> Manifest | None:
+def cached_manifest(
+    bundle_dir: Path, key: str, formats: list[str], format_keys: dict[str, str] | None = None,
+    skipped_ok: bool = False,
+) -> Manifest | None:
     """The existing bundle's manifest if it was made from the same inputs, holds every requested
     format, and all its files still match their sha256; else None (and why, in the log).
 
@@ -51,6 +46,11 @@ def cached_manifest(bundle_dir: Path, key: str, formats: list[str], skipped_ok: 
     if missing:
         log.info("existing bundle lacks %s", ", ".join(missing))
         return None
+    changed = [f for f in formats if manifest.has(f) and format_keys
+               and manifest.build(f).extra.get("key") != format_keys.get(f)]
+    if changed:
+        log.info("settings of %s changed", ", ".join(changed))
+        return None
     try:
         for b in manifest.builds:
             verified_path(bundle_dir, b)
@@ -66,15 +66,16 @@ def cached_manifest(bundle_dir: Path, key: str, formats: list[str], skipped_ok: 
 class Staging:
     """A staging directory that becomes ``target`` on :meth:`commit`, or vanishes on failure."""
 
-    def __init__(self, target: Path, seed_from_existing: bool = False) -> None:
+    def __init__(self, target: Path, seed_from: list[str] | None = None) -> None:
+        # A symlinked bundle path (e.g. /opt/rc-car/bundles/current) is updated where it points.
+        target = target.resolve()
         self.target = target
         target.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
-        if seed_from_existing and target.is_dir():
-            # Extending a bundle (e.g. an engine built on the car): hard links, no copies of big files.
-            for p in target.iterdir():
-                if p.is_file() and p.name != MANIFEST_NAME:
-                    _link_or_copy(p, self.path / p.name)
+        # Builds kept from the existing bundle are copied, never hard-linked: a builder writing the
+        # same file name in place would otherwise rewrite the live bundle before the commit.
+        for name in seed_from or []:
+            shutil.copy2(target / name, self.path / name)
         self.committed = False
 
     def __enter__(self) -> Staging:
@@ -99,6 +100,7 @@ class Staging:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(self.path / MANIFEST_NAME)
+        os.chmod(self.path, 0o777 & ~_umask())  # mkdtemp makes 0700: the car's service user must read it
         old = None
         if self.target.exists():
             old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
@@ -111,8 +113,7 @@ class Staging:
         return self.target
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

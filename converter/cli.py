@@ -57,7 +57,11 @@ def _setup_logging(verbosity: int) -> None:
     from rich.logging import RichHandler
 
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False, markup=False)])
+    from rich.console import Console
+
+    # Logs go to stderr: stdout carries only the table, or the JSON with --json.
+    handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbosity < 2 else "0")
     for noisy in ("tensorflow", "absl", "tf2onnx", "mlflow", "alembic", "h5py"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -149,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             from converter.pipeline import convert_from_registry
 
             summary = convert_from_registry(req, ui)
-    except (ConverterError, BundleError) as e:
-        ui.console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+    except (ConverterError, BundleError, OSError) as e:
+        # Errors are shown even with --json (whose console is otherwise quiet), on stderr.
+        errors = ConsoleUI().console
+        errors.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         ui.console.print("[bold red]interrupted[/]: nothing was written")

@@ -13,11 +13,12 @@ from typing import Any
 
 from converter.registry import ModelVersionRef, Registry
 from converter.summary import Summary
-from runtime.manifest import Manifest
+from runtime.manifest import Manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "edge-conversion"
+MANIFEST_SHA_TAG = "edge.manifest_sha256"  # which bundle a run logged: cache hits check it
 
 
 def local_artifact_root(tracking_uri: str) -> str | None:
@@ -58,7 +59,8 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
     run = client.create_run(
         exp,
         run_name=f"{ref.name}-v{ref.version}",
-        tags={"edge.model_name": ref.name, "edge.model_version": ref.version},
+        tags={"edge.model_name": ref.name, "edge.model_version": ref.version,
+              MANIFEST_SHA_TAG: sha256_file(bundle / "manifest.json")},
     )
     run_id = run.info.run_id
     try:
@@ -106,3 +108,12 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
         raise
     registry.set_version_tags(ref, {"edge.conversion_run_id": run_id, "edge.formats": ",".join(built)})
     return run_id
+
+
+def logged_manifest_sha(registry: Registry, run_id: str) -> str | None:
+    """The manifest sha256 a conversion run logged, or None (no such run, or registry trouble)."""
+    try:
+        return registry.client.get_run(run_id).data.tags.get(MANIFEST_SHA_TAG)
+    except Exception as e:  # the answer is only "unknown": the caller logs the bundle again
+        log.debug("could not read run %s: %s", run_id, e)
+        return None

@@ -19,7 +19,8 @@ class ParityResult:
 
     @property
     def max_abs(self) -> float:
-        return max((v["max_abs"] for v in self.per_output.values()), default=0.0)
+        # np.max, not max(): a NaN anywhere must make the whole result NaN (and so not ok).
+        return float(np.max([v["max_abs"] for v in self.per_output.values()])) if self.per_output else 0.0
 
     @property
     def mean_abs(self) -> float:
@@ -39,6 +40,9 @@ class ParityResult:
         }
 
     def failure(self) -> str:
+        bad = [k for k, v in self.per_output.items() if not np.isfinite(v["max_abs"])]
+        if bad:
+            return f"output {bad[0]!r} is not finite (NaN or inf) on some reference frames"
         if self.swapped:
             pairs = ", ".join(f"{b} carries {s}" for b, s in self.swapped.items())
             return f"outputs are swapped ({pairs}): the build maps outputs by position, not name"
@@ -78,6 +82,6 @@ def _find_swap(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: flo
             np.abs(got[b].reshape(-1) - want[s].reshape(-1)).max() for b, s in zip(names, perm, strict=True)
             if got[b].size == want[s].size
         ]
-        if len(errs) == len(names) and max(errs) <= tol:
+        if len(errs) == len(names) and np.max(errs) <= tol:  # np.max: a NaN never counts as a match
             return {b: s for b, s in zip(names, perm, strict=True) if b != s}
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import logging
 import tempfile
 import time
@@ -14,14 +13,16 @@ from typing import Any
 import converter
 from converter.build_step import BuildInputs, build_format
 from converter.builders.base import BuildOptions
-from converter.bundle import Staging, bundle_dir_for, cache_key, cached_manifest
+from converter.bundle import Staging, bundle_dir_for, cached_manifest
+from converter.cache import bundle_inputs, cache_key, format_key, reusable_manifest
 from converter.errors import ConverterError
 from converter.model_spec import resolve_meanings, resolve_preprocess
 from converter.reference import REFERENCE_FILE, Reference, frames_from_path, synthetic_frames
-from converter.registry import ModelVersionRef, Registry, describe
+from converter.registry import ModelVersionRef, Registry
 from converter.report import ConsoleUI
 from converter.summary import Outcome, Summary
 from converter.tf_import import import_tensorflow, native_stderr_filtered
+from runtime import formats
 from runtime.manifest import (
     InputSpec,
     Manifest,
@@ -34,7 +35,6 @@ from runtime.manifest import (
 
 log = logging.getLogger(__name__)
 
-TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt")
 
 
 @dataclass
@@ -60,16 +60,6 @@ class ConvertRequest:
     force: bool = False
 
 
-def toolchain_versions() -> dict[str, str]:
-    out = {}
-    for dist in TOOL_DISTS:
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
 def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     t0 = time.perf_counter()
     if not req.name:
@@ -78,19 +68,23 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
         registry = Registry(req.tracking_uri)
         ref = registry.resolve(req.name, req.version, req.alias)
     target = bundle_dir_for(req.output_root, ref.name, ref.version)
-    key_inputs = _key_inputs(req, ref)
+    key_inputs = bundle_inputs(req, ref)
     key = cache_key(key_inputs)
+    fkeys = {f: format_key(f, req) for f in req.formats}
     summary = Summary(ref.name, ref.version, target)
     if not req.force:
-        cached = cached_manifest(target, key, req.formats, skipped_ok=not req.explicit_formats)
+        cached = cached_manifest(target, key, req.formats, fkeys, skipped_ok=not req.explicit_formats)
         if cached is not None:
             summary.cache_hit = True
             summary.outcomes = [_cached_outcome(cached, f) for f in req.formats]
-            summary.run_id = ref.tags.get("edge.conversion_run_id")
+            if req.log_to_mlflow:
+                _log_cached(registry, ref, cached, summary, ui)
             summary.seconds = time.perf_counter() - t0
             return summary
-    existing = _same_inputs_manifest(target, key)
-    with tempfile.TemporaryDirectory(prefix="convert-model-") as work_str, Staging(target, existing is not None) as st:
+    existing = reusable_manifest(target, key)
+    keep = [b for b in existing.builds if b.format not in req.formats] if existing else []
+    with tempfile.TemporaryDirectory(prefix="convert-model-") as work_str, \
+            Staging(target, seed_from=[b.file for b in keep]) as st:
         work = Path(work_str)
         with ui.step(f"Downloading {ref.uri}"):
             art = registry.download(ref, work / "artifacts")
@@ -98,8 +92,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
             import_tensorflow()
             source, found = _load(art, req)
         manifest = _new_manifest(req, ref, source, found, key, key_inputs)
-        if existing is not None:
-            manifest.builds = [b for b in existing.builds if b.format not in req.formats]
+        manifest.builds = keep
         with ui.step("Exporting a SavedModel"):
             saved = source.export_saved_model(work / "saved_model")
         with ui.step(f"Running the source model on {req.n_samples} reference samples"):
@@ -109,7 +102,8 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
                 "file": REFERENCE_FILE, "sha256": sha256_file(st.path / REFERENCE_FILE),
                 "count": int(ref_samples.frames_bgr.shape[0]), "frames": ref_samples.source,
             }
-        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ui))
+        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ui),
+                             fkeys)
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
     if summary.bundle is not None and req.log_to_mlflow:
@@ -122,6 +116,12 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     """Add builds (TensorRT engines, on the car) to an existing bundle from its ONNX alone."""
     t0 = time.perf_counter()
     assert req.bundle is not None
+    need_source = [f for f in req.formats if formats.get(f).needs_source]
+    if need_source:
+        raise ConverterError(
+            f"{', '.join(need_source)} need the source model, which a bundle does not hold; convert them from "
+            "the registry (--version/--alias); --bundle adds builds made from the bundle's ONNX (trt-*, onnx-fp16, onnx-int8)"
+        )
     manifest = load_manifest(req.bundle)
     ref_info = manifest.source.get("reference")
     if not ref_info:
@@ -133,9 +133,10 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
         verified_path(req.bundle, b)
     ref_samples = Reference.load(ref_path, ref_info.get("frames", ""))
     summary = Summary(manifest.model.name, manifest.model.version, req.bundle)
-    with Staging(req.bundle, seed_from_existing=True) as st:
-        manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
-        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ui))
+    manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
+    with Staging(req.bundle, seed_from=[ref_info["file"], *(b.file for b in manifest.builds)]) as st:
+        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ui),
+                             {f: format_key(f, req) for f in req.formats})
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
     summary.seconds = time.perf_counter() - t0
@@ -166,6 +167,21 @@ def _finish(summary: Summary, manifest: Manifest, st: Staging, ui: ConsoleUI) ->
         summary.bundle = st.commit(manifest)
 
 
+def _log_cached(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary,
+                ui: ConsoleUI) -> None:
+    """A cache hit names the MLflow run only if that run logged this very bundle (a bundle made
+    with --no-log, or rebuilt since, is logged now)."""
+    from converter.mlflow_log import logged_manifest_sha
+
+    assert summary.bundle is not None
+    run_id = ref.tags.get("edge.conversion_run_id")
+    local = sha256_file(summary.bundle / "manifest.json")
+    if run_id and logged_manifest_sha(registry, run_id) == local:
+        summary.run_id = run_id
+        return
+    _log(registry, ref, manifest, summary, ui)
+
+
 def _log(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, ui: ConsoleUI) -> None:
     from converter.mlflow_log import log_conversion
 
@@ -176,36 +192,6 @@ def _log(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: 
     except Exception as e:  # the bundle is written and valid; say so, and exit non-zero
         log.debug("MLflow logging failed", exc_info=True)
         summary.log_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-
-
-def _key_inputs(req: ConvertRequest, ref: ModelVersionRef) -> dict[str, Any]:
-    calib = None
-    if req.calibration is not None:
-        mf = req.calibration / "calibration.json"
-        calib = {"path": str(req.calibration.resolve()), "sha256": sha256_file(mf) if mf.is_file() else None}
-    return {
-        "model": describe(ref),
-        "tags": {k: v for k, v in ref.tags.items() if k.startswith("edge.") and not k.startswith("edge.conv")
-                 and k != "edge.formats"},
-        "converter": converter.__version__,
-        "toolchain": toolchain_versions(),
-        "preprocess": req.preprocess_overrides,
-        "outputs": req.outputs,
-        "samples": {"path": str(req.samples_path) if req.samples_path else None, "n": req.n_samples},
-        "tolerance": req.tolerance,
-        "opset": req.options.opset,
-        "calibration": calib,
-        "int8_limits": repr(req.int8_limits),
-    }
-
-
-def _same_inputs_manifest(target: Path, key: str) -> Manifest | None:
-    """An existing bundle from the same inputs: its other builds are kept when adding formats."""
-    try:
-        m = load_manifest(target)
-    except Exception:  # absent or unreadable: build from scratch
-        return None
-    return m if m.source.get("key") == key else None
 
 
 def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:

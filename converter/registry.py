@@ -78,11 +78,16 @@ class Registry:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
         self.retries = retries
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        try:
+            self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            self.client._get_registry_client()  # an unsupported URI scheme fails here, not mid-run
+        except MlflowException as e:
+            raise RegistryError(f"tracking URI {tracking_uri!r} is not usable: {str(e).splitlines()[0][:200]}") from None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         return with_retries(what, fn, attempts=self.retries)
@@ -137,7 +142,12 @@ class Registry:
         import mlflow.artifacts
 
         dest.mkdir(parents=True, exist_ok=True)
-        uri = self._artifact_uri(ref)
+        try:
+            uri = self._artifact_uri(ref)
+        except RegistryError:
+            raise
+        except Exception as e:
+            raise RegistryError(f"could not locate the artifacts of {ref.uri}: {e}") from None
 
         def fetch() -> str:
             return mlflow.artifacts.download_artifacts(

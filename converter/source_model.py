@@ -136,9 +136,7 @@ class KerasSource:
         self.output_names: list[str] = [_clean_name(n) for n in model.output_names]
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        ys = self.model.predict_on_batch(x)
-        if not isinstance(ys, list | tuple):
-            ys = [ys]
+        ys = _as_list(self.model.predict_on_batch(x), self.output_names)
         return {n: np.asarray(y, np.float32) for n, y in zip(self.output_names, ys, strict=True)}
 
     def rescales_inside(self) -> bool:
@@ -157,10 +155,7 @@ class KerasSource:
         model, names = self.model, self.output_names
 
         def serve(x: Any) -> dict[str, Any]:
-            ys = model(x, training=False)
-            if not isinstance(ys, list | tuple):
-                ys = [ys]
-            return dict(zip(names, ys, strict=True))
+            return dict(zip(names, _as_list(model(x, training=False), names), strict=True))
 
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -206,6 +201,13 @@ class SavedModelSource:
 
 
 Source = KerasSource | SavedModelSource
+
+
+def _as_list(ys: Any, names: list[str]) -> list[Any]:
+    """A Keras model returns one tensor, a list, or (dict outputs) a dict keyed by output name."""
+    if isinstance(ys, dict):
+        return [ys[n] for n in names]
+    return list(ys) if isinstance(ys, list | tuple) else [ys]
 
 
 def _clean_name(name: str) -> str:

@@ -20,6 +20,7 @@ class Format:
     needs_calibration: bool = False
     needs_gpu: bool = False
     default: bool = True  # built when --formats is not given
+    needs_source: bool = False  # built from the source model (TensorFlow), not from the bundle's ONNX
 
     def engine_file(self, trt_version: str, compute_capability: str) -> str:
         """Engines are tied to the TensorRT version and the GPU: both are in the name."""
@@ -27,15 +28,17 @@ class Format:
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("onnx", "fp32", "onnxruntime", "model.onnx", "converter.builders.onnx_export:build", 1e-4),
+    Format("onnx", "fp32", "onnxruntime", "model.onnx", "converter.builders.onnx_export:build", 1e-4, needs_source=True),
     Format("onnx-fp16", "fp16", "onnxruntime", "model_fp16.onnx", "converter.builders.onnx_fp16:build", 1e-2),
-    Format("tflite-fp32", "fp32", "tflite", "model_fp32.tflite", "converter.builders.tflite:build_fp32", 1e-4),
-    Format("tflite-fp16", "fp16", "tflite", "model_fp16.tflite", "converter.builders.tflite:build_fp16", 1e-2),
+    Format("tflite-fp32", "fp32", "tflite", "model_fp32.tflite", "converter.builders.tflite:build_fp32", 1e-4,
+           needs_source=True),
+    Format("tflite-fp16", "fp16", "tflite", "model_fp16.tflite", "converter.builders.tflite:build_fp16", 1e-2,
+           needs_source=True),
     Format("trt-fp16", "fp16", "tensorrt", "", "converter.builders.tensorrt:build_fp16", 1e-2, needs_gpu=True),
     # INT8 accuracy is judged on held-out calibration frames (calibration.accuracy), not by this tolerance.
     Format(
         "tflite-int8", "int8", "tflite", "model_int8.tflite", "converter.builders.tflite_int8:build", 0.25,
-        needs_calibration=True, default=False,
+        needs_calibration=True, default=False, needs_source=True,
     ),
     Format(
         "onnx-int8", "int8", "onnxruntime", "model_int8.qdq.onnx", "converter.builders.onnx_int8:build", 0.25,

@@ -187,7 +187,9 @@ def test_partial_config_keeps_defaults(tmp_path: Path) -> None:
     ("[latncy]\n", "unknown key(s) ['latncy']"),
     ("[accuracy]\nonnx-fp64 = 0.1\n", "unknown format 'onnx-fp64'"),
     ('[builds]\nrequired = ["tflite"]\n', "unknown format 'tflite'"),
-    ('[latency]\nmax_p99_regression_pct = "ten"\n', "must be a number"),
+    ('[latency]\nmax_p99_regression_pct = "ten"\n', "must be a finite number"),
+    ("[latency]\nmax_p99_regression_pct = nan\n", "must be a finite number"),
+    ("[accuracy]\nonnx = inf\n", "must be a finite number"),
     ("[latency]\nmin_p99_regression_ms = -1\n", "must be >= 0"),
     ('[builds]\nbaseline_builds_required = "yes"\n', "must be true or false"),
     ("[latency\n", "not valid TOML"),
@@ -203,3 +205,22 @@ def test_bad_configs_are_refused_with_the_key(tmp_path: Path, text: str, message
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(GateConfigError, match="cannot read it"):
         load_gate_config(tmp_path / "nope.toml")
+
+
+def test_nan_figures_fail_instead_of_passing() -> None:
+    nan = float("nan")
+    cand = copy.deepcopy(results())
+    cand["builds"][0]["accuracy"]["per_output"]["throttle"]["max_abs"] = nan  # not the first output
+    out = evaluate(cand, results(), CFG)
+    assert not out.passed and any("onnx: max abs error nan on throttle" in r for r in out.reasons)
+    out = evaluate(with_build(results(), "tflite-fp32", p99=nan), results(), CFG)
+    assert not out.passed and any("tflite-fp32: p99 nan ms" in r for r in out.reasons)
+
+
+def test_a_loop_the_baseline_measured_must_be_measured_again() -> None:
+    cand = copy.deepcopy(results())
+    for b in cand["builds"]:
+        b.pop("loop", None)  # as with --no-loop
+    out = evaluate(cand, results(), CFG)
+    assert not out.passed
+    assert any("the baseline measured the loop but this run did not" in r for r in out.reasons)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from converter.bundle import Staging, cache_key, cached_manifest
+from converter.bundle import Staging, cached_manifest
+from converter.cache import cache_key
 from runtime.manifest import (
     BuildEntry,
     InputSpec,
@@ -66,3 +67,41 @@ def test_cache_rejects_modified_file(tmp_path: Path) -> None:
 def test_cache_key_is_order_independent() -> None:
     assert cache_key({"a": 1, "b": [1, 2]}) == cache_key({"b": [1, 2], "a": 1})
     assert cache_key({"a": 1}) != cache_key({"a": 2})
+
+
+def test_a_failed_rebuild_never_touches_the_live_bundle(tmp_path: Path) -> None:
+    target = tmp_path / "m" / "v1"
+    with Staging(target) as st:
+        st.commit(manifest_for(st.path))
+    before = (target / "model.onnx").read_bytes()
+    with pytest.raises(KeyboardInterrupt), Staging(target, seed_from=["model.onnx"]) as st:
+        (st.path / "model.onnx").write_bytes(b"half-written by a builder")  # same name, in place
+        raise KeyboardInterrupt
+    assert (target / "model.onnx").read_bytes() == before
+    assert cached_manifest(target, "k", ["onnx"]) is not None
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["v1"]
+
+
+def test_a_symlinked_bundle_is_updated_where_it_points(tmp_path: Path) -> None:
+    real = tmp_path / "m" / "v1"
+    with Staging(real) as st:
+        st.commit(manifest_for(st.path, "old"))
+    link = tmp_path / "current"
+    link.symlink_to(real)
+    with Staging(link) as st:
+        st.commit(manifest_for(st.path, "new"))
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert cached_manifest(link, "new", ["onnx"]) is not None
+
+
+def test_bundles_are_readable_by_the_service_user(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with Staging(tmp_path / "m" / "v1") as st:
+            st.commit(manifest_for(st.path))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m" / "v1").stat().st_mode) == 0o755

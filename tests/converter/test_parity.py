@@ -22,6 +22,8 @@ def test_swapped_outputs_are_named() -> None:
     assert "swapped" in result.failure()
 
 
-def test_nan_never_passes() -> None:
-    want = {"steering": np.array([[0.1]])}
-    assert not compare({"steering": np.array([[np.nan]])}, want, 1.0).ok
+def test_nan_never_passes_on_any_output() -> None:
+    want = {"steering": np.array([[0.1]]), "throttle": np.array([[0.5]])}
+    assert not compare({"steering": np.array([[np.nan]]), "throttle": want["throttle"]}, want, 1.0).ok
+    result = compare({"steering": want["steering"], "throttle": np.array([[np.nan]])}, want, 1.0)
+    assert not result.ok and "'throttle' is not finite" in result.failure()

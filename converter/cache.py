@@ -1,0 +1,105 @@
+"""What a bundle and each of its builds were made from, as keys for the cache.
+
+Two levels. The bundle key covers everything every build depends on (model version, tags,
+toolchain, preprocessing, reference samples): when it changes, nothing is reused. A format key
+covers what only that format depends on (its tolerance; for INT8 the calibration set and limits):
+changing it rebuilds that format and keeps the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import converter
+from converter.registry import ModelVersionRef, describe
+from runtime import formats
+from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, verified_path
+
+log = logging.getLogger(__name__)
+
+TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt")
+CALIBRATION_MANIFEST = "calibration.json"
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that determines the content."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def toolchain_versions() -> dict[str, str]:
+    out = {}
+    for dist in TOOL_DISTS:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def fingerprint(path: Path | None) -> str | None:
+    """Content identity of a samples file (sha256) or folder (names, sizes, mtimes)."""
+    if path is None:
+        return None
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
+    """``req`` is a :class:`converter.pipeline.ConvertRequest`."""
+    return {
+        "model": describe(ref),
+        "tags": {k: v for k, v in ref.tags.items() if k.startswith("edge.") and not k.startswith("edge.conv")
+                 and k != "edge.formats"},
+        "converter": converter.__version__,
+        "toolchain": toolchain_versions(),
+        "preprocess": req.preprocess_overrides,
+        "outputs": req.outputs,
+        "custom_objects": sorted(req.custom_objects),
+        "samples": {"path": str(req.samples_path) if req.samples_path else None,
+                    "content": fingerprint(req.samples_path), "n": req.n_samples},
+        "opset": req.options.opset,
+    }
+
+
+def calibration_id(path: Path | None) -> str | None:
+    mf = path / CALIBRATION_MANIFEST if path is not None else None
+    return sha256_file(mf) if mf is not None and mf.is_file() else None
+
+
+def format_key(fid: str, req: Any) -> str:
+    fmt = formats.get(fid)
+    inputs: dict[str, Any] = {"format": fid, "tolerance": req.tolerance.get(fid, fmt.tolerance)}
+    if fmt.needs_calibration:
+        inputs |= {"calibration": calibration_id(req.calibration), "int8_limits": repr(req.int8_limits)}
+    return cache_key(inputs)
+
+
+def reusable_manifest(target: Path, key: str) -> Manifest | None:
+    """The existing bundle if it was made from the same bundle inputs, keeping only the builds whose
+    files still match their sha256 (a damaged build is rebuilt, never carried over)."""
+    try:
+        m = load_manifest(target)
+    except BundleError:
+        return None
+    if m.source.get("key") != key:
+        return None
+    intact = []
+    for b in m.builds:
+        try:
+            verified_path(target, b)
+            intact.append(b)
+        except BundleError as e:
+            log.warning("not reusing %s: %s", b.format, e)
+    m.builds = intact
+    return m
