@@ -70,14 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbosity: int) -> None:
-    from rich.logging import RichHandler
+    from converter.report import setup_logging
 
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False, markup=False)])
-    for noisy in ("mlflow", "alembic", "urllib3", "runtime", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # Progress ("repeat 2/3: onnx") on stderr even by default: a full run takes minutes.
-    logging.getLogger("benchmarks").setLevel(min(level, logging.INFO))
+    setup_logging(verbosity, quiet=("mlflow", "alembic", "runtime", "matplotlib", "PIL"), progress="benchmarks")
 
 
 def _check_args(args: argparse.Namespace) -> None:

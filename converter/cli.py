@@ -54,19 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbosity: int) -> None:
-    from rich.logging import RichHandler
+    from converter.report import setup_logging
 
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    from rich.console import Console
-
-    # Logs go to stderr: stdout carries only the table, or the JSON with --json.
-    handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbosity < 2 else "0")
-    for noisy in ("tensorflow", "absl", "tf2onnx", "mlflow", "alembic", "h5py"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # urllib3 warns on every connection retry; our own retry loop reports those once per try.
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+    setup_logging(verbosity, quiet=("tensorflow", "absl", "tf2onnx", "mlflow", "alembic", "h5py"))
 
 
 def _request(args: argparse.Namespace) -> Any:

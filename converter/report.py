@@ -20,6 +20,26 @@ log = logging.getLogger(__name__)
 _STYLE = {"built": "green", "cached": "cyan", "skipped": "yellow", "failed": "bold red"}
 
 
+def setup_logging(verbosity: int, quiet: tuple[str, ...] = (), progress: str | None = None) -> int:
+    """Logging for the workstation CLIs: rich, on stderr (stdout carries only the table or --json).
+
+    ``quiet``: third-party loggers kept at WARNING unless -vv; ``progress``: a logger shown at INFO
+    even without -v (long runs). Returns the level.
+    """
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+    for name in quiet:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    # urllib3 warns on every connection retry; our own retry loop reports those once per try.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+    if progress:
+        logging.getLogger(progress).setLevel(min(level, logging.INFO))
+    return level
+
+
 class ConsoleUI:
     def __init__(self, quiet: bool = False) -> None:
         # Our own handle on stderr: native-noise filtering (converter.tf_import) redirects fd 2.
