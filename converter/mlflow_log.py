@@ -78,12 +78,13 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
             params.update(flat_params(f"toolchain.{b.format}", b.toolchain))
         now = get_current_time_millis()
         metrics: list[Metric] = []
-        for o in summary.outcomes:
-            if o.status != "built":
-                continue
-            vals = {"max_abs": o.max_abs, "mean_abs": o.mean_abs, "bytes": o.bytes, "build_s": o.seconds}
-            metrics += [Metric(f"{o.format}.{k}", float(v), now, 0) for k, v in vals.items() if v is not None]
+        # Figures come from the manifest, i.e. the bundle being logged (also on a cache hit);
+        # build time only from what this run built.
+        built_s = {o.format: o.seconds for o in summary.outcomes if o.status == "built"}
         for b in manifest.builds:
+            vals = {"max_abs": b.parity.get("max_abs"), "mean_abs": b.parity.get("mean_abs"), "bytes": b.bytes,
+                    "build_s": built_s.get(b.format)}
+            metrics += [Metric(f"{b.format}.{k}", float(v), now, 0) for k, v in vals.items() if v is not None]
             for out, errs in b.parity.get("per_output", {}).items():
                 metrics += [Metric(f"{b.format}.{out}.{k}", float(v), now, 0) for k, v in errs.items()]
             for k, v in flat_params(f"{b.format}.int8", b.extra.get("int8_cost", {})).items():
