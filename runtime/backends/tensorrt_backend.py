@@ -12,13 +12,13 @@ import numpy as np
 
 from runtime import formats
 from runtime.backends.base import Backend, BackendUnavailable
-from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, verified_path
+from runtime.manifest import BuildEntry, BundleError, Manifest, TensorIO, sha256_file, verified_path
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
 from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
 from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu
 from runtime.tensorrt.runner import EngineRunner
-from runtime.tensorrt.shapes import engine_input_shape
+from runtime.tensorrt.shapes import engine_input_shapes
 from runtime.tensorrt.sources import needs_calibrator, select_source
 from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
 
@@ -58,30 +58,50 @@ class TensorRTBackend(Backend):
         built_for = (build.target or {}).get("tensorrt")
         if built_for and str(built_for) != self.trt_version:
             raise EngineLoadError(f"{path.name} was built with TensorRT {built_for}, this is {self.trt_version}")
-        in_name = self.input_io.name
         try:
-            self.runner = EngineRunner(
-                Path(path).read_bytes(), self.api, {in_name: engine_input_shape(manifest.input.shape)}, device_id
-            )
+            shapes = engine_input_shapes(manifest, build.io)
+        except ValueError as e:
+            raise BundleError(f"{path.name}: {e}") from e
+        try:
+            self.runner = EngineRunner(Path(path).read_bytes(), self.api, shapes, device_id)
         except PycudaUnavailable as e:
             raise BackendUnavailable(str(e)) from e
-        have = {t.name for t in self.runner.tensors}
-        wanted = [in_name] + [io.name for io in self.output_io.values()]
-        missing = [n for n in wanted if n not in have]
-        if missing:
+        try:
+            self._check_io(path, shapes)
+        except BaseException:
             self.runner.close()
-            raise BundleError(f"{path.name}: tensors {missing} named in the manifest are not in the engine ({sorted(have)})")
-        if self.input_io.quantized and self.runner.dtype(in_name).kind == "f":
-            self.runner.close()
-            raise BundleError(f"{path.name}: the manifest gives {in_name} a quantized integer input, the engine takes floats")
+            raise
+
+    def _check_io(self, path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Every tensor the manifest names is in the engine, as input or output, with the right
+        kind of dtype; the engine has no input the manifest does not feed."""
+        inputs = {t.name: t for t in self.runner.inputs}
+        outputs = {t.name: t for t in self.runner.outputs}
+        problems = [f"input {n} is not an engine input" for n in shapes if n not in inputs]
+        problems += [f"engine input {n} is not fed by the manifest" for n in inputs if n not in shapes]
+        problems += [f"output {io.name} is not an engine output" for io in self.output_io.values() if io.name not in outputs]
+        for io in self._input_ios():
+            if io.name in inputs and io.quantized and self.runner.dtype(io.name).kind == "f":
+                problems.append(f"the manifest gives {io.name} a quantized integer input, the engine takes floats")
+        if problems:
+            raise BundleError(f"{path.name} does not match its manifest: " + "; ".join(problems)
+                              + f" (engine inputs {sorted(inputs)}, outputs {sorted(outputs)})")
+
+    def _input_ios(self) -> list[TensorIO]:
+        io: Any = self.input_io
+        return list(io.values()) if isinstance(io, dict) else [io]
 
     @property
     def last_timings_ms(self) -> dict[str, float]:
         """GPU time of the last call: ``h2d``, ``compute`` and ``d2h`` in milliseconds (CUDA events)."""
         return self.runner.last_timings_ms
 
-    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run({self.input_io.name: x})
+    def _run(self, feeds: Any) -> dict[str, np.ndarray]:
+        """``feeds``: {build input tensor name: array} (schema 2), or the one input's array."""
+        if isinstance(feeds, np.ndarray):
+            (io,) = self._input_ios()
+            feeds = {io.name: feeds}
+        return self.runner.run(feeds)
 
     def close(self) -> None:
         runner = getattr(self, "runner", None)
@@ -132,13 +152,18 @@ class TensorRTBackend(Backend):
         except BundleError as e:
             raise BackendUnavailable(str(e)) from e
         onnx_path = verified_path(bundle_dir, src)
-        input_shape = engine_input_shape(manifest.input.shape)
-        key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, input_shape)
+        try:
+            shapes = engine_input_shapes(manifest, src.io)
+        except ValueError as e:
+            raise BundleError(str(e)) from e
+        (_, first_shape), *others = shapes.items()
+        key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, first_shape,
+                        tuple(others))
         cache = EngineCache(cache_dir or default_cache_dir())
         timing_cache = cache.timing_cache_path(version, here["compute_capability"])
 
         def build(engine_path: Path) -> dict[str, Any]:
-            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shape=input_shape)
+            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shapes=shapes)
             return {**info.to_dict(), "source_build": src.format}
 
         def load(engine_path: Path) -> TensorRTBackend:

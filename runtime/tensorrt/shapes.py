@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,22 @@ def engine_input_shape(manifest_shape: Sequence[int]) -> tuple[int, ...]:
     if any(d <= 0 for d in shape[1:]):
         raise ValueError(f"input shape {list(shape)} has dynamic non-batch dimensions; export a fixed-size model")
     return (1, *shape[1:])
+
+
+def engine_input_shapes(manifest: Any, io: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Every model input's engine shape (batch 1), keyed by the build's own tensor name.
+
+    ``manifest`` is a :class:`runtime.manifest.Manifest` (its ``inputs``, or the one ``input`` of an
+    old manifest); ``io`` is the build's logical-name -> TensorIO map. ``ValueError`` for an input
+    the build does not name or a dynamic non-batch dimension.
+    """
+    specs = list(getattr(manifest, "inputs", None) or [manifest.input])
+    out: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        if spec.name not in io:
+            raise ValueError(f"the build names no tensor for the model input {spec.name!r}")
+        out[io[spec.name].name] = engine_input_shape(spec.shape)
+    return out
 
 
 def resolve_shape(dims: Sequence[int], wanted: Sequence[int] | None, name: str = "input") -> tuple[int, ...]:

@@ -24,7 +24,7 @@ TRT_VALUED = frozenset(
      "cache", "plan", "severity", "calibrator", "import_tensorrt"}
 )
 # Methods our subclasses of TensorRT interfaces define that are ours, not overrides.
-OWN_METHODS = frozenset({"__init__", "release"})
+OWN_METHODS = frozenset({"__init__", "release", "prepare", "verify", "n_samples"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -73,6 +73,7 @@ def used_trt_names(path: Path) -> UsedNames:
             isinstance(node, ast.Attribute)
             and _root_name(node) in trt_vars
             and (not node.attr.startswith("__") or node.attr == "__version__")
+            and node.attr not in OWN_METHODS
         ):
             out.add(node.attr, node.lineno)
         if isinstance(node, ast.ClassDef) and any(_root_name(b) in trt_vars for b in node.bases):
