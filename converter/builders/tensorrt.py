@@ -101,7 +101,7 @@ def _calibrator(
         raise BuildError(f"{ctx.fmt.id} on TensorRT {version} calibrates on real frames: pass --calibration DIR")
     key = CalibrationCacheKey(version, ctx.calibration_id, src.sha256, input_shapes)
     cache_path, _ = cache_paths(cache_dir, src.sha256)
-    data = ctx.calibration
+    data: Any = ctx.calibration
     if isinstance(data, Mapping):  # logical input names -> this ONNX's tensor names
         data = {(src.io[k].name if k in src.io else k): v for k, v in data.items()}
     try:

@@ -150,5 +150,6 @@ def test_int8_engine(tiny_bundle: tuple[Path, Manifest]) -> None:
         assert cache.read_bytes().startswith(b"TRT-8")
         from calibration.trt_calibrator import CalibrationCacheKey
 
-        key = CalibrationCacheKey(result.toolchain["tensorrt"], "9" * 64, manifest.build("onnx").sha256, (1, H, W, 3))
+        key = CalibrationCacheKey(result.toolchain["tensorrt"], "9" * 64, manifest.build("onnx").sha256,
+                                  {"input_1": (1, H, W, 3)})
         assert check_calibration_cache(cache, key).usable
