@@ -133,8 +133,10 @@ def deserialize(trt: Any, data: bytes) -> tuple[Any, Any]:
     try:
         engine = runtime.deserialize_cuda_engine(data)
     except Exception as e:  # some versions raise instead of returning None
+        del runtime  # dies here, while the caller's CUDA context is current, not with the traceback
         raise EngineLoadError(f"TensorRT refused the engine: {e}") from e
     if engine is None:
+        del runtime
         raise EngineLoadError("TensorRT refused the engine (built by another TensorRT version or GPU, or corrupt)")
     return runtime, engine
 

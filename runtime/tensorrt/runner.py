@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -77,7 +78,10 @@ class EngineRunner:
         self._cuda_ctx = CudaContext(device_id)
         try:
             self._open(trt, engine_bytes, api, dict(input_shapes or {}))
-        except BaseException:
+        except BaseException as e:
+            # The traceback's frames hold TensorRT objects (a rejected execution context, say):
+            # clear them so that those die in _teardown, while the context is current.
+            traceback.clear_frames(e.__traceback__)
             self._closed = True
             self._teardown()
             raise
