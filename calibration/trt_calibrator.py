@@ -1,4 +1,4 @@
-"""INT8 entropy calibration for TensorRT 8.5/8.6 (JetPack 5), with a calibration cache that is
+"""INT8 entropy calibration for TensorRT 8.6 (JetPack 6.0, x86), with a calibration cache that is
 never used on the wrong TensorRT version or calibration set.
 
 TensorRT 10 builds INT8 from the Q/DQ ONNX and 11 has no calibrators at all, so this module is the
@@ -25,7 +25,7 @@ from runtime.tensorrt.cuda_context import CudaContext
 from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.version import import_tensorrt, parse_version
 
-TRT_VERSIONS = ("8.5", "8.6")
+TRT_VERSIONS = ("8.6",)
 ALGORITHM = "EntropyCalibration2"
 MAX_BATCH = 8
 _HEADER = re.compile(rb"^TRT-(\d+)-(\w+)\s*$")
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CalibrationCacheKey:
-    tensorrt: str  # full version, e.g. "8.5.2.2"
+    tensorrt: str  # full version, e.g. "8.6.2.3"
     calibration_sha256: str  # the calibration set (BuildContext.calibration_id)
     onnx_sha256: str
     input_shapes: Mapping[str, Sequence[int]]  # every network input by name, batch 1

@@ -1,4 +1,4 @@
-"""TensorRT calls that are the same on every API path we support (8.5/8.6, 10.x, 11.x).
+"""TensorRT calls that are the same on every API path we support (8.6, 10.x, 11.x).
 
 Only names present in every one of those versions' bindings may appear here
 (tests/runtime/tensorrt/test_api_names.py checks it against the real binding modules).
@@ -15,7 +15,7 @@ from runtime.tensorrt.atomic import atomic_write_bytes
 from runtime.tensorrt.engine_cache import EngineLoadError
 from runtime.tensorrt.shapes import EngineBuildError, resolve_shape
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+TRT_VERSIONS = ("8.6", "10", "11")
 
 log = logging.getLogger(__name__)
 trt_log = logging.getLogger("tensorrt")

@@ -1,6 +1,7 @@
-"""TensorRT 8.5/8.6 (JetPack 5.1): explicit-batch flag, precision flags, entropy calibrator,
+"""TensorRT 8.6 (JetPack 6.0, x86): explicit-batch flag, precision flags, entropy calibrator,
 and the bindings execution API (``execute_async_v2``).
 
+TensorRT 8.5 (JetPack 5) is not driven: JetPack 5's Python 3.8 cannot run this package (3.10+).
 Names used here were removed later (``EXPLICIT_BATCH`` and calibrators in 11, the bindings API in
 10): they must stay on this path only (tests/runtime/tensorrt/test_api_names.py).
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from runtime.tensorrt.shapes import EngineBuildError, IOTensor, with_batch
 
-TRT_VERSIONS = ("8.5", "8.6")
+TRT_VERSIONS = ("8.6",)
 
 
 def create_network(trt: Any, builder: Any) -> Any:

@@ -21,7 +21,7 @@ from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator
 from runtime.tensorrt.version import api_path, import_tensorrt
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+TRT_VERSIONS = ("8.6", "10", "11")
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from runtime.tensorrt.shapes import IOTensor, resolve_shape
 from runtime.tensorrt.sources import execution_module
 from runtime.tensorrt.version import import_tensorrt
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+TRT_VERSIONS = ("8.6", "10", "11")
 
 log = logging.getLogger(__name__)
 
