@@ -52,12 +52,15 @@ class World:
     refuse_engine: bool = False
     refuse_shape: str | None = None
     refuse_address: str | None = None
+    output_specs: list[Spec] | None = None  # default: out_sum (B, 1) and out_vec (B, n inputs)
     network_flags: int = -1
     configs: list[ConfigImpl] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def outputs(self) -> list[Spec]:
+        if self.output_specs is not None:
+            return self.output_specs
         return [Spec("out_sum", (-1, 1)), Spec("out_vec", (-1, len(self.inputs)))]
 
     @property
@@ -70,12 +73,19 @@ class World:
                 return s
         raise KeyError(name)
 
+    def compute(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return World.reference(feeds, [s.name for s in self.inputs], self.output_specs)
+
     @staticmethod
-    def compute(feeds: dict[str, np.ndarray], order: list[str]) -> dict[str, np.ndarray]:
-        """out_sum: all inputs summed per sample; out_vec: each input's sum, in input order."""
+    def reference(feeds: dict[str, np.ndarray], order: list[str], outputs: list[Spec] | None = None) -> dict[str, np.ndarray]:
+        """out_sum: all inputs summed per sample; out_vec: each input's sum, in input order.
+        Other outputs: output k (of width m) is (k + 1) x the total, m times."""
         per = [feeds[n].reshape(len(feeds[n]), -1).sum(axis=1) for n in order]
         vec = np.stack(per, axis=1).astype(np.float32)
-        return {"out_sum": vec.sum(axis=1, keepdims=True), "out_vec": vec}
+        total = vec.sum(axis=1, keepdims=True)
+        if outputs is None:
+            return {"out_sum": total, "out_vec": vec}
+        return {o.name: np.repeat(total * (k + 1), o.shape[1], axis=1) for k, o in enumerate(outputs)}
 
     # -- constructors for trt.Builder / trt.Runtime / trt.OnnxParser
     def builder(self, logger: Any) -> Fake:
@@ -321,7 +331,7 @@ class ContextImpl:
             raise fail(f"executed without addresses for {missing}")
         feeds = {s.name: drv.read(self.addresses[s.name], tuple(self.get_tensor_shape(s.name)), np.dtype(np.float32))
                  for s in self.w.inputs}
-        for name, value in World.compute(feeds, [s.name for s in self.w.inputs]).items():
+        for name, value in self.w.compute(feeds).items():
             drv.write(self.addresses[name], value)
         return True
 
@@ -394,7 +404,7 @@ def _build(w: World, precision: str, inputs: dict[str, tuple[int, ...]] | None, 
                         input_shapes=inputs, gpu=GPU)
 
 
-def _expect_flags(api: str, precision: str, w: World) -> None:
+def _expect_flags(api: str, precision: str, w: World, workspace_mb: int = 64) -> None:
     trt_flags = w.configs[-1].flags
     want = {"8": {"FP16"} | ({"INT8"} if precision == "int8" else set()),
             "10": {"FP16"} | ({"INT8"} if precision == "int8" else set()), "11": set()}[api]
@@ -404,7 +414,7 @@ def _expect_flags(api: str, precision: str, w: World) -> None:
         check(w.network_flags & (1 << int(net.EXPLICIT_BATCH)) != 0, "8.x network without EXPLICIT_BATCH")
     if api == "11":
         check(w.network_flags == 1 << int(net.STRONGLY_TYPED), f"11.x network flags {w.network_flags}: not strongly typed")
-    check(w.configs[-1].pool.get("WORKSPACE") == 64 << 20, f"workspace pool {w.configs[-1].pool}")
+    check(w.configs[-1].pool.get("WORKSPACE") == workspace_mb << 20, f"workspace pool {w.configs[-1].pool}")
 
 
 def scenario_build_fp16(api: str) -> None:
@@ -532,7 +542,7 @@ def scenario_runner(api: str) -> None:
                   f"shapes {runner.shapes}")
             feeds = {"imu": rng.random((1, 6), dtype=np.float32), "img": rng.random((1, 6, 8, 3), dtype=np.float32)}
             out = runner.run(feeds)
-            want = World.compute(feeds, ["img", "imu"])
+            want = World.reference(feeds, ["img", "imu"])
             for k in want:
                 check(np.allclose(out[k], want[k]), f"{k}: got {out[k]}, want {want[k]} (inputs bound by name?)")
             check(set(runner.last_timings_ms) == {"h2d", "compute", "d2h"}, "timings")
@@ -576,6 +586,86 @@ def scenario_runner_failures(api: str) -> None:
             _check_clean(w, depth, f"failed open ({kw})")
 
 
+def _tiny_bundle(api: str, name: str) -> tuple[Path, Any]:
+    """The tests' tiny real bundle (conftest.make_bundle), plus the ONNX builds each path wants."""
+    from runtime import formats
+    from runtime.manifest import BuildEntry, sha256_file
+    from tests.runtime.tensorrt.conftest import make_bundle
+
+    bundle = TMP / name
+    manifest = make_bundle(bundle)
+    for fmt, file in (("onnx-fp16", "model_fp16.onnx"), ("onnx-int8", "model_int8.qdq.onnx")):
+        path = bundle / file
+        path.write_bytes((bundle / "model.onnx").read_bytes())  # the stand-in parser reads no ONNX
+        manifest.builds.append(BuildEntry(fmt, formats.get(fmt).precision, file, sha256_file(path),
+                                          path.stat().st_size, dict(manifest.build("onnx").io)))
+    (bundle / "manifest.json").write_text(manifest.dumps())
+    return bundle, manifest
+
+
+def scenario_backend(api: str) -> None:
+    """TensorRTBackend on an engine: manifest names -> engine tensors, outputs by name, teardown."""
+    from runtime.backends.tensorrt_backend import TensorRTBackend
+    from runtime.manifest import BuildEntry, BundleError, sha256_file
+    from tests.runtime.tensorrt.conftest import H, W
+
+    bundle, manifest = _tiny_bundle(api, "backend")
+    engine = bundle / "model.engine"
+    engine.write_bytes(b"ENGINE")
+    entry = BuildEntry("trt-fp16", "fp16", engine.name, sha256_file(engine), engine.stat().st_size,
+                       dict(manifest.build("onnx").io))
+    outs = [Spec("out_steer", (-1, 1)), Spec("out_throttle", (-1, 1))]
+    image = Spec("input_1", (-1, H, W, 3))
+    with world([image], output_specs=outs) as w:
+        depth = w.drv.stack_depths()
+        x = np.random.default_rng(2).random((1, H, W, 3), dtype=np.float32)
+        with TensorRTBackend(engine, entry, manifest) as backend:
+            got = backend.infer(x)
+        total = float(x.sum())
+        check(np.allclose(got["steering"], [[total]]) and np.allclose(got["throttle"], [[2 * total]]),
+              f"backend outputs {got} (steering is out_steer = {total}, throttle out_throttle = {2 * total})")
+        _check_clean(w, depth, "backend close")
+    with world([image, Spec("speed", (-1, 1))], output_specs=outs) as w:
+        depth = w.drv.stack_depths()
+        try:
+            TensorRTBackend(engine, entry, manifest)
+        except BundleError as e:
+            check("speed" in str(e), f"an engine input the manifest does not feed is not named: {e}")
+        else:
+            raise fail("an engine with an input the manifest does not feed was accepted")
+        _check_clean(w, depth, "backend refused")
+
+
+def scenario_converter_builder(api: str) -> None:
+    """converter/builders/tensorrt.py: the ONNX each path builds from, INT8 calibration on 8.x."""
+    from converter.builders import tensorrt as conv
+    from converter.builders.base import BuildContext
+    from runtime import formats
+    from tests.runtime.tensorrt.conftest import H, W
+
+    conv.detect_gpu = lambda device_id=0: GPU  # no GPU to ask; everything after this is real
+    bundle, manifest = _tiny_bundle(api, "convert")
+    image = Spec("input_1", (-1, H, W, 3))
+    outs = [Spec("out_steer", (-1, 1)), Spec("out_throttle", (-1, 1))]
+    calib = np.random.default_rng(4).random((12, H, W, 3), dtype=np.float32)
+    for fmt, precision in (("trt-fp16", "fp16"), ("trt-int8", "int8")):
+        with world([image], output_specs=outs) as w:
+            ctx = BuildContext(fmt=formats.get(fmt), staging=bundle, manifest=manifest, source=None,
+                               saved_model_dir=None, calibration=calib, calibration_id="e" * 64)
+            fn = conv.build_fp16 if precision == "fp16" else conv.build_int8
+            result = fn(ctx)
+            want_src = {("8", "fp16"): "onnx", ("8", "int8"): "onnx", ("10", "fp16"): "onnx",
+                        ("10", "int8"): "onnx-int8", ("11", "fp16"): "onnx-fp16", ("11", "int8"): "onnx-int8"}
+            check(result.extra["source_build"] == want_src[(api, precision)], f"{fmt} built from {result.extra}")
+            check((bundle / result.file).read_bytes().startswith(b"ENGINE"), f"{fmt}: no engine written")
+            _expect_flags(api, precision, w, ctx.options.trt_workspace_mb)
+            if api == "8" and precision == "int8":
+                check(w.calibration.get("batch") == 8 and len(w.calibration.get("fed", [])) == 1,
+                      f"calibration {w.calibration.get('batch')} x {len(w.calibration.get('fed', []))}")
+                check(result.extra.get("calibration_frames") == 12, f"extra {result.extra}")
+            check(not w.drv.live and w.drv.retain_count == 0, f"{fmt}: leaked {w.drv.live}")
+
+
 SCENARIOS: dict[str, Callable[[str], None]] = {
     "logger": scenario_logger,
     "build_fp16": scenario_build_fp16,
@@ -584,6 +674,8 @@ SCENARIOS: dict[str, Callable[[str], None]] = {
     "io_tensors": scenario_io_tensors,
     "runner": scenario_runner,
     "runner_failures": scenario_runner_failures,
+    "backend": scenario_backend,
+    "converter_builder": scenario_converter_builder,
 }
 
 
