@@ -6,6 +6,7 @@ Skipped with the reason wherever TensorRT, pycuda or a CUDA GPU is missing (ever
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,14 @@ BAD_STDERR = ("PyCUDA WARNING", "PyCUDA ERROR", "context is destroyed", "[TRT] [
               "invalid resource handle", "CUDA_ERROR")
 
 
+def _no_errors(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing on stderr from pycuda/CUDA, and no error TensorRT logged (through our logger bridge)."""
+    err = capfd.readouterr().err
+    assert not [line for line in err.splitlines() if any(b in line for b in BAD_STDERR)], err
+    trt_errors = [r.getMessage() for r in caplog.records if r.name == "tensorrt" and r.levelno >= logging.ERROR]
+    assert not trt_errors, trt_errors
+
+
 def _current_context() -> int:
     """The driver's current context on this thread (0 when none): a context left pushed shows here."""
     import ctypes
@@ -173,7 +182,8 @@ def _current_context() -> int:
 
 
 def test_open_infer_close_20_times_frees_everything(tiny_bundle: tuple[Path, Manifest], tmp_path: Path,
-                                                    capfd: pytest.CaptureFixture[str]) -> None:
+                                                    capfd: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     from runtime.tensorrt.cuda_context import CudaContext
 
     bundle, manifest = tiny_bundle
@@ -200,12 +210,11 @@ def test_open_infer_close_20_times_frees_everything(tiny_bundle: tuple[Path, Man
         probe.release()
     assert _current_context() == before
     assert baseline - after < 8 << 20, f"{(baseline - after) >> 20} MiB not given back after 20 open/close cycles"
-    err = capfd.readouterr().err
-    assert not [line for line in err.splitlines() if any(b in line for b in BAD_STDERR)], err
+    _no_errors(capfd, caplog)
 
 
 def test_close_from_another_thread(tiny_bundle: tuple[Path, Manifest], tmp_path: Path,
-                                   capfd: pytest.CaptureFixture[str]) -> None:
+                                   capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     import threading
 
     bundle, manifest = tiny_bundle
@@ -222,8 +231,7 @@ def test_close_from_another_thread(tiny_bundle: tuple[Path, Manifest], tmp_path:
     closer.start()
     closer.join()
     assert _current_context() == before
-    err = capfd.readouterr().err
-    assert not [line for line in err.splitlines() if any(b in line for b in BAD_STDERR)], err
+    _no_errors(capfd, caplog)
 
 
 def _two_input_onnx(path: Path, batch: int | str) -> None:
