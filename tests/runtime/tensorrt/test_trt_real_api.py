@@ -21,7 +21,9 @@ on a dead context). The tests below assert that:
 from __future__ import annotations
 
 import os
+import platform
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +67,22 @@ def probes(stub_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Probes:
     return Probes(stub_dir, tmp_path_factory.mktemp("probes"))
 
 
+def _incompatible(binding: Binding) -> str | None:
+    """Why this interpreter cannot import the binding (its wheel's Python and machine tags), or None."""
+    wheel = (binding.directory / ".complete").read_text().split()[0]
+    here = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    if f"-{here}-" not in wheel or platform.machine() not in wheel:
+        return (f"{wheel} is not for {here} on {platform.machine()}: the real-binding tests run under the "
+                f"interpreter .ci/fetch-trt-bindings.sh fetched for (the main venv in `make test`)")
+    return None
+
+
 def _binding(version: str) -> Binding:
     for b in BINDINGS:
         if b.version == version:
+            why = _incompatible(b)
+            if why:
+                pytest.skip(why)
             return b
     pytest.skip(f"TensorRT {version} binding not fetched: {NO_BINDINGS}")
 
