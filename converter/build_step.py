@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class BuildInputs:
     staging: Path
     manifest: Manifest
-    source: Any  # converter.source_model.Source, or None when extending a bundle
+    source: Any  # converter.sources.Source, or None when extending a bundle
     saved_model_dir: Path | None
     reference: Reference
     req: Any  # converter.pipeline.ConvertRequest
@@ -50,7 +50,7 @@ class BuildInputs:
         if self._heldout_want is None:
             x = self.calibration.heldout
             if self.source is not None:
-                self._heldout_want = self.source.predict(x)
+                self._heldout_want = self.source.predict({self.manifest.input.name: x})
             else:
                 from runtime.backends import open_backend
 

@@ -203,7 +203,7 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
 
 
 def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
-    from converter.source_model import find_model_file, import_custom_objects, load_source
+    from converter.sources import find_model_file, import_custom_objects, load_source
 
     found = find_model_file(art)
     return load_source(found, import_custom_objects(req.custom_objects)), found
@@ -211,15 +211,18 @@ def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
 
 def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found: Any, key: str,
                   key_inputs: dict[str, Any]) -> Manifest:
-    shape = source.input_shape
+    if len(source.input_names) != 1:
+        raise ConverterError(f"the model has {len(source.input_names)} inputs; the car feeds exactly one image")
+    name = source.input_names[0]
+    shape = source.input_shapes[name]
     if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
         raise ConverterError(f"model input shape {shape} is not (N, H, W, 3) with a fixed H and W")
     spec, origin = resolve_preprocess(ref.tags, req.preprocess_overrides, (shape[1], shape[2]), source.rescales_inside())
     meanings = resolve_meanings(source.output_names, ref.tags, req.outputs)
-    probe = source.predict(_zeros(shape))
+    probe = source.predict({name: _zeros(shape)})
     return Manifest(
         model=ModelInfo(ref.name, ref.version, ref.run_id, ref.source, f"{found.kind}:{found.path.name}"),
-        input=InputSpec(source.input_name, (1, shape[1], shape[2], 3), "float32", "NHWC", spec),
+        input=InputSpec(name, (1, shape[1], shape[2], 3), "float32", "NHWC", spec),
         outputs=[OutputSpec(n, tuple(probe[n].shape), meanings[n]) for n in source.output_names],
         builds=[],
         created_at="",
@@ -241,7 +244,7 @@ def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Referenc
     else:
         frames, where = synthetic_frames(spec, req.n_samples), "synthetic-track+noise"
     x = Reference(frames, {}, where).inputs(spec)
-    return Reference(frames, source.predict(x), where)
+    return Reference(frames, source.predict({manifest.input.name: x}), where)
 
 
 def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
