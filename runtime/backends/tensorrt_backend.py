@@ -12,7 +12,7 @@ import numpy as np
 
 from runtime import formats
 from runtime.backends.base import Backend, BackendUnavailable
-from runtime.manifest import BuildEntry, BundleError, Manifest, TensorIO, sha256_file, verified_path
+from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, verified_path
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
 from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
@@ -80,27 +80,19 @@ class TensorRTBackend(Backend):
         problems = [f"input {n} is not an engine input" for n in shapes if n not in inputs]
         problems += [f"engine input {n} is not fed by the manifest" for n in inputs if n not in shapes]
         problems += [f"output {io.name} is not an engine output" for io in self.output_io.values() if io.name not in outputs]
-        for io in self._input_ios():
+        for io in self.input_io.values():
             if io.name in inputs and io.quantized and self.runner.dtype(io.name).kind == "f":
                 problems.append(f"the manifest gives {io.name} a quantized integer input, the engine takes floats")
         if problems:
             raise BundleError(f"{path.name} does not match its manifest: " + "; ".join(problems)
                               + f" (engine inputs {sorted(inputs)}, outputs {sorted(outputs)})")
 
-    def _input_ios(self) -> list[TensorIO]:
-        io: Any = self.input_io
-        return list(io.values()) if isinstance(io, dict) else [io]
-
     @property
     def last_timings_ms(self) -> dict[str, float]:
         """GPU time of the last call: ``h2d``, ``compute`` and ``d2h`` in milliseconds (CUDA events)."""
         return self.runner.last_timings_ms
 
-    def _run(self, feeds: Any) -> dict[str, np.ndarray]:
-        """``feeds``: {build input tensor name: array} (schema 2), or the one input's array."""
-        if isinstance(feeds, np.ndarray):
-            (io,) = self._input_ios()
-            feeds = {io.name: feeds}
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.runner.run(feeds)
 
     def close(self) -> None:

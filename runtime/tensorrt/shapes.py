@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from runtime.manifest import Manifest, TensorIO
 
 
 class EngineBuildError(RuntimeError):
@@ -37,16 +40,14 @@ def engine_input_shape(manifest_shape: Sequence[int]) -> tuple[int, ...]:
     return (1, *shape[1:])
 
 
-def engine_input_shapes(manifest: Any, io: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+def engine_input_shapes(manifest: Manifest, io: Mapping[str, TensorIO]) -> dict[str, tuple[int, ...]]:
     """Every model input's engine shape (batch 1), keyed by the build's own tensor name.
 
-    ``manifest`` is a :class:`runtime.manifest.Manifest` (its ``inputs``, or the one ``input`` of an
-    old manifest); ``io`` is the build's logical-name -> TensorIO map. ``ValueError`` for an input
-    the build does not name or a dynamic non-batch dimension.
+    ``io`` is the build's logical-name -> TensorIO map. ``ValueError`` for an input the build does
+    not name or a dynamic non-batch dimension.
     """
-    specs = list(getattr(manifest, "inputs", None) or [manifest.input])
     out: dict[str, tuple[int, ...]] = {}
-    for spec in specs:
+    for spec in manifest.inputs:
         if spec.name not in io:
             raise ValueError(f"the build names no tensor for the model input {spec.name!r}")
         out[io[spec.name].name] = engine_input_shape(spec.shape)
