@@ -16,7 +16,7 @@ from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, ver
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
 from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
-from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu
+from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
 from runtime.tensorrt.runner import EngineRunner
 from runtime.tensorrt.shapes import engine_input_shapes
 from runtime.tensorrt.sources import needs_calibrator, select_source
@@ -34,15 +34,15 @@ def target_matches(engine_target: dict[str, Any] | None, here: dict[str, Any]) -
     return all(str(engine_target.get(k)) == str(here[k]) for k in TARGET_KEYS)
 
 
-def _environment(device_id: int) -> tuple[str, str, dict[str, str]]:
-    """(TensorRT version, API path, target dict) or BackendUnavailable saying what is missing."""
+def _environment(device_id: int) -> tuple[str, str, dict[str, str], GpuInfo]:
+    """(TensorRT version, API path, target dict, GPU) or BackendUnavailable saying what is missing."""
     try:
         version = installed_version()
         api = api_path(version)
         gpu = detect_gpu(device_id)
     except (TensorRTUnavailable, UnsupportedTensorRT, GpuUnavailable) as e:
         raise BackendUnavailable(str(e)) from e
-    return version, api, {"tensorrt": version, "compute_capability": gpu.compute_capability, "device": gpu.device}
+    return version, api, {"tensorrt": version, "compute_capability": gpu.compute_capability, "device": gpu.device}, gpu
 
 
 class TensorRTBackend(Backend):
@@ -125,7 +125,7 @@ class TensorRTBackend(Backend):
             log.debug("tensorrt backend ignores options %s", sorted(opts))
         bundle_dir = Path(bundle_dir)
         precision = formats.get(fmt).precision
-        version, api, here = _environment(device_id)
+        version, api, here, gpu = _environment(device_id)
         for b in manifest.builds:
             if b.format == fmt and target_matches(b.target, here):
                 path = verified_path(bundle_dir, b)
@@ -155,7 +155,8 @@ class TensorRTBackend(Backend):
         timing_cache = cache.timing_cache_path(version, here["compute_capability"])
 
         def build(engine_path: Path) -> dict[str, Any]:
-            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shapes=shapes)
+            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shapes=shapes,
+                                gpu=gpu)
             return {**info.to_dict(), "source_build": src.format}
 
         def load(engine_path: Path) -> TensorRTBackend:

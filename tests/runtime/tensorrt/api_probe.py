@@ -79,13 +79,14 @@ class World:
     @staticmethod
     def reference(feeds: dict[str, np.ndarray], order: list[str], outputs: list[Spec] | None = None) -> dict[str, np.ndarray]:
         """out_sum: all inputs summed per sample; out_vec: each input's sum, in input order.
-        Other outputs: output k (of width m) is (k + 1) x the total, m times."""
+        Other outputs: output k (of width m) is (k + 1) x the sum over inputs i of (i + 1) x input
+        i's sum, m times (so inputs fed to the wrong tensor show)."""
         per = [feeds[n].reshape(len(feeds[n]), -1).sum(axis=1) for n in order]
         vec = np.stack(per, axis=1).astype(np.float32)
-        total = vec.sum(axis=1, keepdims=True)
         if outputs is None:
-            return {"out_sum": total, "out_vec": vec}
-        return {o.name: np.repeat(total * (k + 1), o.shape[1], axis=1) for k, o in enumerate(outputs)}
+            return {"out_sum": vec.sum(axis=1, keepdims=True), "out_vec": vec}
+        weighted = (vec * np.arange(1, len(order) + 1, dtype=np.float32)).sum(axis=1, keepdims=True)
+        return {o.name: np.repeat(weighted * (k + 1), o.shape[1], axis=1) for k, o in enumerate(outputs)}
 
     # -- constructors for trt.Builder / trt.Runtime / trt.OnnxParser
     def builder(self, logger: Any) -> Fake:
@@ -636,6 +637,83 @@ def scenario_backend(api: str) -> None:
         _check_clean(w, depth, "backend refused")
 
 
+def scenario_backend_model_kinds(api: str) -> None:
+    """Schema 2 on TensorRT: a donkeycar-like model with an image sequence, memory, IMU and behaviour
+    inputs and a bins + a scalar output, through from_bundle (engine built here, cached, keyed by
+    every input's shape) and Backend.infer by logical names."""
+    from runtime.backends import tensorrt_backend
+    from runtime.manifest import (
+        BuildEntry,
+        InputSpec,
+        Manifest,
+        ModelInfo,
+        OutputSpec,
+        PreprocessSpec,
+        TensorIO,
+        load_manifest,
+        sha256_file,
+    )
+    from tests.runtime.tensorrt.conftest import H, W
+
+    tensorrt_backend.detect_gpu = lambda device_id=0: GPU  # no GPU to ask; the rest is real
+    bundle = TMP / "kinds"
+    bundle.mkdir()
+    onnx = bundle / "model.onnx"
+    onnx.write_bytes(b"onnx: the stand-in parser reads none")
+    pre = PreprocessSpec(width=W, height=H)
+    inputs = [
+        InputSpec("img_in", (1, 3, H, W, 3), "float32", "NTHWC", pre, role="image_sequence", length=3),
+        InputSpec("mem_in", (1, 4), "float32", "NC", role="memory", length=2),
+        InputSpec("imu_in", (1, 6), "float32", "NC", role="imu"),
+        InputSpec("behavior_in", (1, 2), "float32", "NC", role="behavior", labels=("left", "right")),
+    ]
+    outputs = [OutputSpec("angle_out", (1, 15), "steering", {"kind": "bins", "bins": 15, "range": [-1, 1],
+                                                             "method": "argmax"}),
+               OutputSpec("throttle_out", (1, 1), "throttle")]
+    io = {n: TensorIO(f"{n}_t", "float32") for n in ("img_in", "mem_in", "imu_in", "behavior_in", "angle_out",
+                                                     "throttle_out")}
+    manifest = Manifest(model=ModelInfo("kinds", "1", None, "test://kinds", "onnx"), inputs=inputs, outputs=outputs,
+                        builds=[BuildEntry("onnx", "fp32", onnx.name, sha256_file(onnx), onnx.stat().st_size, io)],
+                        created_at="2026-11-30T00:00:00Z", converter_version="test")
+    (bundle / "manifest.json").write_text(manifest.dumps())
+    manifest = load_manifest(bundle)
+    specs = [Spec(f"{i.name}_t", (-1, *i.shape[1:])) for i in inputs]
+    outs = [Spec("angle_out_t", (-1, 15)), Spec("throttle_out_t", (-1, 1))]
+    rng = np.random.default_rng(6)
+    feeds = {i.name: rng.random(i.shape, dtype=np.float32) for i in inputs}
+    want = World.reference({f"{k}_t": v for k, v in feeds.items()}, [s.name for s in specs], outs)
+    cache = TMP / "kinds-engines"
+    for attempt in ("built", "cached"):
+        with world(specs, output_specs=outs) as w:
+            depth = w.drv.stack_depths()
+            fmt = "trt-fp16"
+            if api == "11":  # 11.x builds FP16 from the FP16 ONNX: give it one
+                manifest.builds.append(BuildEntry("onnx-fp16", "fp16", onnx.name, sha256_file(onnx),
+                                                  onnx.stat().st_size, io))
+            with tensorrt_backend.TensorRTBackend.from_bundle(bundle, manifest, fmt, cache_dir=cache) as backend:
+                got = backend.infer(feeds)
+                try:
+                    backend.infer({k: v for k, v in feeds.items() if k != "imu_in"})
+                except KeyError as e:
+                    check("imu_in" in str(e), f"missing input not named: {e}")
+                else:
+                    raise fail("inference without the imu input accepted")
+            if api == "11":
+                manifest.builds.pop()
+            check(set(got) == {"angle_out", "throttle_out"}, f"outputs {sorted(got)}")
+            check(np.allclose(got["angle_out"], want["angle_out_t"]) and np.allclose(got["throttle_out"],
+                                                                                   want["throttle_out_t"]),
+                  f"{attempt}: outputs {got} are not the engine's by name ({want})")
+            shapes = {k: v[0] for p in w.configs[-1].profiles for k, v in p.shapes.items()} if w.configs else {}
+            if attempt == "built":
+                check(shapes == {s.name: (1, *s.shape[1:]) for s in specs}, f"engine built with profile {shapes}")
+            else:
+                check(not w.configs, "the cached engine was rebuilt")
+            _check_clean(w, depth, f"backend ({attempt})")
+    engines = sorted(cache.glob("*.engine"))
+    check(len(engines) == 1, f"engine cache holds {engines}")
+
+
 def scenario_converter_builder(api: str) -> None:
     """converter/builders/tensorrt.py: the ONNX each path builds from, INT8 calibration on 8.x."""
     from converter.builders import tensorrt as conv
@@ -675,6 +753,7 @@ SCENARIOS: dict[str, Callable[[str], None]] = {
     "runner": scenario_runner,
     "runner_failures": scenario_runner_failures,
     "backend": scenario_backend,
+    "backend_model_kinds": scenario_backend_model_kinds,
     "converter_builder": scenario_converter_builder,
 }
 

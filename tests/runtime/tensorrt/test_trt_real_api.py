@@ -99,7 +99,7 @@ def test_our_tensorrt_code_agrees_with_the_real_binding(version: str, probes: Pr
     assert not report["failures"], "\n".join(report["failures"])
     assert [s["scenario"] for s in report["scenarios"]] == [
         "logger", "build_fp16", "build_errors", "build_int8", "io_tensors", "runner", "runner_failures", "backend",
-        "converter_builder"]
+        "backend_model_kinds", "converter_builder"]
 
 
 def _modules() -> list[Path]:
