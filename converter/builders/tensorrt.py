@@ -107,7 +107,12 @@ def _calibrator(
     try:
         calibrator = make_entropy_calibrator(data, cache_path, key)
     except ValueError as e:
-        raise BuildError(str(e)) from e
+        hint = ""
+        if not isinstance(data, Mapping) and (len(input_shapes) > 1 or ctx.manifest.input.role != "image"):
+            # Calibration sets hold camera frames; this model also takes sequences, IMU, memory...
+            hint = ("; calibration sets hold single camera frames, so build this model's INT8 engine on "
+                    "TensorRT 10/11 (from the Q/DQ ONNX, --formats onnx-int8,trt-int8)")
+        raise BuildError(f"{e}{hint}") from e
     n = len(next(iter(data.values()))) if isinstance(data, Mapping) else len(data)
     return calibrator, {"calibration_cache": str(cache_path), "calibration_sha256": ctx.calibration_id,
                         "calibration_frames": n}

@@ -712,6 +712,23 @@ def scenario_backend_model_kinds(api: str) -> None:
             _check_clean(w, depth, f"backend ({attempt})")
     engines = sorted(cache.glob("*.engine"))
     check(len(engines) == 1, f"engine cache holds {engines}")
+    if api == "8":  # calibration sets hold camera frames: INT8 for this model is refused, saying where to build it
+        from converter.builders import tensorrt as conv
+        from converter.builders.base import BuildContext, BuildError
+        from runtime import formats
+
+        conv.detect_gpu = lambda device_id=0: GPU
+        with world(specs, output_specs=outs) as w:
+            ctx = BuildContext(fmt=formats.get("trt-int8"), staging=bundle, manifest=manifest, source=None,
+                               saved_model_dir=None, calibration=rng.random((12, H, W, 3), dtype=np.float32),
+                               calibration_id="f" * 64)
+            try:
+                conv.build_int8(ctx)
+            except BuildError as e:
+                check("TensorRT 10/11" in str(e) and "img_in_t" in str(e), f"refusal does not say why/where: {e}")
+            else:
+                raise fail("INT8 calibration of a multi-input model from camera frames alone was accepted")
+            check(not w.drv.live and w.drv.retain_count == 0, f"refused INT8 build leaked {w.drv.live}")
 
 
 def scenario_converter_builder(api: str) -> None:
