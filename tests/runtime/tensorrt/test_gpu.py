@@ -328,3 +328,34 @@ def test_int8_on_8x_calibrates_a_fixed_batch_onnx_with_every_input(tmp_path: Pat
         cal.release()
     assert check_calibration_cache(cache, key).usable
     _run_engine_against_onnxruntime(onnx_path, tmp_path / "two.int8.engine", 0.15)
+
+
+def test_schema2_bundle_with_image_and_imu_inputs_matches_onnxruntime(tmp_path: Path) -> None:
+    """The whole path for a multi-input bundle: from_bundle builds and caches the engine, infer by
+    logical input names, outputs by name (a scalar and a component output), against ONNX Runtime."""
+    from runtime.manifest import InputSpec, ModelInfo, OutputSpec, PreprocessSpec
+
+    bundle = tmp_path / "two"
+    bundle.mkdir()
+    onnx_path = bundle / "model.onnx"
+    _two_input_onnx(onnx_path, "N")
+    io = {n: TensorIO(n, "float32") for n in ("img", "imu", "out_a", "out_b")}
+    manifest = Manifest(
+        model=ModelInfo("two", "1", None, "test://two", "onnx"),
+        inputs=[InputSpec("img", (1, H, W, 3), "float32", "NHWC", PreprocessSpec(width=W, height=H)),
+                InputSpec("imu", (1, 6), "float32", "NC", role="imu")],
+        outputs=[OutputSpec("out_a", (1, 1), "steering"),
+                 OutputSpec("out_b", (1, 2), "throttle", {"kind": "component", "index": 0})],
+        builds=[BuildEntry("onnx", "fp32", "model.onnx", sha256_file(onnx_path), onnx_path.stat().st_size, io)],
+        created_at="2026-11-30T00:00:00Z", converter_version="test")
+    (bundle / "manifest.json").write_text(manifest.dumps())
+    if _api() == "11":
+        _add_fp16_onnx(bundle, manifest)
+    rng = np.random.default_rng(8)
+    with open_backend(bundle, "tensorrt", "trt-fp16", cache_dir=tmp_path / "engines") as trt_backend, \
+            open_backend(bundle, "onnxruntime", "onnx") as ref:
+        for _ in range(4):
+            feeds = {"img": rng.random((1, H, W, 3), dtype=np.float32), "imu": rng.standard_normal((1, 6)).astype(np.float32)}
+            got, want = trt_backend.infer(feeds), ref.infer(feeds)
+            for name in ("out_a", "out_b"):
+                assert np.max(np.abs(got[name] - want[name])) <= 2e-2, name
