@@ -10,7 +10,6 @@ calibration caches live in ``options.trt_cache_dir``, by default ``trt-cache/`` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +91,8 @@ def _calibrator(
 ) -> tuple[Any, dict[str, Any]]:
     """TensorRT 8.x INT8: an entropy calibrator on the calibration set, with a validated cache.
 
-    ``ctx.calibration`` is ``{logical input name: (N, ...) float32}`` or, for a one-input model,
-    the (N, ...) array itself; the calibrator gets it keyed by the ONNX's own tensor names.
+    ``ctx.calibration`` is ``{logical input name: (N, ...) float32}`` for every model input; the
+    calibrator gets it keyed by the ONNX's own tensor names.
     """
     from calibration.trt_calibrator import CalibrationCacheKey, cache_paths, make_entropy_calibrator
 
@@ -101,18 +100,15 @@ def _calibrator(
         raise BuildError(f"{ctx.fmt.id} on TensorRT {version} calibrates on real frames: pass --calibration DIR")
     key = CalibrationCacheKey(version, ctx.calibration_id, src.sha256, input_shapes)
     cache_path, _ = cache_paths(cache_dir, src.sha256)
-    data: Any = ctx.calibration
-    if isinstance(data, Mapping):  # logical input names -> this ONNX's tensor names
-        data = {(src.io[k].name if k in src.io else k): v for k, v in data.items()}
+    # Every model input's samples, by logical name -> by this ONNX's tensor names.
+    unknown = sorted(set(ctx.calibration) - set(src.io))
+    if unknown:
+        raise BuildError(f"calibration data for {unknown}, which the {src.format} build does not name")
+    data = {src.io[k].name: v for k, v in ctx.calibration.items()}
     try:
         calibrator = make_entropy_calibrator(data, cache_path, key)
     except ValueError as e:
-        hint = ""
-        if not isinstance(data, Mapping) and (len(input_shapes) > 1 or ctx.manifest.input.role != "image"):
-            # Calibration sets hold camera frames; this model also takes sequences, IMU, memory...
-            hint = ("; calibration sets hold single camera frames, so build this model's INT8 engine on "
-                    "TensorRT 10/11 (from the Q/DQ ONNX, --formats onnx-int8,trt-int8)")
-        raise BuildError(f"{e}{hint}") from e
-    n = len(next(iter(data.values()))) if isinstance(data, Mapping) else len(data)
+        raise BuildError(str(e)) from e
+    n = len(next(iter(data.values()))) if data else 0
     return calibrator, {"calibration_cache": str(cache_path), "calibration_sha256": ctx.calibration_id,
                         "calibration_frames": n}
