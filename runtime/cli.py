@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite")
     a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
     a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
+    a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
+    a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
     a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
     a("--max-throttle", type=float, help="throttle limit in [0, 1]")
     a("--max-frames", type=int, help="stop after N inferred frames")
@@ -241,6 +243,7 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return load_config(args.config, {
         "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
+        "imu.uri": args.imu, "model.behavior": args.behavior,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
