@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,23 @@ class CalibrationCacheKey:
     tensorrt: str  # full version, e.g. "8.5.2.2"
     calibration_sha256: str  # the calibration set (BuildContext.calibration_id)
     onnx_sha256: str
-    input_shape: tuple[int, ...]  # one frame, batch 1
+    input_shape: tuple[int, ...]  # one frame, batch 1 (the camera input)
     algorithm: str = ALGORITHM
+    # A model with several inputs: every engine input tensor name with its batch-1 shape.
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_shape"] = [int(x) for x in self.input_shape]
+        if self.inputs:
+            d["inputs"] = {name: [int(x) for x in shape] for name, shape in self.inputs}
+        else:
+            d.pop("inputs")  # single-input keys read as before (existing caches stay valid)
         return d
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """{engine input name: batch-1 shape}; ``""`` stands for the one input of a single-input model."""
+        return {name: tuple(shape) for name, shape in self.inputs} if self.inputs else {"": tuple(self.input_shape)}
 
 
 @dataclass(frozen=True)
@@ -90,11 +101,12 @@ def check_calibration_cache(cache_path: str | Path, key: CalibrationCacheKey) ->
         return CacheCheck(False, "calibration cache sidecar is not a JSON object")
     want = key.to_dict()
     labels = {"tensorrt": "TensorRT version", "calibration_sha256": "calibration set",
-              "onnx_sha256": "ONNX model", "input_shape": "input shape", "algorithm": "calibration algorithm"}
+              "onnx_sha256": "ONNX model", "input_shape": "input shape", "algorithm": "calibration algorithm",
+              "inputs": "model inputs"}
     for field_name, label in labels.items():
-        if meta.get(field_name) != want[field_name]:
+        if meta.get(field_name) != want.get(field_name):
             return CacheCheck(False, f"{label} differs: cache made with {meta.get(field_name)!r}, "
-                                     f"this build uses {want[field_name]!r}")
+                                     f"this build uses {want.get(field_name)!r}")
     header = parse_header(data)
     if header is None:
         return CacheCheck(False, "calibration cache has no TRT-<version>-<algorithm> header")
@@ -119,17 +131,66 @@ def batch_size_for(n_frames: int, max_batch: int = MAX_BATCH) -> int:
     return max(1, min(max_batch, n_frames))
 
 
+class CalibrationFeeds:
+    """What the calibrator hands TensorRT, batch by batch, for every engine input.
+
+    ``feeds``: {engine input tensor name: (N, ...) float32}, one row per calibration sample, all
+    inputs the same N (sample i of every input belongs together: a frame with the IMU values, the
+    memory and the behaviour recorded with it). ``shapes``: {name: batch-1 shape}. A single-input
+    model may use the name ``""`` for its one input, whatever TensorRT calls it. Raises
+    ``ValueError`` naming the input for a missing or extra input or a wrong shape."""
+
+    def __init__(self, feeds: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        missing, extra = sorted(set(shapes) - set(feeds)), sorted(set(feeds) - set(shapes))
+        if missing or extra:
+            raise ValueError(f"calibration data lacks inputs {missing} / has unknown inputs {extra}; "
+                             f"the engine takes {sorted(shapes)}")
+        self.feeds: dict[str, np.ndarray] = {}
+        counts = set()
+        for name, a in feeds.items():
+            if a.ndim != len(shapes[name]) or tuple(a.shape[1:]) != tuple(shapes[name][1:]):
+                raise ValueError(f"calibration input {name or 'frames'!r} has shape {a.shape}, the model takes "
+                                 f"{tuple(shapes[name])}")
+            self.feeds[name] = np.ascontiguousarray(a, dtype=np.float32)
+            counts.add(len(a))
+        if len(counts) != 1:
+            raise ValueError(f"calibration inputs have different sample counts {sorted(counts)}; give one row per "
+                             "sample for every input")
+        self.count = counts.pop()
+        self.shapes = {k: tuple(v) for k, v in shapes.items()}
+
+    def nbytes(self, batch: int) -> dict[str, int]:
+        return {name: int(np.prod((batch, *shape[1:]))) * 4 for name, shape in self.shapes.items()}
+
+    def resolve(self, names: list[str]) -> dict[str, str]:
+        """{TensorRT's input name: our feed name}; ``ValueError`` naming what does not match."""
+        if list(self.feeds) == [""] and len(names) == 1:
+            return {names[0]: ""}
+        if set(names) != set(self.feeds):
+            raise ValueError(f"the network's inputs {sorted(names)} are not the calibration data's {sorted(self.feeds)}")
+        return {n: n for n in names}
+
+    def batch(self, start: int, size: int) -> dict[str, np.ndarray] | None:
+        """Rows ``start .. start + size`` of every input, or None when fewer are left."""
+        if start + size > self.count:
+            return None
+        return {name: a[start : start + size] for name, a in self.feeds.items()}
+
+
 def make_entropy_calibrator(
-    frames: np.ndarray | None,
+    frames: np.ndarray | Mapping[str, np.ndarray] | None,
     cache_path: str | Path,
     key: CalibrationCacheKey,
     batch_size: int | None = None,
     device_id: int = 0,
 ) -> Any:
-    """A ``tensorrt.IInt8EntropyCalibrator2`` fed from (N, H, W, 3) float32 preprocessed frames.
+    """A ``tensorrt.IInt8EntropyCalibrator2`` fed from preprocessed samples: one (N, ...) float32
+    array for a single-input model, or {engine input name: (N, ...)} for every input of a model
+    with several (``key.inputs`` then names them with their shapes); see :class:`CalibrationFeeds`.
 
     With ``frames=None`` it can only replay a valid cache; that is refused up front when the cache
-    is not valid, so TensorRT never calibrates on nothing.
+    is not valid, so TensorRT never calibrates on nothing. After the build, ``calibrator.failure``
+    says why calibration stopped early (e.g. the network's inputs are not the data's), or is None.
     """
     cache_path = Path(cache_path)
     check = check_calibration_cache(cache_path, key)
@@ -139,46 +200,58 @@ def make_entropy_calibrator(
         log.warning("recalibrating: the cache %s is not usable (%s)", cache_path, check.reason)
     if frames is None and not check.usable:
         raise ValueError(f"no calibration frames and no usable calibration cache ({check.reason})")
+    feeds = None
     if frames is not None:
-        if frames.ndim != 4 or frames.shape[1:] != tuple(key.input_shape[1:]):
-            raise ValueError(f"calibration frames have shape {frames.shape}, the model takes {key.input_shape}")
-        frames = np.ascontiguousarray(frames, dtype=np.float32)
-    batch = batch_size or batch_size_for(len(frames) if frames is not None else 1)
-    return _calibrator_class(import_tensorrt())(frames, cache_path, key, batch, check.usable, device_id)
+        mapping = frames if isinstance(frames, Mapping) else {"": frames}
+        if isinstance(frames, Mapping) and not key.inputs:
+            raise ValueError("calibration data for several inputs needs CalibrationCacheKey.inputs (name and shape of each)")
+        feeds = CalibrationFeeds(mapping, key.shapes())
+    batch = batch_size or batch_size_for(feeds.count if feeds is not None else 1)
+    return _calibrator_class(import_tensorrt())(feeds, cache_path, key, batch, check.usable, device_id)
 
 
 def _calibrator_class(trt: Any) -> Any:
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(
-            self, frames: np.ndarray | None, cache_path: Path, key: CalibrationCacheKey, batch: int,
+            self, feeds: CalibrationFeeds | None, cache_path: Path, key: CalibrationCacheKey, batch: int,
             cache_usable: bool, device_id: int,
         ) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.frames, self.cache_path, self.key, self.batch = frames, cache_path, key, batch
+            self.feeds, self.cache_path, self.key, self.batch = feeds, cache_path, key, batch
             self.cache_usable = cache_usable
             self.next_index = 0
+            self.failure: str | None = None
             self.cuda_ctx = CudaContext(device_id)
-            nbytes = int(np.prod((batch, *key.input_shape[1:]))) * 4
+            sizes = feeds.nbytes(batch) if feeds is not None else {"": 4}
             with self.cuda_ctx.active() as cuda:
-                self.device_input = cuda.mem_alloc(nbytes)
-            if frames is not None and len(frames) % batch:
-                log.info("calibration uses %d of %d frames (whole batches of %d)",
-                         len(frames) - len(frames) % batch, len(frames), batch)
+                self.device_inputs = {name: cuda.mem_alloc(n) for name, n in sizes.items()}
+            if feeds is not None and feeds.count % batch:
+                log.info("calibration uses %d of %d samples (whole batches of %d)",
+                         feeds.count - feeds.count % batch, feeds.count, batch)
 
         def get_batch_size(self) -> int:
             return self.batch
 
         def get_batch(self, names: list[str]) -> list[int] | None:
-            if len(names) != 1:
-                raise ValueError(f"the calibrator feeds one input, the network has {names}")
-            frames = self.frames
-            if frames is None or self.next_index + self.batch > len(frames):
+            if self.feeds is None:
+                return None
+            try:
+                which = self.feeds.resolve(list(names))
+            except ValueError as e:  # stopping here would calibrate on nothing: say so loudly
+                self.failure = str(e)
+                log.error("INT8 calibration stopped: %s", e)
+                return None
+            chunk = self.feeds.batch(self.next_index, self.batch)
+            if chunk is None:
                 return None  # TensorRT stops calibrating
-            chunk = frames[self.next_index : self.next_index + self.batch]
             self.next_index += self.batch
+            pointers = []
             with self.cuda_ctx.active() as cuda:
-                cuda.memcpy_htod(self.device_input, chunk)
-            return [int(self.device_input)]
+                for name in names:
+                    mine = which[name]
+                    cuda.memcpy_htod(self.device_inputs[mine], chunk[mine])
+                    pointers.append(int(self.device_inputs[mine]))
+            return pointers
 
         def read_calibration_cache(self) -> bytes | None:
             return self.cache_path.read_bytes() if self.cache_usable else None
@@ -189,7 +262,8 @@ def _calibrator_class(trt: Any) -> Any:
 
         def release(self) -> None:
             with self.cuda_ctx.active():
-                self.device_input.free()
+                for buf in self.device_inputs.values():
+                    buf.free()
             self.cuda_ctx.release()
 
     return EntropyCalibrator

@@ -13,6 +13,7 @@ import pytest
 
 from calibration.trt_calibrator import (
     CalibrationCacheKey,
+    CalibrationFeeds,
     batch_size_for,
     cache_paths,
     check_calibration_cache,
@@ -106,3 +107,42 @@ def test_batch_sizes() -> None:
     assert batch_size_for(1) == 1 and batch_size_for(5) == 5 and batch_size_for(500) == 8
     with pytest.raises(ValueError):
         batch_size_for(0)
+
+
+MULTI = replace(KEY, inputs=(("img_in", (1, 120, 160, 3)), ("imu_in", (1, 6))))
+
+
+def test_several_inputs_are_batched_together() -> None:
+    feeds = CalibrationFeeds({"img_in": np.zeros((10, 120, 160, 3), np.float32),
+                              "imu_in": np.arange(60, dtype=np.float64).reshape(10, 6)}, MULTI.shapes())
+    assert feeds.count == 10 and feeds.nbytes(4) == {"img_in": 4 * 120 * 160 * 3 * 4, "imu_in": 4 * 6 * 4}
+    b = feeds.batch(4, 4)
+    assert b is not None and b["imu_in"].dtype == np.float32 and b["imu_in"][0, 0] == 24.0  # sample 4 of each
+    assert feeds.batch(8, 4) is None  # not a whole batch: TensorRT stops
+    assert feeds.resolve(["imu_in", "img_in"]) == {"imu_in": "imu_in", "img_in": "img_in"}
+    with pytest.raises(ValueError, match=r"network's inputs \['img_in'\] are not the calibration data's"):
+        feeds.resolve(["img_in"])  # a calibrator that would otherwise calibrate on nothing
+    single = CalibrationFeeds({"": np.zeros((3, 120, 160, 3), np.float32)}, KEY.shapes())
+    assert single.resolve(["input_1"]) == {"input_1": ""}
+
+
+def test_several_inputs_must_all_be_given_with_matching_counts_and_shapes() -> None:
+    img, imu = np.zeros((10, 120, 160, 3), np.float32), np.zeros((10, 6), np.float32)
+    with pytest.raises(ValueError, match=r"lacks inputs \['imu_in'\]"):
+        CalibrationFeeds({"img_in": img}, MULTI.shapes())
+    with pytest.raises(ValueError, match=r"'imu_in' has shape \(10, 7\)"):
+        CalibrationFeeds({"img_in": img, "imu_in": np.zeros((10, 7), np.float32)}, MULTI.shapes())
+    with pytest.raises(ValueError, match="different sample counts"):
+        CalibrationFeeds({"img_in": img, "imu_in": imu[:9]}, MULTI.shapes())
+
+
+def test_the_inputs_are_part_of_the_cache_key(tmp_path: Path) -> None:
+    assert "inputs" not in KEY.to_dict()  # single-input caches written before stay valid
+    assert MULTI.to_dict()["inputs"] == {"img_in": [1, 120, 160, 3], "imu_in": [1, 6]}
+    cache, _ = cache_paths(tmp_path, KEY.onnx_sha256)
+    write_calibration_cache(cache, CACHE_TEXT, MULTI)
+    assert check_calibration_cache(cache, MULTI).usable
+    other = replace(MULTI, inputs=(("img_in", (1, 120, 160, 3)), ("imu_in", (1, 3))))
+    assert "model inputs differs" in check_calibration_cache(cache, other).reason
+    with pytest.raises(ValueError, match=r"needs CalibrationCacheKey\.inputs"):
+        make_entropy_calibrator({"img_in": np.zeros((2, 120, 160, 3), np.float32)}, cache, KEY)
