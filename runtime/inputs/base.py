@@ -78,9 +78,9 @@ class InputProvider(ABC):
     role: ClassVar[str]
 
     def __init__(self, name: str, shape: tuple[int, ...]) -> None:
-        if not shape or shape[0] != 1 or any(int(s) <= 0 for s in shape):
+        if not shape or shape[0] not in (1, -1) or any(int(s) <= 0 for s in shape[1:]):
             raise InputError(f"input {name!r}: shape {list(shape)} must be static with batch 1 first; re-convert the model")
-        self.name, self.shape = name, tuple(int(s) for s in shape)
+        self.name, self.shape = name, (1, *(int(s) for s in shape[1:]))  # a dynamic batch (-1) is fed 1
         self.out = np.zeros(self.shape, np.float32)
         self.event, self.detail = "", ""
 
