@@ -100,12 +100,40 @@ def build_onnx(inputs: list[dict[str, Any]]) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def write_bundle(root: Path, name: str, inputs: list[dict[str, Any]]) -> Path:
-    """A schema-2 bundle with one ``onnx`` build of :func:`build_onnx`'s model; its directory."""
+def write_reference(bundle: Path, inputs: list[dict[str, Any]], n: int = 12, seed: int = 4) -> dict[str, Any]:
+    """``reference.npz`` as the converter writes it: road frames, ``in/<name>`` for non-image
+    inputs, and the model's outputs (:func:`predict`, the "source model"); its manifest entry."""
+    from converter.demo.track import drive_sequence
+    from runtime.manifest import PreprocessSpec
+    from runtime.preprocess import image_layout, preprocess_batch, sequence_windows
+
+    frames, _, _ = drive_sequence(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    vectors = {i["name"]: rng.normal(0, 1, (n, i["shape"][1])).astype(np.float32)
+               for i in inputs if i["role"] not in ("image", "image_sequence")}
+    spec = PreprocessSpec.from_dict(PREPROCESS)
+    feeds: dict[str, np.ndarray] = dict(vectors)
+    for i in inputs:
+        if i["role"] in ("image", "image_sequence"):
+            pre = preprocess_batch(frames, spec, image_layout(i["layout"]))
+            feeds[i["name"]] = sequence_windows(pre, i["length"]) if i["role"] == "image_sequence" else pre
+    outs = np.asarray([predict(inputs, {k: v[j : j + 1] for k, v in feeds.items()}) for j in range(n)], np.float32)
+    arrays = {"frames_bgr": np.asarray(frames), "out/steering": outs[:, :1], "out/throttle": outs[:, 1:],
+              **{f"in/{k}": v for k, v in vectors.items()}}
+    with open(bundle / "reference.npz", "wb") as f:
+        np.savez_compressed(f, **arrays)
+    digest = hashlib.sha256((bundle / "reference.npz").read_bytes()).hexdigest()
+    return {"file": "reference.npz", "sha256": digest, "frames": "synthetic track"}
+
+
+def write_bundle(root: Path, name: str, inputs: list[dict[str, Any]], reference: bool = False) -> Path:
+    """A schema-2 bundle with one ``onnx`` build of :func:`build_onnx`'s model (and with
+    ``reference``, a ``reference.npz``); its directory."""
     bundle = root / name
     bundle.mkdir(parents=True)
     data = build_onnx(inputs)
     (bundle / "model.onnx").write_bytes(data)
+    source = {"reference": write_reference(bundle, inputs)} if reference else {}
     io = {i["name"]: {"name": i["name"], "dtype": "float32"} for i in inputs}
     io.update({n: {"name": n, "dtype": "float32"} for n in ("steering", "throttle")})
     manifest = {
@@ -118,7 +146,7 @@ def write_bundle(root: Path, name: str, inputs: list[dict[str, Any]]) -> Path:
                     {"name": "throttle", "shape": [1, 1], "meaning": "throttle", "decode": {"kind": "scalar"}}],
         "builds": [{"format": "onnx", "precision": "fp32", "file": "model.onnx",
                     "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "io": io}],
-        "source": {},
+        "source": source,
         "not_built": [],
     }
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
