@@ -121,7 +121,7 @@ def write_reference(bundle: Path, inputs: list[dict[str, Any]], n: int = 12, see
     arrays = {"frames_bgr": np.asarray(frames), "out/steering": outs[:, :1], "out/throttle": outs[:, 1:],
               **{f"in/{k}": v for k, v in vectors.items()}}
     with open(bundle / "reference.npz", "wb") as f:
-        np.savez_compressed(f, **arrays)
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     digest = hashlib.sha256((bundle / "reference.npz").read_bytes()).hexdigest()
     return {"file": "reference.npz", "sha256": digest, "frames": "synthetic track"}
 
