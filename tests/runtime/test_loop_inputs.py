@@ -176,6 +176,8 @@ def test_a_behavior_pilot_gets_the_configured_one_hot(
         ([vector_input("imu_in", "imu", 6)], ["--imu", "file://nope/imu.csv"],
          "IMU source file://nope/imu.csv: nope/imu.csv not found"),
         ([vector_input("imu_in", "imu", 6)], ["--imu", "mpu6050://41"], "mpu6050://41: /dev/i2c-41 not found"),
+        ([vector_input("lidar_in", "lidar", 8)], [], "unknown role 'lidar'"),
+        ([{**image_input("seq_in", length=3), "shape": [1, -1, 20, 32, 3]}], [], "must be fixed and positive"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_neutral(
