@@ -112,7 +112,9 @@ class DriveLink(Protocol):
 
 
 def to_wire(value: float) -> int | None:
-    """[-1, 1] float -> protocol units (clamped); None for NaN/inf."""
+    """[-1, 1] float -> protocol units: clamped, then rounded to nearest with ties away from zero
+    (C's ``lround``; protocol.md, "Host encoding"); None for NaN/inf."""
     if not math.isfinite(value):
         return None
-    return round(max(-1.0, min(1.0, value)) * AXIS_MAX)  # clamp first: huge values cannot overflow
+    scaled = max(-1.0, min(1.0, value)) * AXIS_MAX  # clamp first: huge values cannot overflow
+    return int(math.copysign(math.floor(abs(scaled) + 0.5), scaled))
