@@ -49,6 +49,7 @@ class DeadlineGuard:
         self._sock: socket.socket | None = None
         self.policy: str | None = None  # "fifo" or "other" once the guard reported it
         self.fired = 0
+        self.fired_at: list[float] = []  # time.monotonic() of each NEUTRAL it wrote (the last 1000)
 
     @property
     def running(self) -> bool:
@@ -113,7 +114,9 @@ class DeadlineGuard:
         kind, _, rest = msg.partition(b" ")
         if kind == b"N":
             self.fired += 1
-            return int(rest.split()[0])
+            seq, at = rest.split()
+            self.fired_at = [*self.fired_at[-999:], float(at)]
+            return int(seq)
         if kind == b"P":
             self.policy = rest.decode()
             if self.policy != "fifo":
