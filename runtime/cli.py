@@ -103,7 +103,7 @@ def run(
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
         pre = Preprocessor(manifest.preprocess)
-        policy = Policy.for_manifest(cfg.policy, manifest)
+        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
         for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the outputs map
             policy(backend.infer(np.zeros_like(pre.out)), 0.0)
         policy.reset()
