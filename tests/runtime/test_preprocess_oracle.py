@@ -72,6 +72,7 @@ CASES = [
     ((12, 16), dict(width=8, height=6, color="RGB", mean=MEAN, std=STD, crop_top=3), "NHWC"),
     ((6, 8), dict(width=8, height=6, color="RGB", scale=1.0), "NHWC"),  # model rescales inside
     ((6, 8), dict(width=8, height=6, color="BGR", scale=2.0 / 255, mean=(1, 1, 1), std=(1, 1, 1)), "NCHW"),
+    ((6, 8), dict(width=8, height=6, color="RGB", mean=(-1, -1, -1), std=(1, 1, 1)), "NHWC"),  # offset +1
 ]
 
 
@@ -144,3 +145,23 @@ def test_quantize_and_dequantize_follow_the_tflite_spec(dtype: str, scale: float
     np.testing.assert_allclose(deq, [scale * (int(v) - zp) for v in want], rtol=1e-6, atol=1e-7)
     inside = (xs >= scale * (info.min - zp)) & (xs <= scale * (info.max - zp))
     assert np.all(np.abs(deq[inside] - xs[inside]) <= scale / 2 + 1e-6)  # round trip within half a step
+
+
+def test_area_downscale_averages_whole_blocks() -> None:
+    """4x smaller: INTER_AREA means every 4x4 block's mean (a bilinear resize would not)."""
+    spec = PreprocessSpec(width=4, height=3, color="RGB", mean=MEAN, std=STD, crop_top=1)
+    frame = golden_frame(12, 16, seed=21)
+    got = preprocess_frame(frame, spec, "NHWC")
+    want = hand_preprocess(frame, spec, "NHWC")
+    # OpenCV rounds the block mean in fixed point: allow one grey level.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1.01 / 255 / min(STD))
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((6, 8, 3), np.float32),  # not uint8
+    np.zeros((6, 8), np.uint8),  # grey, 2-D
+    np.zeros((6, 8, 4), np.uint8),  # BGRA
+])
+def test_a_frame_that_is_not_hxwx3_uint8_bgr_is_refused(frame: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="expected an HxWx3 uint8 BGR frame"):
+        preprocess_frame(frame, PreprocessSpec(width=8, height=6), "NHWC")
