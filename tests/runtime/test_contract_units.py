@@ -80,7 +80,7 @@ def test_parity_decoded_errors_and_bin_flips() -> None:
     assert r.decoded["throttle"] == {"max_abs": pytest.approx(0.125)}
     d = r.to_dict()
     assert d["decoded"] == r.decoded and d["samples"] == 4 and d["tolerance"] == 2.0
-    assert d["max_abs"] == r.max_abs == pytest.approx(1.0) and set(d["per_output"]) == {"angle_out", "xy"}
+    assert d["max_abs"] == r.max_abs == pytest.approx(1.0) and set(r.per_output) == {"angle_out", "xy"} and d["per_output"] == r.per_output
     assert "decoded" not in compare(want, want, 1.0).to_dict()
 
 
