@@ -29,6 +29,7 @@ CONVERTER = [
     "psutil>=5.9",
 ]
 BENCHMARKS = [*CONVERTER, "matplotlib>=3.7"]
+MUTATION = ["mutmut>=3.8,<4"]  # `make mutation` (pinned in requirements/constraints.txt)
 
 setup(
     name="rc-edge",
@@ -44,7 +45,8 @@ setup(
         "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
-        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
+        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3",
+                *MUTATION],
     },
     entry_points={
         "console_scripts": [

@@ -114,7 +114,7 @@ def run(
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        policy = Policy.for_manifest(cfg.policy, manifest)
+        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
         for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
             policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
         policy.reset()

@@ -75,8 +75,9 @@ def test_a_command_from_a_stale_frame_is_not_sent(sim: tuple[CarSimulator, str],
     wd = start_watchdog(link)
     try:
         assert not wd.drive(cmd(), time.monotonic() - 0.15, tag=3)
-        time.sleep(0.05)
-        assert not car.commands() and wd.commands == 0
+        # Had it been sent, the car would act on it for up to a deadline: watch that long.
+        assert not car.wait_for(lambda s: len(s.commands()) > 0, DEADLINE)
+        assert wd.commands == 0
     finally:
         wd.stop()
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from runtime.link import SerialDriveLink
 from runtime.link.protocol import FAILSAFE_MS, Drive, encode
 from runtime.sim import start_pty_simulator
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.conftest import checkout_env, python_module
 
 # A minimal "runtime": arms, then drives at 50 Hz until killed.
 DRIVER = textwrap.dedent(
@@ -40,8 +39,7 @@ DRIVER = textwrap.dedent(
 
 
 def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=checkout_env())
 
 
 def test_killed_driver_leaves_car_neutral_within_failsafe(record_property: Callable[[str, object], None]) -> None:
@@ -114,10 +112,9 @@ def test_close_disarms_so_a_new_host_must_arm() -> None:
 
 def test_rc_car_sim_process(tmp_path: Path) -> None:
     dev, log = tmp_path / "rc-car", tmp_path / "cmds.jsonl"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.sim.cli", "--pty-link", str(dev), "--log", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [*python_module("runtime.sim.cli"), "--pty-link", str(dev), "--log", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env(),
     )
     try:
         assert proc.stdout is not None
