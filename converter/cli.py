@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", help="output meanings, e.g. out0=steering,out1=throttle (else edge.outputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
+    p.add_argument("--model-file", metavar="PATH",
+                   help="the model file (or SavedModel folder) to convert when the version's artifacts hold several, "
+                        "relative to them, e.g. data/model.keras")
     p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
     p.add_argument("--n-samples", type=int, help="reference samples for the parity check (default 64)")
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=MAXABS",
@@ -103,6 +106,7 @@ def _request(args: argparse.Namespace) -> Any:
         preprocess_overrides=pre,
         outputs=parse_outputs_flag(args.outputs),
         custom_objects=args.custom_objects,
+        model_file=args.model_file,
         samples_path=args.samples,
         n_samples=args.n_samples or cfg.convert.samples,
         tolerance=tol,

@@ -50,6 +50,7 @@ class ConvertRequest:
     preprocess_overrides: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     custom_objects: list[str] = field(default_factory=list)
+    model_file: str | None = None  # which model file in the version's artifacts, when they hold several
     samples_path: Path | None = None
     n_samples: int = 64
     tolerance: dict[str, float] = field(default_factory=dict)
@@ -205,7 +206,7 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
 def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
     from converter.sources import find_model_file, import_custom_objects, load_source
 
-    found = find_model_file(art)
+    found = find_model_file(art, req.model_file)
     return load_source(found, import_custom_objects(req.custom_objects)), found
 
 

@@ -41,7 +41,11 @@ class Source(Protocol):
 
 
 def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None) -> Source:
-    """Load what ``found`` is; :class:`ModelLoadError` naming the problem and the fix otherwise."""
+    """Load what ``found`` is, decided by the file itself: a SavedModel directory, a Keras 3
+    ``.keras``/``.h5``, or a legacy (Keras 1/2, tf.keras 2.x) ``.h5`` through ``tf_keras``.
+
+    Raises :class:`ModelLoadError` naming the problem and the fix.
+    """
     from converter.sources.keras import KerasSource, _explain_load_failure
     from converter.sources.saved_model import SavedModelSource
 
@@ -52,10 +56,16 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None)
             raise
         except Exception as e:
             raise _explain_load_failure(found.path, e) from None
-    import keras
-
     if found.path.stat().st_size == 0:
         raise ModelLoadError(f"{found.path.name} is empty (0 bytes); re-log the model")
+    if found.kind == "h5":
+        from converter.sources.keras_legacy import load_legacy_h5, read_h5_info
+
+        info = read_h5_info(found.path)
+        if not info.is_keras3:
+            return load_legacy_h5(found.path, info, custom_objects)
+    import keras
+
     try:
         model = keras.saving.load_model(str(found.path), custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:
