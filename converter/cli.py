@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even when the bundle is up to date")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
@@ -118,6 +119,14 @@ def _request(args: argparse.Namespace) -> Any:
     )
 
 
+def _model_label(args: argparse.Namespace, req: Any) -> str | None:
+    if args.bundle is not None:
+        return str(args.bundle)
+    name = getattr(req, "name", None) or args.name
+    which = f" v{args.version}" if args.version else f" @{args.alias}" if args.alias else ""
+    return f"{name}{which}" if name else None
+
+
 def _int8_limits(values: dict[str, float]) -> Any:
     from calibration.conversion import Int8Limits
 
@@ -136,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.manifest import BundleError
 
     ui = ConsoleUI(quiet=args.json)
+    req = None
     try:
         req = _request(args)
         if req.n_samples < 1:
@@ -156,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.console.print("[bold red]interrupted[/]: nothing was written")
         return 130
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        from converter.cli_guard import report_unexpected
+
+        return report_unexpected("convert-model", e, args.debug or args.verbose >= 1, ui.current,
+                                 _model_label(args, req), getattr(req, "tracking_uri", None))
     if args.json:
         print_json(summary)
     else:

@@ -185,14 +185,16 @@ def _log_cached(registry: Registry, ref: ModelVersionRef, manifest: Manifest, su
 
 def _log(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, ui: ConsoleUI) -> None:
     from converter.mlflow_log import log_conversion
+    from converter.registry import logging_failure
 
     assert summary.bundle is not None
     try:
+        registry.check_writable()
         with ui.step("Logging to MLflow"):
             summary.run_id = log_conversion(registry, ref, manifest, summary, summary.bundle)
     except Exception as e:  # the bundle is written and valid; say so, and exit non-zero
         log.debug("MLflow logging failed", exc_info=True)
-        summary.log_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        summary.log_error = logging_failure(e, registry.tracking_uri)
 
 
 def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
