@@ -155,6 +155,14 @@ class TfKerasSource:
         if len(outs) != len(model.outputs):
             outs = [_clean_name(t.name) for t in model.outputs]
         self.output_names: list[str] = outs
+        self.output_activations: dict[str, str] = {}  # e.g. softmax: donkeycar's categorical heads
+        for n in outs:
+            try:
+                act = getattr(model.get_layer(n), "activation", None)
+            except ValueError:
+                continue
+            if act is not None:
+                self.output_activations[n] = getattr(act, "__name__", str(act))
 
     def _call(self, xs: list[Any]) -> list[Any]:
         ys = self.model(xs[0] if len(xs) == 1 else xs, training=False)

@@ -30,7 +30,6 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 ADMIN_PASSWORD = "fleet-admin-" + secrets.token_hex(8)
 PASSWORDS = {"team": "team-" + secrets.token_hex(8), "viewer": "viewer-" + secrets.token_hex(8)}
 NAME = "fleet_pilot"
-OUTPUTS = "n_outputs0=steering,n_outputs1=throttle"
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def _seed(url: str, root: Path) -> None:
 
 def _convert(server: AuthServer, out: Path, capfd: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
     code = main(["--name", NAME, "--version", "1", "--tracking-uri", server.url, "--output", str(out),
-                 "--formats", "onnx", "--outputs", OUTPUTS, *extra])
+                 "--formats", "onnx", *extra])
     cap = capfd.readouterr()
     return code, cap.out + "\n" + cap.err
 

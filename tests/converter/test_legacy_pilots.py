@@ -23,19 +23,22 @@ def run(argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, cap.out + "\n" + cap.err
 
 
-@pytest.mark.parametrize("stem, outputs, source", [
-    ("donkey3_linear_tf223", "n_outputs0=steering,n_outputs1=throttle", "folder"),
-    ("donkey3_categorical_tf223", "angle_out=steering,throttle_out=throttle", "file"),
+@pytest.mark.parametrize("stem, decoders, source", [
+    ("donkey3_linear_tf223", {"steering": "scalar", "throttle": "scalar"}, "folder"),
+    ("donkey3_categorical_tf223", {"steering": "bins", "throttle": "bins"}, "file"),
 ])
-def test_donkeycar_tf2_pilot_converts(tmp_path: Path, capfd: pytest.CaptureFixture[str], stem: str, outputs: str,
-                                      source: str) -> None:
+def test_donkeycar_tf2_pilot_converts(tmp_path: Path, capfd: pytest.CaptureFixture[str], stem: str,
+                                      decoders: dict[str, str], source: str) -> None:
+    """donkeycar's own output names are recognised (no --outputs); the file is the version's source
+    for the categorical one."""
     uri = register_file(tmp_path, [FIXTURES / f"{stem}.h5"], source=source, preprocess=DONKEY_PRE)
     code, text = run(["--name", "pilot", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
-                      "--formats", "onnx,tflite-fp32,tflite-fp16", "--outputs", outputs, "--no-log"], capfd)
+                      "--formats", "onnx,tflite-fp32,tflite-fp16", "--no-log"], capfd)
     assert code == 0, text[-3000:]
     bundle = tmp_path / "b" / "pilot" / "v1"
     m = load_manifest(bundle)
     assert m.model.flavor == f"h5:{stem}.h5"
+    assert {o.meaning: o.decode["kind"] for o in m.outputs} == decoders
     errors = build_errors(bundle, FIXTURES / f"{stem}.npz")
     assert errors["onnx"] <= 1e-5 and errors["tflite-fp32"] <= 1e-5, errors
     assert errors["tflite-fp16"] <= 1e-2, errors
@@ -54,7 +57,8 @@ def test_keras2_lambda_pilot_named_then_converted(tmp_path: Path, capfd: pytest.
     code, text = run([*argv, "--custom-objects", "tests.converter.legacy_layers:LAMBDA"], capfd)
     assert code == 0, text[-3000:]
     bundle = tmp_path / "b" / "pilot" / "v1"
-    assert load_manifest(bundle).input.preprocess.scale == 1.0  # the stand-in rescales: raw pixels in
+    pre = load_manifest(bundle).input.preprocess
+    assert pre is not None and pre.scale == 1.0  # the stand-in rescales: raw pixels in
     errors = build_errors(bundle, FIXTURES / "bc_lambda_keras216.npz")
     assert max(errors.values()) <= 1e-4, errors
 
@@ -83,7 +87,7 @@ def test_keras1_pilot_resaved_as_told_converts(tmp_path: Path, capfd: pytest.Cap
 def test_other_version_sources(tmp_path: Path, capfd: pytest.CaptureFixture[str], source: str) -> None:
     uri = register_file(tmp_path, [FIXTURES / "donkey3_linear_tf223.h5"], source=source, preprocess=DONKEY_PRE)
     code, text = run(["--name", "pilot", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
-                      "--formats", "onnx", "--outputs", "n_outputs0=steering,n_outputs1=throttle", "--no-log"], capfd)
+                      "--formats", "onnx", "--no-log"], capfd)
     assert code == 0, text[-3000:]
 
 
@@ -91,7 +95,7 @@ def test_several_model_files_need_model_file(tmp_path: Path, capfd: pytest.Captu
     files = [FIXTURES / "donkey3_linear_tf223.h5", FIXTURES / "donkey3_categorical_tf223.h5"]
     uri = register_file(tmp_path, files, preprocess=DONKEY_PRE)
     argv = ["--name", "pilot", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
-            "--formats", "onnx", "--outputs", "n_outputs0=steering,n_outputs1=throttle", "--no-log"]
+            "--formats", "onnx", "--no-log"]
     code, text = run(argv, capfd)
     assert code == 2
     assert "2 model files" in text and "donkey3_linear_tf223.h5" in text and "--model-file" in text
