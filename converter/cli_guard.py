@@ -35,7 +35,15 @@ def exit_code_for(e: BaseException) -> int:
 
 
 def one_line(e: BaseException, limit: int = 300) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    """``Type: message`` on one line. A message whose first line only announces what follows
+    (TensorFlow's "Graph execution error:") gets the line that says what went wrong."""
+    lines = str(e).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if text.endswith(":") and len(lines) > 1:
+        said = [ln.strip() for ln in lines[1:]
+                if ln.strip() and not ln[0].isspace() and not ln.startswith("Detected at node")]
+        if said:
+            text = f"{text} {said[-1]}"
     if len(text) > limit:
         text = text[:limit] + "..."
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
