@@ -84,7 +84,10 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root, env=env,
     )
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    # The auth app's first requests (user store, password hashing) are slow on a loaded machine.
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "120"
     try:
         _wait_up(url, proc, root / "server.log")
         os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = "admin", ADMIN_PASSWORD
