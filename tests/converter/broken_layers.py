@@ -1,4 +1,5 @@
-"""A custom layer that loads and builds but fails when it runs: an unexpected error mid-conversion."""
+"""Custom Keras objects for converter tests: a layer that fails when it runs (an unexpected error
+mid-conversion) and a subclassed pilot (a model class that must be registered to load)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,17 @@ class Tripwire(keras.layers.Layer):
             return tf.identity(x)
 
 
-CUSTOM = {"Tripwire": Tripwire}
+class SubclassedPilot(keras.Model):
+    """(N, 24, 32, 3) -> (N, 1) steering, written as a subclass (no Functional graph when loaded)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.conv = keras.layers.Conv2D(4, 3, strides=2, activation="relu")
+        self.flat = keras.layers.Flatten()
+        self.steer = keras.layers.Dense(1, activation="tanh", name="steering")
+
+    def call(self, x: Any) -> Any:
+        return self.steer(self.flat(self.conv(x)))
+
+
+CUSTOM = {"Tripwire": Tripwire, "SubclassedPilot": SubclassedPilot}

@@ -58,6 +58,21 @@ def test_keras3_sequential_every_logging_style(tmp_path: Path, capfd: pytest.Cap
     assert max(b.parity["max_abs"] for b in m.builds) <= 1e-4
 
 
+def test_keras3_subclassed_model(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.converter.broken_layers import SubclassedPilot
+
+    model = SubclassedPilot(name="pilot")
+    model(np.zeros((1, 24, 32, 3), np.float32))  # built, as a trained model is
+    uri = register(tmp_path, model, how="keras-file", tags=SMALL)
+    code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
+                      "--formats", "onnx,tflite-fp32", "--no-log",
+                      "--custom-objects", "tests.converter.broken_layers:CUSTOM"], capfd)
+    assert code == 0, text[-3000:]
+    m = load_manifest(tmp_path / "b" / "m" / "v1")
+    assert [o.meaning for o in m.outputs] == ["steering"]
+    assert max(b.parity["max_abs"] for b in m.builds) <= 1e-4
+
+
 def test_keras3_h5_lambda_is_named(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     uri = register(tmp_path, sequential_pilot(lambda_layer=True), how="h5-file", tags=SMALL)
     code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b")], capfd)
