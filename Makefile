@@ -11,6 +11,7 @@ $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -c requirements/constraints.txt tf_keras  # legacy .h5 pilots; see constraints
 	touch $@
 
 setup: $(VENV)/.installed

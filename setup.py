@@ -25,9 +25,6 @@ CONVERTER = [
     "tf2onnx>=1.16",
     "onnx>=1.15",
     "mlflow[auth]>=3.0",  # [auth]: the basic-auth fleet server the tests run against
-    # Keras 2 for legacy tf.keras / Keras 2 `.h5` pilots. It depends on `tensorflow`, not
-    # `tensorflow-cpu`: pip then installs both (same version, same module files; see README).
-    "tf_keras>=2.16",
     "rich>=13",
     "psutil>=5.9",
 ]

@@ -90,7 +90,7 @@ def load_legacy_h5(path: Path, info: H5Info, custom_objects: dict[str, Any] | No
     except ImportError:
         raise ModelLoadError(
             f"{path.name} was written by Keras {info.keras_version} and needs the tf_keras package to load; "
-            "pip install tf_keras (the converter extra installs it)"
+            "pip install --no-deps tf_keras==<your TensorFlow version> (make setup does)"
         ) from None
     # tf_keras only applies safe mode to .keras files; an .h5 Lambda would be un-marshalled (arbitrary
     # code) unless the scope says otherwise.
