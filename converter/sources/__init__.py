@@ -21,10 +21,11 @@ import numpy as np
 from converter.errors import ModelLoadError
 from converter.sources.custom_objects import import_custom_objects
 from converter.sources.find import FoundModel, find_model_file
+from converter.sources.torch_source import SourceHints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FoundModel", "Source", "find_model_file", "import_custom_objects", "load_source"]
+__all__ = ["FoundModel", "Source", "SourceHints", "find_model_file", "import_custom_objects", "load_source"]
 
 
 class Source(Protocol):
@@ -40,8 +41,12 @@ class Source(Protocol):
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path: ...
 
 
-def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None) -> Source:
-    """Load what ``found`` is; :class:`ModelLoadError` naming the problem and the fix otherwise."""
+def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
+                hints: SourceHints | None = None) -> Source:
+    """Load what ``found`` is; :class:`ModelLoadError` naming the problem and the fix otherwise.
+    ``hints`` (names, input size, ``--model-class``) are for files that do not say it all (PyTorch, ONNX)."""
+    if found.kind in ("pt2", "torch", "onnx"):
+        return _load_graph_source(found, hints or SourceHints())
     from converter.sources.keras import KerasSource, _explain_load_failure
     from converter.sources.saved_model import SavedModelSource
 
@@ -62,3 +67,22 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None)
         raise _explain_load_failure(found.path, e) from None
     log.info("loaded %s (%s, %d params)", found.path.name, found.kind, model.count_params())
     return KerasSource(model)
+
+
+def _load_graph_source(found: FoundModel, hints: SourceHints) -> Source:
+    """PyTorch files (torch imported here only) and ONNX files, verified against their own runtime."""
+    if found.kind == "onnx":
+        from converter.sources.onnx_source import OnnxSource
+
+        return OnnxSource(found.path, hints)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ModelLoadError(
+            f"{found.path.name} is a PyTorch model and torch is not installed; install the torch extra "
+            "(`pip install -e '.[torch]'`, see README)"
+        ) from None
+    from converter.sources.torch_load import load_torch
+    from converter.sources.torch_source import TorchSource
+
+    return TorchSource(load_torch(found.path, hints.model_class), hints)

@@ -1,7 +1,8 @@
 """Find the model file in a version's downloaded artifacts, however it was logged.
 
 MLflow metadata can mislead (DESIGN.md), so we never trust it: we look for the files themselves.
-Priority: a ``.keras`` file, then ``.h5``/``.hdf5``, then a SavedModel directory.
+Priority: a ``.keras`` file, then ``.h5``/``.hdf5``, then a SavedModel directory, then PyTorch
+(``.pt2``, then ``.pt``/``.pth``/``.ts``/``.ckpt``), then ``.onnx``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from converter.errors import ModelLoadError
 
 KERAS_SUFFIXES = (".keras",)
 H5_SUFFIXES = (".h5", ".hdf5")
+PT2_SUFFIXES = (".pt2",)
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".ckpt")
+ONNX_SUFFIXES = (".onnx",)
 
 
 @dataclass(frozen=True)
 class FoundModel:
     path: Path
-    kind: str  # keras | h5 | saved_model
+    kind: str  # keras | h5 | saved_model | pt2 | torch | onnx
 
 
 def find_model_file(root: Path) -> FoundModel:
@@ -39,7 +43,12 @@ def find_model_file(root: Path) -> FoundModel:
     saved = [p.parent for p in files if p.name in ("saved_model.pb", "saved_model.pbtxt")]
     if saved:
         return FoundModel(pick(saved), "saved_model")
+    for kind, suffixes in (("pt2", PT2_SUFFIXES), ("torch", TORCH_SUFFIXES), ("onnx", ONNX_SUFFIXES)):
+        cands = [p for p in files if p.suffix in suffixes]
+        if cands:
+            return FoundModel(pick(cands), kind)
     listing = ", ".join(str(p.relative_to(root)) for p in files[:12])
     raise ModelLoadError(
-        f"no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb); found: {listing}"
+        "no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb, *.pt2, *.pt, *.pth, "
+        f"*.onnx); found: {listing}"
     )
