@@ -7,10 +7,16 @@ DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
 .PHONY: setup demo registry convert test lint typecheck pytest test-runtime-py310 clean
 
+# torch's CPU build (190 MB) before the torch extra, so pip never pulls the multi-GB CUDA one: the
+# machine's wheelhouse when it has the wheel, else PyTorch's CPU index.
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl))
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c requirements/constraints.txt $(if $(TORCH_WHEEL),$(TORCH_WHEEL),torch --index-url $(TORCH_CPU_INDEX))
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev,torch]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -29,6 +29,18 @@ CONVERTER = [
     "psutil>=5.9",
 ]
 BENCHMARKS = [*CONVERTER, "matplotlib>=3.7"]
+# PyTorch sources (workstation only; the car never imports torch). Install torch's CPU build first
+# (`make setup` does: the machine's wheelhouse or PyTorch's CPU index), or pip fetches the CUDA one.
+# onnx2tf makes the TFLite builds from the exported ONNX; it imports tf_keras (which pulls `tensorflow`
+# beside tensorflow-cpu, same version) and declares no dependencies of its own, hence the list.
+TORCH = [
+    "torch>=2.6",
+    "onnxscript>=0.2",
+    "onnx2tf>=1.28,<1.29",
+    "onnx-graphsurgeon>=0.5",
+    "sng4onnx>=1.0",
+    "tf_keras>=2.16",
+]
 
 setup(
     name="rc-edge",
@@ -43,6 +55,7 @@ setup(
         "jetson": [*RUNTIME, "sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
+        "torch": [*CONVERTER, *TORCH],
         "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
     },
     entry_points={
