@@ -36,21 +36,44 @@ class BuildInputs:
     calibration: Any = None  # calibration data for INT8 builds, when given
     format_keys: dict[str, str] = field(default_factory=dict)  # converter.cache.format_key per format
 
-    _inputs: np.ndarray | None = None
+    _inputs: dict[str, np.ndarray] | None = None
     _heldout_want: dict[str, np.ndarray] | None = None
+    _calib_feeds: dict[str, np.ndarray] | None = None
+    _heldout_feeds: dict[str, np.ndarray] | None = None
 
-    def reference_inputs(self) -> np.ndarray:
+    def calibration_feeds(self) -> dict[str, np.ndarray] | None:
+        """{input name: (N, ...)} calibration data for every model input, or None without a set."""
+        if self.calibration is None:
+            return None
+        if self._calib_feeds is None:
+            from converter.calibration_feeds import model_feeds
+
+            self._calib_feeds = model_feeds(self.manifest, self.calibration.calib,
+                                            getattr(self.calibration, "vectors", None) or {}, self.reference)
+        return self._calib_feeds
+
+    def heldout_feeds(self) -> dict[str, np.ndarray]:
+        """{input name: (M, ...)}: the set's held-out frames (never calibrated on), every input."""
+        if self._heldout_feeds is None:
+            from converter.calibration_feeds import model_feeds
+
+            self._heldout_feeds = model_feeds(self.manifest, self.calibration.heldout,
+                                              getattr(self.calibration, "heldout_vectors", None) or {}, self.reference)
+        return self._heldout_feeds
+
+    def reference_inputs(self) -> dict[str, np.ndarray]:
+        """{input name: (N, ...) float32}: every model input on the reference samples."""
         if self._inputs is None:
-            self._inputs = self.reference.inputs(self.manifest.input.preprocess)
+            self._inputs = self.reference.inputs(self.manifest)
         return self._inputs
 
     def heldout_reference(self) -> dict[str, np.ndarray]:
         """FP32 outputs on the calibration set's held-out frames: the source model's, or (extending
         a bundle, no TensorFlow) the bundle's own verified FP32 ONNX through ONNX Runtime."""
         if self._heldout_want is None:
-            x = self.calibration.heldout
+            x = self.heldout_feeds()
             if self.source is not None:
-                self._heldout_want = self.source.predict({self.manifest.input.name: x})
+                self._heldout_want = self.source.predict(x)
             else:
                 from runtime.backends import open_backend
 
@@ -80,7 +103,7 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
         manifest=bi.manifest,
         source=bi.source,
         saved_model_dir=bi.saved_model_dir,
-        calibration=getattr(bi.calibration, "calib", None),
+        calibration=bi.calibration_feeds(),
         calibration_id=getattr(bi.calibration, "sha256", None),
         options=bi.req.options,
     )
@@ -103,7 +126,8 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
     int8_failure = None
     try:
         with backend_class(fmt.runner)(path, entry, bi.manifest) as backend:  # type: ignore[call-arg,unused-ignore]
-            parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance)
+            parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance,
+                             bi.manifest.outputs)
             if fmt.needs_calibration and parity.ok:
                 int8_failure = _int8_cost(backend, entry, bi)
     except BackendUnavailable as e:
@@ -128,7 +152,7 @@ def _int8_cost(backend: Any, entry: BuildEntry, bi: BuildInputs) -> str | None:
     """What INT8 costs on held-out frames the calibration never saw; a failure reason over limits."""
     from calibration.conversion import int8_cost, over_limits
 
-    cost = int8_cost(run_build(backend, bi.calibration.heldout), bi.heldout_reference(),
+    cost = int8_cost(run_build(backend, bi.heldout_feeds()), bi.heldout_reference(),
                      {o.name: o.meaning for o in bi.manifest.outputs})
     entry.extra["int8_cost"] = cost
     return over_limits(cost, bi.req.int8_limits)

@@ -96,9 +96,13 @@ def _calibrator(
         raise BuildError(f"{ctx.fmt.id} on TensorRT {version} calibrates on real frames: pass --calibration DIR")
     key = CalibrationCacheKey(version, ctx.calibration_id, src.sha256, input_shape)
     cache_path, _ = cache_paths(cache_dir, src.sha256)
+    if len(ctx.calibration) != 1:
+        raise BuildError(f"{ctx.fmt.id} on TensorRT {version}: the entropy calibrator feeds one input, this model has "
+                         f"{len(ctx.calibration)}")
+    frames = ctx.calibration[ctx.manifest.input.name]
     try:
-        calibrator = make_entropy_calibrator(ctx.calibration, cache_path, key)
+        calibrator = make_entropy_calibrator(frames, cache_path, key)
     except ValueError as e:
         raise BuildError(str(e)) from e
     return calibrator, {"calibration_cache": str(cache_path), "calibration_sha256": ctx.calibration_id,
-                        "calibration_frames": len(ctx.calibration)}
+                        "calibration_frames": len(frames)}

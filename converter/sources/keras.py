@@ -78,6 +78,7 @@ class KerasSource:
             n: tuple(t.shape) for n, t in zip(self.input_names, model.inputs, strict=True)
         }
         self.output_names: list[str] = keras_output_names(model)
+        self.output_activations: dict[str, str] = _activations(model, self.output_names)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """{input name: (N, ...) float32} -> {output name: (N, ...) float32}."""
@@ -115,6 +116,19 @@ class KerasSource:
         archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
         archive.write_out(str(dest), verbose=False)
         return dest
+
+
+def _activations(model: Any, names: list[str]) -> dict[str, str]:
+    """Output name -> the activation of the layer of that name (e.g. softmax), where it has one."""
+    out = {}
+    for name in names:
+        try:
+            act = getattr(model.get_layer(name), "activation", None)
+        except ValueError:
+            continue
+        if act is not None:
+            out[name] = getattr(act, "__name__", str(act))
+    return out
 
 
 def keras_output_names(model: Any) -> list[str]:
