@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(roles: image, image_sequence, memory, imu, behavior; else edge.inputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
+    p.add_argument("--model-class", metavar="MODULE:ATTR",
+                   help="PyTorch: the nn.Module class (or factory) a state-dict checkpoint belongs to")
     p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
     p.add_argument("--n-samples", type=int, help="reference samples for the parity check (default 64)")
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=MAXABS",
@@ -110,6 +112,7 @@ def _request(args: argparse.Namespace) -> Any:
         outputs=args.outputs or "",
         inputs=args.inputs or "",
         custom_objects=args.custom_objects,
+        model_class=args.model_class,
         samples_path=args.samples,
         n_samples=args.n_samples or cfg.convert.samples,
         tolerance=tol,

@@ -54,14 +54,6 @@ class OnnxSource:
         raw = {i.name: tuple(d.dim_value if d.HasField("dim_value") else None
                              for d in i.type.tensor_type.shape.dim) for i in graph_inputs}
         names = [i.name for i in graph_inputs]
-        if hints.input_names:
-            if len(hints.input_names) != len(names):
-                raise ModelLoadError(f"--inputs names {len(hints.input_names)} input(s) but {path.name} has {names}")
-            if hints.input_names != names:
-                raise ModelLoadError(
-                    f"--inputs {','.join(hints.input_names)}: {path.name}'s inputs are named {','.join(names)}; "
-                    "ONNX inputs keep their own names"
-                )
         self.input_names: list[str] = names
         self.input_shapes: dict[str, tuple[int | None, ...]] = {}
         for n, shape in raw.items():

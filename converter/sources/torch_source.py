@@ -68,12 +68,7 @@ class TorchSource:
         else:
             self.module = loaded.model.eval()
             names, shapes = _signature_inputs(loaded.model, loaded.path), {}
-        if hints.input_names:
-            if len(hints.input_names) != len(names):
-                raise ModelLoadError(
-                    f"--inputs names {len(hints.input_names)} input(s) but {loaded.path.name}'s forward takes "
-                    f"{len(names)} ({', '.join(names)})"
-                )
+        if hints.input_names and len(hints.input_names) == len(names):  # --inputs renames, in forward's order
             shapes = {new: shapes[old] for new, old in zip(hints.input_names, names, strict=True) if old in shapes}
             names = list(hints.input_names)
         self.input_names: list[str] = names
