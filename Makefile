@@ -21,15 +21,18 @@ $(VENV)/.installed: setup.py requirements/constraints.txt
 
 setup: $(VENV)/.installed
 
-# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way),
-# then convert version 3 into builds/rc_pilot/v3.
+# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way) and
+# the PyTorch JetRacer-style pilot (v1 pt2, v2 pickle), then convert rc_pilot v3 and jetracer_pilot v1.
 demo: registry convert
 
 registry: setup
 	$(BIN)/rc-demo-registry --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts --media $(DEMO)/media
+	$(BIN)/python -m converter.demo.jetracer_seed --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts
 
+# Both pilots: the Keras one (builds/rc_pilot/v3) and the PyTorch JetRacer-style one (builds/jetracer_pilot/v1).
 convert: setup
 	$(BIN)/convert-model --version 3
+	$(BIN)/convert-model --name jetracer_pilot --version 1
 
 test: setup lint typecheck pytest test-runtime-py310
 

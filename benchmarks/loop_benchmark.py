@@ -44,7 +44,7 @@ from runtime.cli import run
 from runtime.config import CameraSection, LinkSection, ModelSection, RunSection, RuntimeConfig
 from runtime.manifest import load_manifest
 from runtime.policy import PolicyConfig
-from runtime.preprocess import Preprocessor, preprocess_frame
+from runtime.preprocess import Preprocessor, image_layout, preprocess_frame
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,8 @@ def run_loop_benchmark(
         video_path = Path(video) if video else make_video(Path(tmp) / "drive.mp4", n_frames)
         frames = decode(video_path, n_frames)
         n = len(frames)
-        inputs = [preprocess_frame(f, manifest.preprocess) for f in frames]
+        layout = image_layout(manifest.input.layout)  # NCHW for PyTorch pilots
+        inputs = [preprocess_frame(f, manifest.preprocess, layout) for f in frames]
         options: dict[str, Any] = {"threads": threads} if threads else {}
         be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
@@ -165,7 +166,7 @@ def run_loop_benchmark(
         spec = manifest.preprocess
 
         def memory_camera() -> Camera:
-            return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec))
+            return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec, layout))
 
         paced = f"file://{video_path}?realtime=1&fps={latency_fps}"
         bare_fps, pipe_fps, ratios, bare_lat, c2c, stages = [], [], [], [], [], []

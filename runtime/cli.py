@@ -35,7 +35,7 @@ from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.notify import notify, watchdog_interval_s
 from runtime.policy import Policy
-from runtime.preprocess import Preprocessor
+from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
 from runtime.stats import LoopStats, format_summary
 from runtime.watchdog import Watchdog
@@ -102,7 +102,9 @@ def run(
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        pre = Preprocessor(manifest.preprocess)
+        # The image input's own layout: PyTorch pilots take NCHW (the preprocessor transposes once).
+        layout = image_layout(manifest.input.layout)
+        pre = Preprocessor(manifest.preprocess, layout)
         policy = Policy.for_manifest(cfg.policy, manifest)
         for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the outputs map
             policy(backend.infer(np.zeros_like(pre.out)), 0.0)
@@ -112,7 +114,7 @@ def run(
         if camera is None:
             spec = manifest.preprocess
             camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
-                                 prepare=lambda: Preprocessor(spec))
+                                 prepare=lambda: Preprocessor(spec, layout))
         else:
             camera.events = events
             camera.start()  # no-op if the caller started it

@@ -46,7 +46,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "xy"
 DEMO_WIDTH = 16
 THROTTLE_GAIN, THROTTLE_BIAS = 0.5, 0.5  # throttle = 0.5 * y + 0.5 (y = 2 * throttle_target - 1)
-DEFAULT_SAMPLES, DEFAULT_EPOCHS = 1000, 4  # ~2 min of 2 idle CPU cores (1800 sample-epochs: 100 s CPU)
+DEFAULT_SAMPLES, DEFAULT_EPOCHS = 800, 4  # ~50 ms of CPU per frame and epoch: ~3 min on 2 idle cores
 QUICK_SAMPLES, QUICK_EPOCHS, QUICK_WIDTH = 256, 2, 8  # tests: parity and driving, not accuracy
 BATCH_SIZE = 32
 

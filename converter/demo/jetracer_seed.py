@@ -58,8 +58,9 @@ def _pip_requirements() -> list[str]:
 
 
 def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quick: bool = False,
-                  seed: int = 0) -> dict[str, Any]:
-    """Train and register versions 1 (pt2) and 2 (pickle) of ``name``; nothing when they exist.
+                  seed: int = 0, trained: tuple[Any, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Train (or take ``trained`` = (model, metrics) from :func:`train_jetracer`) and register
+    versions 1 (pt2) and 2 (pickle) of ``name``; nothing when they exist.
     Returns {"seeded", "name", "versions": [{"version", "logged_as"}], "metrics", "seconds"}."""
     import numpy as np
     from mlflow import MlflowClient
@@ -81,7 +82,7 @@ def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quic
     import mlflow
     import mlflow.pytorch
 
-    model, metrics = train_jetracer(quick=quick, seed=seed)
+    model, metrics = trained or train_jetracer(quick=quick, seed=seed)
     gain, bias = metrics["steering_gain"], metrics["steering_bias"]
     artifact_root = Path(artifact_root).resolve()
     artifact_root.mkdir(parents=True, exist_ok=True)

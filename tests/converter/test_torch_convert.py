@@ -15,7 +15,7 @@ from converter.cli import main
 from runtime.backends import open_backend
 from runtime.manifest import load_manifest, verified_path
 from runtime.preprocess import preprocess_frame
-from tests.converter.torch_models import H, W, frames, nchw, torch, torch_out
+from tests.converter.torch_models import H, W, frames, nchw, seeded_registry, torch, torch_out
 
 pytestmark = pytest.mark.slow
 FORMATS = "onnx,onnx-fp16,tflite-fp32,tflite-fp16"
@@ -24,12 +24,7 @@ LIMITS = {"onnx": 1e-4, "tflite-fp32": 1e-4, "onnx-fp16": 1e-2, "tflite-fp16": 1
 
 @pytest.fixture(scope="module")
 def jetracer_registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from converter.demo.jetracer_seed import seed_jetracer
-
-    root = tmp_path_factory.mktemp("jetracer-registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    result = seed_jetracer(uri, root / "artifacts", quick=True)
-    return {"uri": uri, "root": root, **result}
+    return seeded_registry(tmp_path_factory.mktemp("jetracer-registry"))
 
 
 def _convert(tmp: Path, uri: str, name: str, version: str, *extra: str, capfd: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:

@@ -23,11 +23,24 @@ KINDS = ("pt2", "pickle", "torchscript", "state-dict")
 
 
 @functools.cache
-def quick_pilot() -> Any:
-    """The quick JetRacer pilot (width 8, a few hundred frames), trained for real, in eval mode;
+def quick_trained() -> tuple[Any, dict[str, float]]:
+    """The quick JetRacer pilot (width 8, a few hundred frames) trained for real, and its metrics;
     trained once per test process."""
-    model, _ = train_jetracer(quick=True, seed=0)
-    return model.eval()
+    model, metrics = train_jetracer(quick=True, seed=0)
+    return model.eval(), metrics
+
+
+def quick_pilot() -> Any:
+    return quick_trained()[0]
+
+
+def seeded_registry(root: Path) -> dict[str, Any]:
+    """A fresh sqlite registry under ``root`` with jetracer_pilot v1 (pt2) and v2 (pickle) of the
+    quick pilot. Returns seed_jetracer's result plus ``uri`` and ``root``."""
+    from converter.demo.jetracer_seed import seed_jetracer
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return {"uri": uri, "root": root, **seed_jetracer(uri, root / "artifacts", trained=quick_trained())}
 
 
 def frames(n: int = 12, seed: int = 3) -> np.ndarray:
