@@ -58,7 +58,8 @@ def _pip_requirements() -> list[str]:
 
 
 def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quick: bool = False,
-                  seed: int = 0, trained: tuple[Any, dict[str, float]] | None = None) -> dict[str, Any]:
+                  seed: int = 0, trained: tuple[Any, dict[str, float]] | None = None,
+                  n_samples: int | None = None, epochs: int | None = None) -> dict[str, Any]:
     """Train (or take ``trained`` = (model, metrics) from :func:`train_jetracer`) and register
     versions 1 (pt2) and 2 (pickle) of ``name``; nothing when they exist.
     Returns {"seeded", "name", "versions": [{"version", "logged_as"}], "metrics", "seconds"}."""
@@ -82,7 +83,7 @@ def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quic
     import mlflow
     import mlflow.pytorch
 
-    model, metrics = trained or train_jetracer(quick=quick, seed=seed)
+    model, metrics = trained or train_jetracer(n_samples, epochs, seed=seed, quick=quick)
     gain, bias = metrics["steering_gain"], metrics["steering_bias"]
     artifact_root = Path(artifact_root).resolve()
     artifact_root.mkdir(parents=True, exist_ok=True)
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--artifact-root", type=Path, default=Path(".demo/artifacts"))
     p.add_argument("--name", default=NAME)
     p.add_argument("--quick", action="store_true", help="train briefly (tests)")
+    p.add_argument("--samples", type=int, help="training frames (default 800; --quick 256)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 4; --quick 2)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
 
     try:
-        result = seed_jetracer(args.tracking_uri, args.artifact_root, args.name, quick=args.quick, seed=args.seed)
+        result = seed_jetracer(args.tracking_uri, args.artifact_root, args.name, quick=args.quick, seed=args.seed,
+                               n_samples=args.samples, epochs=args.epochs)
     except (MlflowException, OSError, RuntimeError) as e:
         log.error("error: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2
