@@ -20,6 +20,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,11 @@ def saved_model_from_onnx(onnx_path: Path, dest: Path) -> Path:
     naming the op onnx2tf cannot convert, or its last error line."""
     if (dest / "saved_model.pb").is_file():
         return dest
+    # onnx2tf rewrites the file it is given (op names, shapes): hand it a private copy.
+    private = dest.parent / (dest.name + ".input.onnx")
+    shutil.copyfile(onnx_path, private)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "converter.builders.onnx_tf", str(onnx_path), str(dest)]
+    cmd = [sys.executable, "-m", "converter.builders.onnx_tf", str(private), str(dest)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     out = _plain(proc.stdout + "\n" + proc.stderr)
     log.debug("onnx2tf output:\n%s", out[-4000:])
