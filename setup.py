@@ -53,6 +53,7 @@ setup(
     extras_require={
         "runtime": [*RUNTIME, *RUNTIME_CPU],
         "jetson": [*RUNTIME, "sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
+        "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
         "torch": [*CONVERTER, *TORCH],

@@ -38,34 +38,22 @@ class BuildInputs:
 
     _inputs: dict[str, np.ndarray] | None = None
     _heldout_want: dict[str, np.ndarray] | None = None
-    _calib_feeds: dict[str, np.ndarray] | None = None
-    _heldout_feeds: dict[str, np.ndarray] | None = None
-
-    def calibration_feeds(self) -> dict[str, np.ndarray] | None:
-        """{input name: (N, ...)} calibration data for every model input, or None without a set."""
-        if self.calibration is None:
-            return None
-        if self._calib_feeds is None:
-            from converter.calibration_feeds import model_feeds
-
-            self._calib_feeds = model_feeds(self.manifest, self.calibration.calib,
-                                            getattr(self.calibration, "vectors", None) or {}, self.reference)
-        return self._calib_feeds
-
-    def heldout_feeds(self) -> dict[str, np.ndarray]:
-        """{input name: (M, ...)}: the set's held-out frames (never calibrated on), every input."""
-        if self._heldout_feeds is None:
-            from converter.calibration_feeds import model_feeds
-
-            self._heldout_feeds = model_feeds(self.manifest, self.calibration.heldout,
-                                              getattr(self.calibration, "heldout_vectors", None) or {}, self.reference)
-        return self._heldout_feeds
 
     def reference_inputs(self) -> dict[str, np.ndarray]:
         """{input name: (N, ...) float32}: every model input on the reference samples."""
         if self._inputs is None:
             self._inputs = self.reference.inputs(self.manifest)
         return self._inputs
+
+    def calibration_feeds(self) -> dict[str, np.ndarray] | None:
+        """{input name: (N, ...)} calibration data for every model input, or None without a set
+        (see :func:`calibration.conversion.model_feeds`)."""
+        return self.calibration.calib_feeds if self.calibration is not None else None
+
+    def heldout_feeds(self) -> dict[str, np.ndarray]:
+        """{input name: (M, ...)}: the set's held-out frames (never calibrated on), every input."""
+        feeds: dict[str, np.ndarray] = self.calibration.heldout_feeds
+        return feeds
 
     def heldout_reference(self) -> dict[str, np.ndarray]:
         """FP32 outputs on the calibration set's held-out frames: the source model's, or (extending
