@@ -108,7 +108,7 @@ class Board:
         self._reader.start()
         assert self.wait_for(lambda e: e.get("event") == "start", 20), self.describe_failure()
         # setup() has run once Timer1 drives the servo pin; bytes before that are lost, as on a board
-        assert self.wait_for(lambda e: e.get("pin") == "servo", 20), self.describe_failure()
+        assert self.wait_for(lambda e: e.get("pin") == "servo" and "pulse_us" in e, 20), self.describe_failure()
 
     def _read(self, stream: IO[str] | None) -> None:
         assert stream is not None

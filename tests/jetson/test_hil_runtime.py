@@ -119,6 +119,7 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
             runtime.wait()
     board.sleep_sim_ms(100)  # frames still in the pty reach the chip; the failsafe is 250 ms away
     sent = drives(board)
+    assert not board.of("rx", cut=True), "an rx burst was too long to log whole: frames would be missing"
     t_last = sent[-1][0]
     # once the last DRIVE is applied only the failsafe changes an output: its first OCR write is the neutral
     failsafe = board.wait_for(lambda e: e.get("event") == "ocr" and e["t_us"] > t_last + LOOP_US)
@@ -139,7 +140,7 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     assert got_ocr == expected_ocr
     # 3. the servo pin carries them in order (a command that lasts under one 20 ms frame is never seen)
     widths = [w for t, w in board.pulses("servo", sent[0][0]) if t < failsafe["t_us"]]
-    assert widths and is_subsequence(widths, [(o + 1) / 2 for o in expected_ocr]), widths
+    assert widths and is_subsequence(widths, [(o + 1) / 2 for o in expected_ocr]), (widths, expected_ocr)
     # 4. SIGKILL: the firmware's own failsafe, in simulated time
     failsafe_ms = (failsafe["t_us"] - t_last) / 1000
     assert 250 - TICK_MS <= failsafe_ms <= 252, f"neutral {failsafe_ms} ms after the last DRIVE"
@@ -171,7 +172,7 @@ def test_sigterm_stops_and_disarms_at_once(board: Board, demo_bundle: Path, clip
     off = board.wait_for(lambda e: e.get("pin") == "led" and not e["on"] and e["t_us"] >= t_sig)
     assert off is not None, "never disarmed after SIGTERM"
     goodbye = [(t, m) for t, m in board.rx_frames(t_sig) if isinstance(m, Neutral) and m.disarm]
-    assert goodbye, "the runtime sent no NEUTRAL with disarm on SIGTERM"
+    assert goodbye, f"the runtime sent no NEUTRAL with disarm on SIGTERM: {list(board.rx_frames(t_sig))} {board.of('rx', t_sig)} {off}"
     t_bye = goodbye[0][0]
     assert 0 <= off["t_us"] - t_bye <= LOOP_US, "disarm did not follow the NEUTRAL"
     ms = (off["t_us"] - t_sig) / 1000

@@ -9,7 +9,7 @@
  * Bytes that arrive while the firmware has the receiver off (during a reset) are lost, as on the
  * wire. When a burst the host wrote has been taken (read by the firmware, or lost), one line:
  * {"event": "rx", "n": bytes in the burst, "bytes": total so far (taken + lost), "hex": the burst}
- * (hex cut at 256 bytes), so a test can tell which frame ended when, in simulated time.
+ * (hex cut at 4096 bytes, then "cut": true), so a test can tell which frame ended when, in simulated time.
  * Board -> host: every byte the firmware writes to UDR0 goes to the pty; while no program has the
  * pty open, they are dropped (nobody is listening on the wire).
  */
@@ -86,7 +86,7 @@ static uint32_t byte_cycles(const sim_t *s)
     return bit * 10u;
 }
 
-#define HEX_MAX 256u
+#define HEX_MAX 4096u
 
 static void burst_done(sim_t *s)
 {
@@ -170,10 +170,9 @@ void serial_service(sim_t *s)
     struct pollfd p = {s->master_fd, POLLIN | POLLOUT, 0};
     if (poll(&p, 1, 0) < 0)
         return;
-    if (p.revents & POLLHUP) { /* no program has the pty open */
+    if (p.revents & POLLHUP) { /* no program has the pty open: nobody on the wire to hear us */
         s->tx_dropped += s->tx_head - s->tx_tail;
         s->tx_tail = s->tx_head;
-        return;
     }
     while (s->tx_tail != s->tx_head) {
         uint32_t start = s->tx_tail & Q_MASK, end = s->tx_head & Q_MASK;
@@ -194,6 +193,8 @@ void serial_service(sim_t *s)
             break;
         uint32_t start = s->rx_head & Q_MASK;
         size_t n = sizeof s->rxq - start < free_bytes ? sizeof s->rxq - start : free_bytes;
+        /* still read after a hang-up: what the host wrote just before closing (its goodbye
+         * NEUTRAL) is there to be taken; then EIO until the next open */
         ssize_t r = read(s->master_fd, s->rxq + start, n);
         if (r <= 0)
             break;
