@@ -7,14 +7,25 @@ machine runs the simulator slower than real time. Measured figures are printed (
 
 from __future__ import annotations
 
+import binascii
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from runtime.link.protocol import Arm, Drive, Heartbeat, Neutral, encode
+from runtime.link.protocol import (
+    PROTOCOL_VERSION,
+    Arm,
+    Drive,
+    Heartbeat,
+    MsgType,
+    Neutral,
+    encode,
+    encode_frame,
+)
 from tests.jetson.hil import Board, HostPort, Mapping, build, missing_tools
 from tests.runtime.link.test_fuzz import flip_bits
 from tests.runtime.link.vectors import load_vectors
@@ -295,3 +306,48 @@ def test_neutral_with_disarm_stops_at_once(board: BoardFactory) -> None:
     assert off["t_us"] - t_neutral <= LOOP_US and ocr["t_us"] - t_neutral <= LOOP_US
     t_p, width = b.next_pulse("esc", t_neutral)
     assert abs(width - NEUTRAL_US) <= TOL_US and t_p - t_neutral <= PERIOD_US + LOOP_US
+
+
+def v1_frame(msg_type: int, seq: int, payload: bytes) -> bytes:
+    """A frame as protocol version 1 made it: CRC-16/CCITT-FALSE over LEN..PAYLOAD, little-endian."""
+    body = bytes([len(payload), msg_type]) + seq.to_bytes(2, "little") + payload
+    return bytes([0xA5]) + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "little")
+
+
+def test_the_chip_speaks_the_current_protocol_version_only(board: BoardFactory) -> None:
+    """The protocol version on the wire is the firmware's, as built: its STATUS decodes with the
+    host's rules (which check the version), an ARM for another version or with another version's
+    CRC never arms it, and the current ARM does."""
+    b, host = board()
+    b.sleep_sim_ms(60)
+    statuses = host.statuses()
+    assert statuses and all(s.version == PROTOCOL_VERSION for s in statuses)
+    host.send(encode_frame(MsgType.ARM, 1, bytes([PROTOCOL_VERSION - 1])))  # a valid frame, older version
+    if PROTOCOL_VERSION >= 2:  # version 1's CRC variant: not a frame at all for this firmware
+        host.send(v1_frame(MsgType.ARM, 2, bytes([1])))
+        host.send(v1_frame(MsgType.ARM, 3, bytes([PROTOCOL_VERSION])))
+    t = b.delivered(host.sent)
+    b.run_until_us(t + 100_000)
+    status = host.statuses()[-1]
+    assert b.led() == [] and not status.armed, "an ARM of another protocol version armed the car"
+    assert status.rx_errors >= (3 if PROTOCOL_VERSION >= 2 else 1)
+    b.delivered(host.send(Arm()))
+    assert b.wait_for(lambda e: e.get("pin") == "led" and e["on"]) is not None
+    print(f"\n[hil] protocol v{PROTOCOL_VERSION} on the chip: STATUS decodes, other versions' ARMs rejected "
+          f"(rx_errors {status.rx_errors}), the current ARM arms")
+
+
+def test_bad_arguments_are_one_line_errors(firmware: tuple[Path, Path], tmp_path: Path) -> None:
+    exe, elf = firmware
+    cases = [
+        ([], "--pty PATH is needed"),
+        (["--pty", str(tmp_path / "p"), "--elf", str(tmp_path / "missing.elf")], "cannot read the firmware"),
+        (["--pty", str(tmp_path / "p"), "--rc-aux-us", "200"], "0 (silent) or 500..2500"),
+        (["--pty", str(tmp_path / "p"), "--battery-mv", "lots"], "--battery-mv needs a number"),
+        (["--pty", str(tmp_path), "--elf", str(elf)], "exists and is not a symlink"),
+    ]
+    for args, message in cases:
+        out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2, (args, out)
+        assert message in out.stderr.splitlines()[0], (args, out.stderr)
+        assert out.stdout == ""
