@@ -115,6 +115,7 @@ def test_arm_and_drive_pulses_follow_the_mapping(
     led = b.wait_for(lambda e: e.get("pin") == "led" and e["on"])
     assert led is not None, "ARM did not light the LED"
     latencies: list[float] = []
+    applied: list[int] = []
     rows = []
     for i, (steering, throttle) in enumerate(COMMANDS):
         before = {pin: b.pulse_at(pin, b.now_us()) for pin in ("servo", "esc")}
@@ -127,11 +128,16 @@ def test_arm_and_drive_pulses_follow_the_mapping(
             assert abs(width - expected) <= TOL_US, f"DRIVE({steering}, {throttle}) -> {pin} {width} µs, spec {expected}"
             latency_ms = (t - t_rx) / 1000
             assert 0 < latency_ms <= (PERIOD_US + LOOP_US) / 1000, f"{pin} latency {latency_ms} ms"
+            ocr = b.of("ocr", t_rx, pin=pin)[0]
+            assert ocr["t_us"] - t_rx <= LOOP_US and ocr["t_us"] <= t
             latencies.append(latency_ms)
-            rows.append(f"DRIVE({steering:5d},{throttle:5d}) {pin:5s} spec {expected:7.1f} µs measured {width:7.1f} µs latency {latency_ms:5.2f} ms")
+            applied.append(ocr["t_us"] - t_rx)
+            rows.append(f"DRIVE({steering:5d},{throttle:5d}) {pin:5s} spec {expected:7.1f} µs measured {width:7.1f} µs "
+                        f"latency {latency_ms:5.2f} ms (OCR written after {ocr['t_us'] - t_rx} µs)")
     print(f"\n[hil] mapping {mapping}\n[hil] " + "\n[hil] ".join(rows))
     print(f"[hil] DRIVE last byte -> new pulse width: min {min(latencies):.2f} ms, max {max(latencies):.2f} ms "
-          f"(the next 20 ms servo frame), n={len(latencies)}")
+          f"(the next 20 ms servo frame), n={len(latencies)}; the firmware wrote OCR1x {min(applied)}-{max(applied)} µs "
+          "after the last byte")
 
 
 @pytest.mark.parametrize("heartbeats", [False, True], ids=["silence", "heartbeats"])
@@ -198,8 +204,11 @@ def test_hung_main_loop_is_reset_by_the_watchdog_and_comes_back_disarmed(board: 
     t_again = arm_and_drive(b, host, 500, 0, 100)
     _, width = b.next_pulse("servo", t_again)
     assert abs(width - 1700) <= TOL_US
+    back = {pin: b.pulse_where(pin, reset["t_us"] + 1, lambda w: abs(w - NEUTRAL_US) <= TOL_US)[0] - reset["t_us"]
+            for pin in ("servo", "esc")}
     print(f"\n[hil] hung main loop (control at {hang['t_us']} µs, stuck at {hung['t_us']} µs): watchdog reset "
-          f"{hang_ms:.2f} ms later; neutral pulses and LED off right after the reset; disarmed until a new ARM")
+          f"{hang_ms:.2f} ms later; neutral pulses {back} µs after the reset, LED off at the reset; "
+          "disarmed until a new ARM")
 
 
 def test_manual_override_from_the_receiver_and_back(board: BoardFactory) -> None:

@@ -73,7 +73,8 @@ static avr_cycle_count_t t1_bottom(avr_t *avr, avr_cycle_count_t when, void *par
         avr_cycle_timer_cancel(avr, t1_compare, c);
         /* OCR1x >= TOP: no match before the next BOTTOM, the pin stays high the whole period */
         uint32_t width = (uint32_t)prescaler[s->t1_cs] * ((ocr < top ? ocr : top) + 1);
-        avr_cycle_timer_register(avr, when + width - avr->cycle, t1_compare, c);
+        avr_cycle_count_t match = when + width;
+        avr_cycle_timer_register(avr, match > avr->cycle ? match - avr->cycle : 0, t1_compare, c);
     }
     return period ? when + period : 0;
 }

@@ -108,6 +108,7 @@ static void hang_if_at_wdr(sim_t *s)
 
 typedef struct {
     int fd, keep_open;
+    char fifo[512]; /* a FIFO we made (removed at exit), or "" */
     char buf[512];
     size_t n;
 } control_in_t;
@@ -116,10 +117,13 @@ static int control_open(control_in_t *c, const char *path)
 {
     c->n = 0;
     c->keep_open = -1;
+    c->fifo[0] = 0;
     if (!strcmp(path, "-")) {
         c->fd = STDIN_FILENO;
     } else {
-        if (mkfifo(path, 0600) < 0 && errno != EEXIST) {
+        if (mkfifo(path, 0600) == 0) {
+            snprintf(c->fifo, sizeof c->fifo, "%s", path);
+        } else if (errno != EEXIST) {
             fprintf(stderr, "rc-firmware-sim: cannot make the control FIFO %s: %s\n", path, strerror(errno));
             return -1;
         }
@@ -328,5 +332,7 @@ out:
          (unsigned long long)now_us(s), (unsigned long long)s->max_lag_us, s->resets, (unsigned long long)s->rx_bytes,
          (unsigned long long)s->rx_dropped, (unsigned long long)s->tx_bytes, (unsigned long long)s->tx_dropped);
     serial_close(s);
+    if (ctl.fifo[0])
+        unlink(ctl.fifo);
     return status;
 }

@@ -64,6 +64,7 @@ int serial_open(sim_t *s, const char *link_path)
     }
     s->master_fd = master;
     snprintf(s->pty_link, sizeof s->pty_link, "%s", link_path);
+    snprintf(s->pty_name, sizeof s->pty_name, "%s", name);
     return 0;
 }
 
@@ -71,8 +72,11 @@ void serial_close(sim_t *s)
 {
     char target[256];
     ssize_t n = readlink(s->pty_link, target, sizeof target - 1);
-    if (n > 0) /* remove our link only, not one somebody put there since */
-        unlink(s->pty_link);
+    if (n > 0) {
+        target[n] = 0;
+        if (!strcmp(target, s->pty_name)) /* our link only, not one somebody put there since */
+            unlink(s->pty_link);
+    }
     if (s->master_fd >= 0)
         close(s->master_fd);
     s->master_fd = -1;

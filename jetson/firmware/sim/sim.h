@@ -84,7 +84,7 @@ struct sim {
     avr_irq_t *adc0;
     /* serial bridge */
     int master_fd;
-    char pty_link[512];
+    char pty_link[512], pty_name[256];
     uint8_t rxq[8192];
     uint32_t rx_head, rx_tail, rx_burst; /* ring indices; rx_burst: first byte of this burst */
     int rx_in_flight, rx_pump_on;
