@@ -85,7 +85,10 @@ def test_power_up_is_neutral_and_noise_before_arm_moves_nothing(board: BoardFact
     rng = random.Random(14)
     noise = b"U-Boot 2020.04 (Jetson)\r\nDRAM: 3.8 GiB\r\n" + bytes(rng.randrange(256) for _ in range(1500))
     noise += bytes([0xA5]) * 40 + rng.randbytes(500)
-    host.send(noise)
+    t_start = b.now_us()
+    t_noise = b.delivered(host.send(noise))
+    per_byte_us = (t_noise - t_start) / len(noise)
+    assert 85 <= per_byte_us <= 95, f"{per_byte_us} µs per byte: 115200 8N1 with U2X0 takes 85"
     for i in range(5):  # valid DRIVEs before any ARM: reported, never applied
         host.send(Drive(900, 800, 100 + i))
     t_end = b.delivered(host.sent)
@@ -97,8 +100,12 @@ def test_power_up_is_neutral_and_noise_before_arm_moves_nothing(board: BoardFact
     statuses = host.statuses()
     assert statuses and not statuses[-1].armed and statuses[-1].last_tag == 104
     assert statuses[-1].battery_mv == pytest.approx(7400, abs=40)  # ADC0 through the divider
+    b.control("battery 6100")
+    b.sleep_sim_ms(300)
+    assert host.statuses()[-1].battery_mv == pytest.approx(6100, abs=40)
     print(f"\n[hil] power-up: first pulses {b.pulses('servo')[:1]} servo, {b.pulses('esc')[:1]} esc; "
-          f"{len(noise)} noise bytes + 5 DRIVEs before ARM: no change; rx_errors {statuses[-1].rx_errors}")
+          f"{len(noise)} noise bytes ({per_byte_us:.1f} µs per byte) + 5 DRIVEs before ARM: no change; "
+          f"rx_errors {statuses[-1].rx_errors}; battery 7400 mV reads {statuses[-1].battery_mv} mV")
 
 
 COMMANDS = [(0, 0), (1000, 1000), (-1000, -1000), (333, -500), (-777, 250), (250, 999), (-1, -400)]

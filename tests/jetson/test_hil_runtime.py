@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.link.protocol import Drive, Neutral
+from runtime.link.protocol import Arm, Drive, Neutral
 from tests.jetson.hil import Board, Mapping, build, missing_tools
 from tests.runtime.helpers import reference_outputs
 
@@ -133,13 +133,21 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     for _, d in sent:
         want = float(np.clip(ref[d.tag - 1], -1, 1))
         assert abs(d.steering / 1000 - want) <= WIRE_UNIT, f"frame {d.tag}: wire {d.steering}, model {want:.4f}"
+    # The DRIVEs after the ARM that followed the last disarm: a DRIVE to a disarmed car moves nothing,
+    # and on a loaded machine the runtime's start can stall past DISARM_MS (it re-arms on STATUS).
+    t_disarmed = max((t for t, on in board.led() if not on and t < t_last), default=0)
+    stream = list(board.rx_frames())
+    start = min(i for i, (t, m) in enumerate(stream) if isinstance(m, Arm) and t > t_disarmed)
+    armed = [(t, m) for t, m in stream[start:] if isinstance(m, Drive)]
+    assert len(armed) >= 20, f"only {len(armed)} DRIVEs reached an armed car"
     # 2. the firmware commands each of them to Timer1, in order, with the spec's mapping
-    expected_ocr = dedupe([NEUTRAL_OCR] + [firmware_ocr(mapping, d.steering) for _, d in sent])
-    got_ocr = dedupe([NEUTRAL_OCR] + [e["ocr"] for e in board.of("ocr", sent[0][0], pin="servo")
+    expected_ocr = dedupe([NEUTRAL_OCR] + [firmware_ocr(mapping, d.steering) for _, d in armed])
+    got_ocr = dedupe([NEUTRAL_OCR] + [e["ocr"] for e in board.of("ocr", t_disarmed + 1, pin="servo")
                                       if e["t_us"] < failsafe["t_us"]])
     assert got_ocr == expected_ocr
     # 3. the servo pin carries them in order (a command that lasts under one 20 ms frame is never seen)
-    widths = [w for t, w in board.pulses("servo", sent[0][0]) if t < failsafe["t_us"]]
+    since = max(t_disarmed + 1, 20_000)  # after the power-up period (its pulse starts as the pin is enabled)
+    widths = [w for t, w in board.pulses("servo", since) if t < failsafe["t_us"]]
     assert widths and is_subsequence(widths, [(o + 1) / 2 for o in expected_ocr]), (widths, expected_ocr)
     # 4. SIGKILL: the firmware's own failsafe, in simulated time
     failsafe_ms = (failsafe["t_us"] - t_last) / 1000
@@ -149,7 +157,8 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     assert 1000 - TICK_MS <= disarm_ms <= 1002, f"disarmed {disarm_ms} ms after the last frame"
     tags = [d.tag for _, d in sent]
     print(f"\n[hil] rc-runtime -> board: {len(sent)} DRIVEs (frames {tags[0]}..{tags[-1]}, {len(set(tags))} distinct), "
-          f"each the model's steering for its frame; {len(got_ocr) - 1} servo commands in order; "
+          f"each the model's steering for its frame; {len(armed)} to the armed car, "
+          f"{len(got_ocr) - 1} servo commands in order; "
           f"{len(widths)} servo pulse changes, all of them frames' commands in order")
     print(f"[hil] SIGKILL: neutral commanded {failsafe_ms:.2f} ms after the last DRIVE, on the pins "
           f"{(t_pin - t_last) / 1000:.2f} ms; disarmed {disarm_ms:.2f} ms after the last frame")
@@ -176,7 +185,9 @@ def test_sigterm_stops_and_disarms_at_once(board: Board, demo_bundle: Path, clip
     t_bye = goodbye[0][0]
     assert 0 <= off["t_us"] - t_bye <= LOOP_US, "disarm did not follow the NEUTRAL"
     ms = (off["t_us"] - t_sig) / 1000
-    assert ms < 250, f"disarmed {ms} ms after SIGTERM: that is the failsafe, not the runtime's goodbye"
+    # caused by the goodbye (above), and well before silence would have disarmed it (1 s); how soon
+    # depends on the runtime's shutdown on this machine (printed)
+    assert ms < 1000, f"disarmed {ms} ms after SIGTERM: that is the silence rule, not the runtime's goodbye"
     # outputs neutral by the goodbye at the latest (the runtime's watchdog may send NEUTRAL first)
     late = [e for e in board.of("ocr", t_bye + 2000)]
     assert not late, f"an output changed after the goodbye: {late}"

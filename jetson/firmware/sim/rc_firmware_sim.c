@@ -322,14 +322,19 @@ int main(int argc, char **argv)
             uint64_t due = s->wall0_ns + sim_ns;
             struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        } else if ((wall_ns - sim_ns) / 1000 > s->max_lag_us) {
-            s->max_lag_us = (wall_ns - sim_ns) / 1000;
+        } else {
+            uint64_t lag_us = (wall_ns - sim_ns) / 1000;
+            s->late_slices += lag_us > 1000;
+            if (lag_us > s->max_lag_us)
+                s->max_lag_us = lag_us;
         }
+        s->slices++;
     }
 out:
-    emit(s, "{\"t_us\": %llu, \"event\": \"exit\", \"max_lag_us\": %llu, \"resets\": %u, \"rx_bytes\": %llu, "
+    emit(s, "{\"t_us\": %llu, \"event\": \"exit\", \"max_lag_us\": %llu, \"late_pct\": %.2f, \"resets\": %u, \"rx_bytes\": %llu, "
             "\"rx_dropped\": %llu, \"tx_bytes\": %llu, \"tx_dropped\": %llu}",
-         (unsigned long long)now_us(s), (unsigned long long)s->max_lag_us, s->resets, (unsigned long long)s->rx_bytes,
+         (unsigned long long)now_us(s), (unsigned long long)s->max_lag_us,
+         s->slices ? 100.0 * (double)s->late_slices / (double)s->slices : 0.0, s->resets, (unsigned long long)s->rx_bytes,
          (unsigned long long)s->rx_dropped, (unsigned long long)s->tx_bytes, (unsigned long long)s->tx_dropped);
     serial_close(s);
     if (ctl.fifo[0])

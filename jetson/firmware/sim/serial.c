@@ -4,8 +4,9 @@
  *
  * Host -> board: bytes are handed to the simulated UART one at a time, the next one only after the
  * firmware has read the previous one out of UDR0, so simavr's receiver never overruns and each
- * byte's arrival time is simavr's own byte time after it was handed over (simavr counts a parity
- * bit even in 8N1: 11 bit times, 93.5 us per byte at UBRR0 = 16 / U2X0, where the wire takes 85).
+ * byte arrives one byte time after it was handed over. simavr 1.6 counts a parity bit even in 8N1
+ * (11 bit times: 93.5 us per byte at UBRR0 = 16 / U2X0); the byte time is set here to the frame
+ * the firmware configured (start + data + parity + stop bits: 85 us), for both directions.
  * Bytes that arrive while the firmware has the receiver off (during a reset) are lost, as on the
  * wire. When a burst the host wrote has been taken (read by the firmware, or lost), one line:
  * {"event": "rx", "n": bytes in the burst, "bytes": total so far (taken + lost), "hex": the burst}
@@ -82,12 +83,26 @@ void serial_close(sim_t *s)
     s->master_fd = -1;
 }
 
+/* One UART frame in CPU cycles as the firmware configured it (datasheet 20.3, 20.4). */
 static uint32_t byte_cycles(const sim_t *s)
 {
+    static const uint8_t data_bits[8] = {5, 6, 7, 8, 8, 8, 8, 9}; /* UCSZ02:0; 4-6 reserved */
     const uint8_t *d = s->avr->data;
     uint32_t ubrr = (uint32_t)(d[R_UBRR0L] | ((d[R_UBRR0H] & 0x0F) << 8));
     uint32_t bit = (ubrr + 1) * ((d[R_UCSR0A] & (1 << 1)) ? 8u : 16u);
-    return bit * 10u;
+    uint8_t ucsz = (uint8_t)(((d[R_UCSR0C] >> 1) & 3) | ((d[R_UCSR0B] & (1 << 2)) ? 4 : 0));
+    uint32_t bits = 1u + data_bits[ucsz] + ((d[R_UCSR0C] & (1 << 5)) ? 1u : 0u) + ((d[R_UCSR0C] & (1 << 3)) ? 2u : 1u);
+    return bit * bits;
+}
+
+/* After simavr has worked out its byte time (on a UBRR0L write), put in the real one. */
+static void uart_setup_written(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    sim_t *s = (sim_t *)param;
+    (void)irq;
+    (void)value;
+    if (s->uart)
+        s->uart->cycles_per_byte = byte_cycles(s);
 }
 
 #define HEX_MAX 4096u
@@ -161,6 +176,12 @@ void serial_init(sim_t *s)
     avr_ioctl(s->avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
     avr_irq_register_notify(uart_irq(s, UART_IRQ_OUTPUT), tx_byte, s);
     avr_irq_register_notify(uart_irq(s, UART_IRQ_OUT_XON), rx_taken, s);
+    for (avr_io_t *io = s->avr->io_port; io; io = io->next)
+        if (!strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0')
+            s->uart = (avr_uart_t *)io;
+    static const uint16_t regs[] = {R_UBRR0L, R_UBRR0H, R_UCSR0A, R_UCSR0B, R_UCSR0C};
+    for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
+        avr_irq_register_notify(avr_iomem_getirq(s->avr, regs[i], NULL, AVR_IOMEM_IRQ_ALL), uart_setup_written, s);
 }
 
 void serial_on_reset(sim_t *s)

@@ -73,7 +73,7 @@ struct sim {
     /* pacing */
     uint64_t wall0_ns;
     avr_cycle_count_t cycle0;
-    uint64_t max_lag_us;
+    uint64_t max_lag_us, slices, late_slices; /* late: simulated time > 1 ms behind the wall clock */
     /* Timer1 outputs and the LED */
     oc_channel_t oc[OUT_COUNT];
     uint8_t t1_cs, t1_wgm;
@@ -83,6 +83,7 @@ struct sim {
     uint32_t battery_mv;
     avr_irq_t *adc0;
     /* serial bridge */
+    struct avr_uart_t *uart;
     int master_fd;
     char pty_link[512], pty_name[256];
     uint8_t rxq[8192];
