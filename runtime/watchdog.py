@@ -69,6 +69,7 @@ class Watchdog:
         self.trips = 0  # deadline expiries after having driven
         self.last_tag = 0
         self.last_status: dict[str, Any] | None = None
+        self._health_line: str | None = None
 
     # -- the loop's side -----------------------------------------------------------------------
 
@@ -117,6 +118,11 @@ class Watchdog:
             return True
         s = self.last_status or {}
         return bool(s.get("failsafe")) or s.get("armed") is False or str(s.get("mode", "")).lower() == "manual"
+
+    def car_answered(self) -> bool:
+        """The car has sent a valid STATUS (links that cannot tell, e.g. null://, say True)."""
+        reached = getattr(self.link, "reached_car", None)
+        return True if reached is None else bool(reached)
 
     def healthy(self) -> bool:
         return not self.expired() and self.events.healthy()
@@ -215,6 +221,7 @@ class Watchdog:
             except Exception as e:
                 self.events.raise_("link.error", f"poll: {e}")
                 return
+        self._report_health()
         if status is None:
             return
         self.last_status = _status_dict(status)
@@ -227,6 +234,16 @@ class Watchdog:
             self.events.raise_("link.failsafe")
         else:
             self.events.clear("link.failsafe")
+
+    def _report_health(self) -> None:
+        """The link's health on the systemd status line, when it changes (the link logs it)."""
+        describe = getattr(self.link, "describe_health", None)
+        if self.notify is None or not callable(describe):
+            return
+        line = f"car link: {describe()}"
+        if line != self._health_line:
+            self._health_line = line
+            self._notify(f"STATUS={line}")
 
     def _notify(self, msg: str) -> None:
         try:

@@ -63,12 +63,17 @@ class LinkStats:
     dropped: int = 0  # commands not written: disconnected or the write failed/timed out
     nonfinite: int = 0  # drive() called with NaN/inf: neutral sent instead
     reconnects: int = 0
-    rearms: int = 0  # ARM re-sent because the car said it was disarmed (reset, silence)
-    status_frames: int = 0
+    rearms: int = 0  # ARM repeated because the car had not confirmed it (reset, silence, lost ARM)
+    status_frames: int = 0  # valid STATUS frames from the car
+    status_invalid: int = 0  # CRC-valid STATUS with a bad version/mode/flags/range: never acted on
     rx_rejected: int = 0  # corrupted or foreign frames from the car
     manual_frames: int = 0  # status frames reporting the RC override
+    withheld_unarmed: int = 0  # DRIVEs not written because the car had not confirmed it is armed
+    paced: int = 0  # DRIVEs not written because the line's byte budget was spent (a newer one won)
+    heartbeats: int = 0  # HEARTBEATs sent because nothing else was written for a while
+    health: str = "no_port"  # no_port / no_status / disarmed / manual / ok (null: the null link)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -80,8 +85,9 @@ class DriveLink(Protocol):
 
     def arm(self) -> None: ...
 
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
-        """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq."""
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
+        """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq, or
+        None when it was not written (no port, car not confirmed armed, paced)."""
         ...
 
     def neutral(self) -> None: ...

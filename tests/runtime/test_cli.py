@@ -157,6 +157,8 @@ def test_systemd_notifications_over_a_real_notify_socket(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert messages[0] == "READY=1"  # after the first inference, before any watchdog ping
+    lifecycle = [m for m in messages if not m.startswith("STATUS=")]  # STATUS= lines: the car link's health
+    assert lifecycle[0] == "READY=1"  # after the first inference and the car's first STATUS, before any ping
+    assert "STATUS=car link: car armed" in messages
     assert messages.count("WATCHDOG=1") >= 3
     assert car.commands()

@@ -92,15 +92,21 @@ def test_close_disarms_so_a_new_host_must_arm() -> None:
         link = SerialDriveLink(path)
         link.open()
         link.arm()
+        deadline = time.monotonic() + 3
+        while not link.car_armed and time.monotonic() < deadline:  # DRIVE waits for the car's armed STATUS
+            link.poll()
+            time.sleep(0.005)
         link.drive(0.0, 0.5)
         assert sim.wait_for(lambda s: s.output.throttle == 0.5)
         link.close()
         assert sim.wait_for(lambda s: s.state == "disarmed" and s.output.neutral)
         second = SerialDriveLink(path)
         second.open()
-        second.drive(0.0, 0.5, tag=9)
-        assert sim.wait_for(lambda s: s.commands()[-1]["tag"] == 9)
-        assert sim.output.neutral
+        assert second.drive(0.0, 0.5, tag=9) is None  # never sent to a car that has not confirmed ARM
+        second.heartbeat()
+        assert sim.wait_for(lambda s: any(e["event"] == "heartbeat" for e in s.events))
+        assert second.stats.withheld_unarmed == 1 and sim.commands()[-1]["tag"] != 9
+        assert sim.state == "disarmed" and sim.output.neutral
         second.close()
     finally:
         sim.stop()
@@ -119,6 +125,10 @@ def test_rc_car_sim_process(tmp_path: Path) -> None:
         link = SerialDriveLink(str(dev))
         link.open()
         link.arm()
+        deadline = time.monotonic() + 3
+        while not link.car_armed and time.monotonic() < deadline:  # DRIVE waits for the car's armed STATUS
+            link.poll()
+            time.sleep(0.005)
         for i in range(5):
             link.drive(-0.3, 0.6, tag=70 + i)
             time.sleep(0.01)
