@@ -30,6 +30,7 @@ N_FRAMES = 120  # 4 s of video at 30 fps: the runtime is stopped before it ends
 WIRE_UNIT = 0.0006  # the link rounds to 1/1000
 TICK_MS = 1  # the firmware's millisecond clock
 NEUTRAL_OCR = 2999
+BYTE_US = 85  # 115200 8N1 with U2X0 (UBRR0 = 16): 10 bits of 8.5 µs
 LOOP_US = 2000  # the firmware applies a DRIVE within this of its last byte (measured: tens of µs)
 
 
@@ -140,6 +141,13 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     start = min(i for i, (t, m) in enumerate(stream) if isinstance(m, Arm) and t > t_disarmed)
     armed = [(t, m) for t, m in stream[start:] if isinstance(m, Drive)]
     assert len(armed) >= 20, f"only {len(armed)} DRIVEs reached an armed car"
+    # the arming handshake (protocol.md, host obligations): the first DRIVE follows the chip's
+    # STATUS confirming the ARM, which it sends as it arms (the LED comes on in the same loop pass)
+    t_first_on = min(t for t, on in board.led() if on)
+    t_first_drive = min(t for t, m in stream if isinstance(m, Drive))
+    # sent after the STATUS (24 bytes) had arrived, a DRIVE (15 bytes) ends >= 39 byte times (3.3 ms)
+    # after the chip armed; one sent with the ARM ends ~1 ms after it
+    assert t_first_drive - t_first_on >= 39 * BYTE_US, "a DRIVE went out before the car confirmed the ARM"
     # 2. the firmware commands each of them to Timer1, in order, with the spec's mapping
     expected_ocr = dedupe([NEUTRAL_OCR] + [firmware_ocr(mapping, d.steering) for _, d in armed])
     got_ocr = dedupe([NEUTRAL_OCR] + [e["ocr"] for e in board.of("ocr", t_disarmed + 1, pin="servo")
@@ -158,7 +166,8 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     tags = [d.tag for _, d in sent]
     print(f"\n[hil] rc-runtime -> board: {len(sent)} DRIVEs (frames {tags[0]}..{tags[-1]}, {len(set(tags))} distinct), "
           f"each the model's steering for its frame; {len(armed)} to the armed car, "
-          f"{len(got_ocr) - 1} servo commands in order; "
+          f"{len(got_ocr) - 1} servo commands in order; first DRIVE {(t_first_drive - t_first_on) / 1000:.1f} ms "
+          "after the chip armed; "
           f"{len(widths)} servo pulse changes, all of them frames' commands in order")
     print(f"[hil] SIGKILL: neutral commanded {failsafe_ms:.2f} ms after the last DRIVE, on the pins "
           f"{(t_pin - t_last) / 1000:.2f} ms; disarmed {disarm_ms:.2f} ms after the last frame")
