@@ -99,7 +99,7 @@ class Board:
         self.stderr_path = workdir / "sim.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [str(exe), "--pty", str(self.pty), "--elf", str(elf), *args],
+            [str(exe), "--pty", str(self.pty), "--elf", str(elf), "--control", "-", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
         )
         self.events: list[Event] = []

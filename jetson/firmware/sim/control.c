@@ -1,5 +1,6 @@
 /*
- * Commands that change the bench while the board runs, one per line (stdin or --control FIFO):
+ * Commands that change the bench while the board runs, one per line (--control FIFO, or
+ * --control - for stdin):
  *
  *   rc steering|throttle|aux US   receiver pulse width from the next frame (0 = channel silent)
  *   battery MV                    pack voltage on the divider into ADC0

@@ -4,7 +4,7 @@
  *
  *   rc-firmware-sim --pty /tmp/rc-car [--elf build/rc_car.elf] [--rc-steering-us 1500
  *                   --rc-throttle-us 1500 --rc-aux-us 1000] [--battery-mv 7400]
- *                   [--control FIFO] [--duration-ms N]
+ *                   [--control FIFO|-] [--duration-ms N]
  *
  * stdout: one JSON object per line (README.md in this directory). Commands: control.c.
  * Exit status: 0 on SIGTERM/SIGINT/quit/--duration-ms, 1 if the simulated core crashed,
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
 {
     sim_t *s = &the_sim;
     char elf_path[600];
-    const char *pty = NULL, *control = "-";
+    const char *pty = NULL, *control = NULL;
     uint32_t widths[RC_COUNT] = {0, 0, 0}, battery_mv = 7400, duration_ms = 0;
     default_elf(argv[0], elf_path, sizeof elf_path);
     for (int i = 1; i < argc; i++) {
@@ -271,8 +271,8 @@ int main(int argc, char **argv)
     s->master_fd = -1;
     if (serial_open(s, pty) < 0)
         return 2;
-    control_in_t ctl;
-    if (control_open(&ctl, control) < 0) {
+    control_in_t ctl = {.fd = -1, .keep_open = -1};
+    if (control && control_open(&ctl, control) < 0) {
         serial_close(s);
         return 2;
     }
@@ -288,6 +288,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN); /* `--control -` in a background job: reads fail instead of stopping us */
 
     emit(s, "{\"t_us\": 0, \"event\": \"start\", \"mcu\": \"atmega328p\", \"f_cpu\": %u, \"elf\": \"%s\", \"pty\": \"%s\"}",
          SIM_F_CPU, elf_path, pty);
