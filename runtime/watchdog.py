@@ -1,5 +1,9 @@
 """The watchdog: the only writer to the drive link, and the reason the car stops.
 
+With a serial link it also hands each command's deadline to the link's deadline guard, a separate
+process that writes NEUTRAL itself when the deadline passes (runtime/link/guard.py): the thread
+below shares this interpreter's CPU time and GIL with the loop, the guard does not.
+
 Every drive command goes through :meth:`Watchdog.drive`, which refuses a command whose frame is
 already older than the deadline. A thread checks, every ``1 / rate_hz`` seconds, how old the newest
 valid command is; when it is older than ``deadline_s`` (default 100 ms) - or no valid command was
@@ -88,6 +92,7 @@ class Watchdog:
                     self.link.arm()
                     self._armed = True
                 self.link.drive(cmd.steering, cmd.throttle, tag)
+                self._guard_deadline(t_capture + self.deadline_s)
             except Exception as e:
                 self.events.raise_("link.error", f"drive: {e}")
                 self._send_neutral_locked()
@@ -130,6 +135,9 @@ class Watchdog:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Watchdog:
+        start_guard = getattr(self.link, "start_guard", None)
+        if callable(start_guard):  # its own process: the deadline holds while this interpreter is busy
+            start_guard()
         with self._lock:
             self._send_neutral_locked()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
@@ -157,8 +165,14 @@ class Watchdog:
 
     # -- the watchdog thread -------------------------------------------------------------------
 
+    def _guard_deadline(self, deadline: float | None) -> None:
+        set_deadline = getattr(self.link, "set_deadline", None)
+        if callable(set_deadline):
+            set_deadline(deadline)
+
     def _send_neutral_locked(self) -> None:
         try:
+            self._guard_deadline(None)
             self.link.neutral()
         except Exception as e:
             self.events.raise_("link.error", f"neutral: {e}")

@@ -13,6 +13,7 @@ import time
 import serial
 
 from runtime.link.base import CarStatus, LinkError, LinkStats, to_wire
+from runtime.link.guard import DeadlineGuard
 from runtime.link.protocol import (
     CAR_TO_HOST,
     CRC_LEN,
@@ -74,16 +75,20 @@ class SerialDriveLink:
         reconnect_s: float = 0.5,
         write_timeout_s: float = 0.02,
         arm_wait_s: float = 0.02,
+        guard: bool = True,
     ) -> None:
         self.port = port
         self.baud = baud
         self.reconnect_s = reconnect_s
         self.write_timeout_s = write_timeout_s
         self.arm_wait_s = arm_wait_s
+        self.guard_enabled = guard
+        self._guard: DeadlineGuard | None = None
         self._ser: serial.Serial | None = None
         self._seq = 0  # SEQ of the next frame written; starts at 0 on open, continues over reconnects
         self._want_armed = False
         self._confirmed = False  # the car confirmed our latest ARM and has not said disarmed since
+        self._lost_arm = False  # it had confirmed, then said disarmed: the next ARM is a re-arm
         self._arm_seq: int | None = None
         self._last_arm = -1e9
         self._opened = False
@@ -150,6 +155,26 @@ class SerialDriveLink:
             return f"no STATUS from the car on {self.port} for {STATUS_TIMEOUT_S:.1f} s"
         return {DISARMED: "car disarmed", MANUAL: "car in manual (RC transmitter) mode", OK: "car armed"}[h]
 
+    def start_guard(self) -> None:
+        """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
+        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` does nothing."""
+        if not self.guard_enabled or self._guard is not None:
+            return
+        self._guard = DeadlineGuard()
+        self._guard.start()
+        if self._ser is not None:
+            self._guard.set_fd(self._ser.fileno())
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Have the guard write NEUTRAL at ``deadline`` (time.monotonic()) unless a newer deadline
+        comes first; None: no deadline (the caller is sending neutral itself)."""
+        if self._guard is None:
+            return
+        if deadline is None:
+            self._guard.clear()
+        else:
+            self._guard.arm(deadline, self._seq)
+
     def open(self) -> None:
         """Open the port. A missing device is waited for (USB may enumerate late); a path that
         can never work (not a serial device, no permission, locked by another process) raises
@@ -163,6 +188,9 @@ class SerialDriveLink:
         """Ask the car to arm and wait up to ``arm_wait_s`` for its confirmation (reading STATUS);
         DRIVE frames go out only once it has confirmed. Never raises."""
         self._want_armed = True
+        self._service()
+        if self._confirmed:  # armed and not disarmed since (a NEUTRAL without disarm keeps it armed)
+            return
         self._send_arm()
         end = time.monotonic() + self.arm_wait_s
         while not self._confirmed and self._ser is not None and time.monotonic() < end:
@@ -220,6 +248,10 @@ class SerialDriveLink:
         if self._ser is not None:
             self._send(Neutral(disarm=True))
             self._drop_port()
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())
+            self._guard.stop()
+            self._guard = None
         self._confirmed = False
         self._opened = False
 
@@ -264,6 +296,8 @@ class SerialDriveLink:
         if ser is None:
             self._stats.dropped += 1
             return None
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())  # a NEUTRAL it wrote used up our next SEQ
         seq = self._seq
         frame = encode(msg, seq)
         try:
@@ -333,6 +367,8 @@ class SerialDriveLink:
             self._update_health()
             return
         now = time.monotonic()
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())
         for frame in self._decoder.feed(data, now) if data else []:
             try:
                 msg = decode_message(frame)
@@ -346,13 +382,23 @@ class SerialDriveLink:
             return
         self._flush_pending(now)
         if self._want_armed and not self._confirmed and now - self._last_arm >= ARM_RETRY_S:
-            self._stats.rearms += 1
+            if self._lost_arm:  # the car was armed for us and is not any more
+                self._stats.rearms += 1
+                self._lost_arm = False
+            else:
+                self._stats.arm_retries += 1
             self._send_arm()
         elif now - self._last_write >= HEARTBEAT_S:
             self._stats.heartbeats += 1
             self._spend(len_of(Heartbeat()), force=True)
             self._write(Heartbeat())
         self._update_health()
+
+    def _on_guard(self, fired: list[int]) -> None:
+        for seq in fired:  # the guard wrote NEUTRAL with our next SEQ: it is used up
+            self._stats.guard_neutrals += 1
+            if self._seq == seq:
+                self._seq = (seq + 1) % SEQ_MOD
 
     def _on_status(self, status: CarStatus) -> None:
         self._status = status
@@ -365,6 +411,7 @@ class SerialDriveLink:
                 self._confirmed = True
         elif self._confirmed:
             self._confirmed = False  # a reset board, silence, or its own disarm: re-arm before driving
+            self._lost_arm = True
             if self._want_armed:
                 log.warning("car reports disarmed; DRIVE withheld until it confirms a new ARM")
 
@@ -390,6 +437,8 @@ class SerialDriveLink:
             return
         self._ser = ser
         self._connected_at = now
+        if self._guard is not None:
+            self._guard.set_fd(ser.fileno())
         self._decoder.reset()
         try:
             ser.reset_input_buffer()  # statuses queued before we came are stale
@@ -436,6 +485,8 @@ class SerialDriveLink:
     def _drop_port(self) -> None:
         ser, self._ser = self._ser, None
         self._confirmed = False
+        if ser is not None and self._guard is not None:
+            self._guard.set_fd(None)
         if ser is not None:
             try:
                 ser.close()

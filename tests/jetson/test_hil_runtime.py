@@ -7,6 +7,7 @@ Times are the chip's simulated time (``t_us``); figures are printed (run with -s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,6 +76,17 @@ def start_runtime(bundle: Path, video: Path, port: Path, log: Path) -> subproces
     )
 
 
+@contextlib.contextmanager
+def process_group(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """Whatever the test did, nothing of the runtime's process group (its guard) outlives it."""
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def drives(b: Board) -> list[tuple[int, Drive]]:
     return [(t, m) for t, m in b.rx_frames() if isinstance(m, Drive)]
 
@@ -103,26 +115,28 @@ def is_subsequence(part: list[float], whole: list[float]) -> bool:
     return all(any(abs(p - w) <= 0.25 for w in it) for p in part)
 
 
-def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
-    board: Board, demo_bundle: Path, clip: tuple[Path, list[np.ndarray]], tmp_path: Path,
+@pytest.mark.parametrize("kill", ["everything", "runtime"])
+def test_runtime_drives_the_board_frame_by_frame_and_sigkill_stops_the_car(
+    board: Board, demo_bundle: Path, clip: tuple[Path, list[np.ndarray]], tmp_path: Path, kill: str,
 ) -> None:
+    """SIGKILL of ``everything`` (the runtime and its deadline guard, one process group, as an OOM
+    kill of the service would): only the firmware's failsafe is left. Of the ``runtime`` alone: its
+    deadline guard writes NEUTRAL with disarm at once."""
     video, decoded = clip
     mapping = Mapping.of_firmware()
     log = tmp_path / "runtime.log"
-    runtime = start_runtime(demo_bundle, video, board.pty, log)
-    try:
+    with process_group(start_runtime(demo_bundle, video, board.pty, log)) as runtime:
         wait_for_drives(board, runtime, 45, log)
-        runtime.send_signal(signal.SIGKILL)  # no goodbye: only the firmware can stop the car now
+        if kill == "everything":
+            os.killpg(runtime.pid, signal.SIGKILL)  # no goodbye from anyone: the firmware is on its own
+        else:
+            runtime.send_signal(signal.SIGKILL)
         runtime.wait(10)
-    finally:
-        if runtime.poll() is None:
-            runtime.kill()
-            runtime.wait()
-    board.sleep_sim_ms(100)  # frames still in the pty reach the chip; the failsafe is 250 ms away
+        board.sleep_sim_ms(300)  # frames still in the pty reach the chip, and the guard acts  # frames still in the pty reach the chip; the failsafe is 250 ms away
     sent = drives(board)
     assert not board.of("rx", cut=True), "an rx burst was too long to log whole: frames would be missing"
     t_last = sent[-1][0]
-    # once the last DRIVE is applied only the failsafe changes an output: its first OCR write is the neutral
+    # once the last DRIVE is applied only a failsafe (the firmware's or the guard's) changes an output
     failsafe = board.wait_for(lambda e: e.get("event") == "ocr" and e["t_us"] > t_last + LOOP_US)
     assert failsafe is not None and failsafe["ocr"] == NEUTRAL_OCR, f"no neutral after the runtime was killed: {failsafe}"
     off = board.wait_for(lambda e: e.get("pin") == "led" and not e["on"] and e["t_us"] > t_last)
@@ -157,36 +171,40 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_trips_the_failsafe(
     since = max(t_disarmed + 1, 20_000)  # after the power-up period (its pulse starts as the pin is enabled)
     widths = [w for t, w in board.pulses("servo", since) if t < failsafe["t_us"]]
     assert widths and is_subsequence(widths, [(o + 1) / 2 for o in expected_ocr]), (widths, expected_ocr)
-    # 4. SIGKILL: the firmware's own failsafe, in simulated time
+    # 4. SIGKILL, in simulated time
     failsafe_ms = (failsafe["t_us"] - t_last) / 1000
-    assert 250 - TICK_MS <= failsafe_ms <= 252, f"neutral {failsafe_ms} ms after the last DRIVE"
     t_pin, _ = board.pulse_where(failsafe["pin"], failsafe["t_us"], lambda w: abs(w - 1500) <= 1)
     disarm_ms = (off["t_us"] - t_last_frame) / 1000
-    assert 1000 - TICK_MS <= disarm_ms <= 1002, f"disarmed {disarm_ms} ms after the last frame"
+    goodbye = [t for t, m in board.rx_frames(t_last + 1) if isinstance(m, Neutral) and m.disarm]
+    if kill == "everything":  # the firmware's own failsafe
+        assert not goodbye, "a NEUTRAL came from a killed process group"
+        assert 250 - TICK_MS <= failsafe_ms <= 252, f"neutral {failsafe_ms} ms after the last DRIVE"
+        assert 1000 - TICK_MS <= disarm_ms <= 1002, f"disarmed {disarm_ms} ms after the last frame"
+        how = "the firmware's failsafe"
+    else:  # the guard's NEUTRAL with disarm, well before the firmware's 250 ms
+        assert goodbye and 0 <= off["t_us"] - goodbye[0] <= LOOP_US, "the disarm did not come from the guard's NEUTRAL"
+        assert failsafe_ms < 250 - TICK_MS, f"neutral {failsafe_ms} ms after the last DRIVE: that is the firmware's failsafe"
+        how = f"the deadline guard's NEUTRAL(disarm) {(goodbye[0] - t_last) / 1000:.2f} ms after the last DRIVE"
     tags = [d.tag for _, d in sent]
     print(f"\n[hil] rc-runtime -> board: {len(sent)} DRIVEs (frames {tags[0]}..{tags[-1]}, {len(set(tags))} distinct), "
           f"each the model's steering for its frame; {len(armed)} to the armed car, "
           f"{len(got_ocr) - 1} servo commands in order; first DRIVE {(t_first_drive - t_first_on) / 1000:.1f} ms "
           "after the chip armed; "
           f"{len(widths)} servo pulse changes, all of them frames' commands in order")
-    print(f"[hil] SIGKILL: neutral commanded {failsafe_ms:.2f} ms after the last DRIVE, on the pins "
-          f"{(t_pin - t_last) / 1000:.2f} ms; disarmed {disarm_ms:.2f} ms after the last frame")
+    print(f"[hil] SIGKILL of {kill}: {how}; neutral commanded {failsafe_ms:.2f} ms after the last DRIVE, on the "
+          f"pins {(t_pin - t_last) / 1000:.2f} ms; disarmed {(off['t_us'] - t_last) / 1000:.2f} ms after the last "
+          f"DRIVE ({disarm_ms:.2f} ms after the last frame)")
 
 
 def test_sigterm_stops_and_disarms_at_once(board: Board, demo_bundle: Path, clip: tuple[Path, list[np.ndarray]],
                                            tmp_path: Path) -> None:
     video, _ = clip
     log = tmp_path / "runtime.log"
-    runtime = start_runtime(demo_bundle, video, board.pty, log)
-    try:
+    with process_group(start_runtime(demo_bundle, video, board.pty, log)) as runtime:
         wait_for_drives(board, runtime, 20, log)
         t_sig = board.now_us()
         runtime.send_signal(signal.SIGTERM)
         assert runtime.wait(30) == 0, log.read_text()[-3000:]
-    finally:
-        if runtime.poll() is None:
-            runtime.kill()
-            runtime.wait()
     off = board.wait_for(lambda e: e.get("pin") == "led" and not e["on"] and e["t_us"] >= t_sig)
     assert off is not None, "never disarmed after SIGTERM"
     goodbye = [(t, m) for t, m in board.rx_frames(t_sig) if isinstance(m, Neutral) and m.disarm]

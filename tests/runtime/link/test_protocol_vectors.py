@@ -113,3 +113,11 @@ def test_gap_rule_abandons_stale_partial() -> None:
     frames = dec.expire(0.021)
     assert [f.type for f in frames] == [MsgType.HEARTBEAT]
     assert dec.counters.stale_partials == 1 and dec.pending == 0
+
+
+@pytest.mark.parametrize("vec", V["host_encoding"], ids=lambda v: str(v["value"]))
+def test_host_encoding_clamps_and_rounds_ties_away_from_zero(vec: dict) -> None:
+    # v1 rounded ties to even (Python's round): 0.0625 -> 62, where C's lround (and the spec) give 63.
+    from runtime.link.base import to_wire
+
+    assert to_wire(float(vec["value"])) == vec["wire"]

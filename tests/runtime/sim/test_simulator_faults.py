@@ -154,5 +154,6 @@ def test_rc_car_sim_process(tmp_path: Path) -> None:
     assert [d["tag"] for d in drives] == [70, 71, 72, 73, 74]
     assert {"t", "seq", "tag", "steering", "throttle", "state"} <= set(drives[0])
     assert (drives[0]["steering"], drives[0]["throttle"], drives[0]["state"]) == (-0.3, 0.6, "armed")
-    assert [e["event"] for e in events if e["event"] not in ("drive",)][:2] == ["arm", "manual_on"]
+    names = [e["event"] for e in events if e["event"] != "drive"]
+    assert names[0] == "arm" and next(n for n in names if n != "arm") == "manual_on"  # ARM may be retried
     assert not dev.exists()
