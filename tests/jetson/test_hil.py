@@ -179,12 +179,15 @@ def test_failsafes_in_simulated_time(board: BoardFactory, heartbeats: bool) -> N
           f"{disarm_ms:.2f} ms after the last frame")
 
 
-def test_hung_main_loop_is_reset_by_the_watchdog_and_comes_back_disarmed(board: BoardFactory) -> None:
+@pytest.mark.parametrize("how", ["hang", "hang cli"], ids=["main-loop", "interrupts-off"])
+def test_hung_main_loop_is_reset_by_the_watchdog_and_comes_back_disarmed(board: BoardFactory, how: str) -> None:
+    """The main loop stops at its watchdog kick (interrupts still running, or off too: then nothing
+    but the timers and the watchdog run); the last command stays on the pins until the reset."""
     mapping = Mapping.of_firmware()
     b, host = board()
     t_drive = arm_and_drive(b, host, -600, 350)
     b.next_pulse("esc", t_drive)
-    hang = b.control("hang")
+    b.control(how)
     hung = b.wait_for(lambda e: e.get("event") == "hang")
     assert hung is not None
     for i in range(8):  # the host keeps driving: only the watchdog can stop this car now
@@ -214,7 +217,7 @@ def test_hung_main_loop_is_reset_by_the_watchdog_and_comes_back_disarmed(board: 
     assert abs(width - 1700) <= TOL_US
     back = {pin: b.pulse_where(pin, reset["t_us"] + 1, lambda w: abs(w - NEUTRAL_US) <= TOL_US)[0] - reset["t_us"]
             for pin in ("servo", "esc")}
-    print(f"\n[hil] hung main loop (control at {hang['t_us']} µs, stuck at {hung['t_us']} µs): watchdog reset "
+    print(f"\n[hil] {how}: main loop stuck at {hung['t_us']} µs (interrupts {hung['interrupts']}): watchdog reset "
           f"{hang_ms:.2f} ms later; neutral pulses {back} µs after the reset, LED off at the reset; "
           "disarmed until a new ARM")
 

@@ -4,7 +4,8 @@
  *
  *   rc steering|throttle|aux US   receiver pulse width from the next frame (0 = channel silent)
  *   battery MV                    pack voltage on the divider into ADC0
- *   hang                          the main loop hangs at its next watchdog kick, until a reset
+ *   hang [cli]                    the main loop hangs at its next watchdog kick, until a reset
+ *                                 (with cli: with interrupts off, so only the hardware runs)
  *   mark                          just echo (a test asks "what is the simulated time now?")
  *   quit                          stop the simulator
  *
@@ -59,9 +60,10 @@ int control_line(sim_t *s, char *line)
         emit(s, "{\"t_us\": %llu, \"event\": \"control\", \"battery_mv\": %u}", (unsigned long long)now_us(s), v);
         return 0;
     }
-    if (!strcmp(cmd, "hang") && !a) {
-        s->hang_armed = 1;
-        emit(s, "{\"t_us\": %llu, \"event\": \"control\", \"hang\": true}", (unsigned long long)now_us(s));
+    if (!strcmp(cmd, "hang") && (!a || (!strcmp(a, "cli") && !b))) {
+        s->hang_armed = a ? HANG_CLI : HANG_LOOP;
+        emit(s, "{\"t_us\": %llu, \"event\": \"control\", \"hang\": \"%s\"}", (unsigned long long)now_us(s),
+             a ? "cli" : "loop");
         return 0;
     }
     if (!strcmp(cmd, "mark") && !a) {

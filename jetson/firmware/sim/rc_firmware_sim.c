@@ -31,6 +31,7 @@
 #define SLICE_CYCLES (100u * CYCLES_PER_US) /* host I/O and pacing every 100 us of simulated time */
 #define WDR_OPCODE 0x95A8u
 #define RJMP_SELF 0xCFFFu /* rjmp .-2 */
+#define CLI_OPCODE 0x94F8u
 
 static sim_t the_sim;
 static volatile sig_atomic_t stop_signal;
@@ -82,8 +83,10 @@ static void after_reset(sim_t *s)
     emit(s, "{\"t_us\": %llu, \"event\": \"reset\", \"cause\": \"%s\"}", (unsigned long long)now_us(s),
          watchdog ? "watchdog" : "other");
     if (s->hung) { /* the fault was transient: the chip restarts with its flash intact */
-        s->avr->flash[s->hang_pc] = (uint8_t)s->hang_saved;
-        s->avr->flash[s->hang_pc + 1] = (uint8_t)(s->hang_saved >> 8);
+        for (int i = 0; i < 2; i++) {
+            s->avr->flash[s->hang_pc + 2 * i] = (uint8_t)s->hang_saved[i];
+            s->avr->flash[s->hang_pc + 2 * i + 1] = (uint8_t)(s->hang_saved[i] >> 8);
+        }
         s->hung = 0;
     }
     outputs_on_reset(s);
@@ -91,19 +94,34 @@ static void after_reset(sim_t *s)
     serial_on_reset(s);
 }
 
+static uint16_t flash_word(const avr_t *avr, avr_flashaddr_t at) { return (uint16_t)(avr->flash[at] | (avr->flash[at + 1] << 8)); }
+
+static void set_flash_word(avr_t *avr, avr_flashaddr_t at, uint16_t op)
+{
+    avr->flash[at] = (uint8_t)op;
+    avr->flash[at + 1] = (uint8_t)(op >> 8);
+}
+
+/* At the firmware's `wdr`: HANG_LOOP puts a self-jump there (interrupts keep running), HANG_CLI
+ * puts `cli` there and a self-jump after it (nothing but the hardware runs). */
 static void hang_if_at_wdr(sim_t *s)
 {
     avr_t *avr = s->avr;
-    uint16_t op = (uint16_t)(avr->flash[avr->pc] | (avr->flash[avr->pc + 1] << 8));
-    if (op != WDR_OPCODE)
+    if (flash_word(avr, avr->pc) != WDR_OPCODE || avr->pc + 4 > avr->flashend + 1)
         return;
+    s->hung = s->hang_armed;
     s->hang_armed = 0;
-    s->hung = 1;
     s->hang_pc = avr->pc;
-    s->hang_saved = op;
-    avr->flash[avr->pc] = (uint8_t)RJMP_SELF;
-    avr->flash[avr->pc + 1] = (uint8_t)(RJMP_SELF >> 8);
-    emit(s, "{\"t_us\": %llu, \"event\": \"hang\", \"pc\": %u}", (unsigned long long)now_us(s), (unsigned)avr->pc);
+    s->hang_saved[0] = flash_word(avr, avr->pc);
+    s->hang_saved[1] = flash_word(avr, avr->pc + 2);
+    if (s->hung == HANG_CLI) {
+        set_flash_word(avr, avr->pc, CLI_OPCODE);
+        set_flash_word(avr, avr->pc + 2, RJMP_SELF);
+    } else {
+        set_flash_word(avr, avr->pc, RJMP_SELF);
+    }
+    emit(s, "{\"t_us\": %llu, \"event\": \"hang\", \"pc\": %u, \"interrupts\": %s}", (unsigned long long)now_us(s),
+         (unsigned)avr->pc, s->hung == HANG_CLI ? "false" : "true");
 }
 
 typedef struct {
@@ -156,7 +174,7 @@ static void control_poll(sim_t *s, control_in_t *c)
         char line[sizeof c->buf];
         memcpy(line, c->buf, (size_t)(nl - c->buf) + 1);
         if (control_line(s, line) < 0) {
-            fprintf(stderr, "rc-firmware-sim: bad control line '%s' (rc steering|throttle|aux US, battery MV, hang, quit)\n", c->buf);
+            fprintf(stderr, "rc-firmware-sim: bad control line '%s' (rc steering|throttle|aux US, battery MV, hang [cli], mark, quit)\n", c->buf);
             emit(s, "{\"t_us\": %llu, \"event\": \"error\", \"what\": \"bad control line\"}", (unsigned long long)now_us(s));
         }
         size_t used = (size_t)(nl - c->buf) + 1;

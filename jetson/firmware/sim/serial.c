@@ -186,7 +186,12 @@ void serial_init(sim_t *s)
 
 void serial_on_reset(sim_t *s)
 {
-    s->rx_in_flight = 0;
+    if (s->rx_in_flight) { /* it was in the UART's receive buffer: a reset loses it */
+        s->rx_dropped++;
+        s->rx_in_flight = 0;
+        if (s->rx_head == s->rx_tail)
+            burst_done(s);
+    }
     s->rx_pump_on = 0; /* simavr dropped our cycle timer */
 }
 

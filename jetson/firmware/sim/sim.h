@@ -39,6 +39,7 @@
 #define UCSR0B_RXEN0 4
 
 enum { OUT_SERVO, OUT_ESC, OUT_COUNT };
+enum { HANG_LOOP = 1, HANG_CLI = 2 }; /* main loop stuck; stuck with interrupts off too */
 enum { RC_STEERING, RC_THROTTLE, RC_AUX, RC_COUNT };
 
 typedef struct sim sim_t;
@@ -93,9 +94,9 @@ struct sim {
     uint8_t txq[8192];
     uint32_t tx_head, tx_tail;
     /* faults and resets */
-    int hang_armed;
+    int hang_armed; /* 0, HANG_LOOP or HANG_CLI: hang at the next `wdr` */
     avr_flashaddr_t hang_pc;
-    uint16_t hang_saved;
+    uint16_t hang_saved[2]; /* the two flash words the hang replaced */
     int hung;
     int reset_pending;
     void (*chip_reset)(struct avr_t *avr);
