@@ -106,6 +106,7 @@ class Board:
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
         self._reader.start()
+        self.launched = time.monotonic()  # the simulator's clock starts after this
         assert self.wait_for(lambda e: e.get("event") == "start", 20), self.describe_failure()
         # setup() has run once Timer1 drives the servo pin; bytes before that are lost, as on a board
         assert self.wait_for(lambda e: e.get("pin") == "servo" and "pulse_us" in e, 20), self.describe_failure()
