@@ -232,10 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trips", type=int, default=1000, help="trips per mode (default 1000)")
     p.add_argument("--stress", type=int, help="CPU-spinning processes (default: one per core)")
     p.add_argument("--no-unpaced-camera", action="store_true", help="no GIL-hungry loop thread in the host process")
+    p.add_argument("--guard-normal-priority", action="store_true",
+                   help="no SCHED_FIFO for the guard (as for a service without CAP_SYS_NICE / LimitRTPRIO)")
     p.add_argument("--json", help="also write the result here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("runtime").setLevel(logging.ERROR)  # expired/lagging events are the point here
+    if args.guard_normal_priority:
+        os.environ["RC_LINK_GUARD_REALTIME"] = "0"
     result = run_benchmark(args.trips, args.stress, not args.no_unpaced_camera)
     sys.stdout.write(format_table(result) + "\n")
     if args.json:

@@ -1,5 +1,6 @@
 """DriveLink over a serial port (pyserial): never blocks the loop for long, survives USB unplugs,
-and never drives a car that has not confirmed it is armed."""
+never drives a car that has not confirmed it is armed, and (with the watchdog) hands each
+command's deadline to the deadline guard process (runtime/link/guard.py)."""
 
 from __future__ import annotations
 
