@@ -153,12 +153,12 @@ class Board:
     def now_us(self) -> int:
         return int(self.control("mark")["t_us"])
 
-    def run_until_us(self, t_us: float, timeout: float = 60.0) -> None:
+    def run_until_us(self, t_us: float, timeout: float = 60.0, poll_s: float = 0.02) -> None:
         """Wait (wall clock) until the board's simulated time has passed ``t_us``."""
         deadline = time.monotonic() + timeout
         while self.now_us() < t_us:
             assert time.monotonic() < deadline, f"simulated time did not reach {t_us} µs"
-            time.sleep(0.02)
+            time.sleep(poll_s)
 
     def sleep_sim_ms(self, ms: float) -> int:
         """Let ``ms`` of simulated time pass; return the simulated time then."""

@@ -9,7 +9,8 @@
  * the firmware configured (start + data + parity + stop bits: 85 us), for both directions.
  * Bytes that arrive while the firmware has the receiver off (during a reset) are lost, as on the
  * wire. When a burst the host wrote has been taken (read by the firmware, or lost), one line:
- * {"event": "rx", "n": bytes in the burst, "bytes": total so far (taken + lost), "hex": the burst}
+ * {"event": "rx", "t0_us": its first byte handed over, "n": bytes in the burst, "bytes": total so far
+ * (taken + lost), "hex": the burst}
  * (hex cut at 4096 bytes, then "cut": true), so a test can tell which frame ended when, in simulated time.
  * Board -> host: every byte the firmware writes to UDR0 goes to the pty; while no program has the
  * pty open, they are dropped (nobody is listening on the wire).
@@ -119,8 +120,10 @@ static void burst_done(sim_t *s)
     }
     hex[2 * shown] = 0;
     s->rx_burst = s->rx_tail;
-    emit(s, "{\"t_us\": %llu, \"event\": \"rx\", \"n\": %u, \"bytes\": %llu, \"lost\": %llu, \"hex\": \"%s\"%s}",
-         (unsigned long long)now_us(s), n, (unsigned long long)(s->rx_bytes + s->rx_dropped),
+    emit(s, "{\"t_us\": %llu, \"event\": \"rx\", \"t0_us\": %llu, \"n\": %u, \"bytes\": %llu, \"lost\": %llu, "
+            "\"hex\": \"%s\"%s}",
+         (unsigned long long)now_us(s), (unsigned long long)(s->rx_burst_t0 / CYCLES_PER_US), n,
+         (unsigned long long)(s->rx_bytes + s->rx_dropped),
          (unsigned long long)s->rx_dropped, hex, n > shown ? ", \"cut\": true" : "");
 }
 
@@ -133,6 +136,8 @@ static avr_cycle_count_t rx_pump(avr_t *avr, avr_cycle_count_t when, void *param
         s->rx_pump_on = 0;
         return 0;
     }
+    if (s->rx_tail == s->rx_burst)
+        s->rx_burst_t0 = when; /* the burst's first byte starts down the wire */
     uint8_t b = s->rxq[s->rx_tail++ & Q_MASK];
     if (!(avr->data[R_UCSR0B] & (1 << UCSR0B_RXEN0))) {
         s->rx_dropped++; /* receiver off (reset, setup): the byte passes by unseen */

@@ -90,6 +90,7 @@ struct sim {
     uint8_t rxq[8192];
     uint32_t rx_head, rx_tail, rx_burst; /* ring indices; rx_burst: first byte of this burst */
     int rx_in_flight, rx_pump_on;
+    avr_cycle_count_t rx_burst_t0;
     uint64_t rx_bytes, rx_dropped, tx_bytes, tx_dropped;
     uint8_t txq[8192];
     uint32_t tx_head, tx_tail;
