@@ -98,6 +98,7 @@ class Board:
         self.pty = workdir / "rc-car"
         self.stderr_path = workdir / "sim.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - lives as long as the process
+        self.launched = time.monotonic()  # the simulator's clock starts after this
         self.proc = subprocess.Popen(
             [str(exe), "--pty", str(self.pty), "--elf", str(elf), "--control", "-", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
@@ -106,7 +107,6 @@ class Board:
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
         self._reader.start()
-        self.launched = time.monotonic()  # the simulator's clock starts after this
         assert self.wait_for(lambda e: e.get("event") == "start", 20), self.describe_failure()
         # setup() has run once Timer1 drives the servo pin; bytes before that are lost, as on a board
         assert self.wait_for(lambda e: e.get("pin") == "servo" and "pulse_us" in e, 20), self.describe_failure()
@@ -187,15 +187,21 @@ class Board:
         with self._cond:
             return [(e["t_us"], e["on"]) for e in self.events if e.get("pin") == "led"]
 
-    def rx_frames(self, since_us: float = 0) -> Iterator[tuple[int, Message]]:
-        """Host frames the board received, decoded from the rx bursts: (t_us of the burst's end,
-        message). Only complete, CRC-valid frames of the host's direction come out."""
+    def rx_frames(self, since_us: float = 0) -> Iterator[tuple[float, Message]]:
+        """Host frames the board received, decoded from the rx bursts: (t_us at which the frame's last
+        byte was taken, message). Only complete, CRC-valid frames of the host's direction come out.
+        Within a burst, bytes are taken at an even pace from ``t0_us`` to ``t_us``."""
         dec = FrameDecoder(accept=HOST_TO_CAR)
         for e in self.of("rx"):
-            for f in dec.feed(bytes.fromhex(e["hex"])):
-                if e["t_us"] >= since_us:
+            data = bytes.fromhex(e["hex"])
+            per_byte = (e["t_us"] - e["t0_us"]) / max(len(data), 1)
+            for k in range(len(data)):
+                for f in dec.feed(data[k:k + 1]):
+                    t_end = e["t0_us"] + (k + 1) * per_byte
+                    if t_end < since_us:
+                        continue
                     try:
-                        yield e["t_us"], decode_message(f)
+                        yield t_end, decode_message(f)
                     except ValueError:
                         continue  # a payload error: the car ignores it too
 

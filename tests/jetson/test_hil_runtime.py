@@ -87,7 +87,7 @@ def process_group(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[by
         proc.wait()
 
 
-def drives(b: Board) -> list[tuple[int, Drive]]:
+def drives(b: Board) -> list[tuple[float, Drive]]:
     return [(t, m) for t, m in b.rx_frames() if isinstance(m, Drive)]
 
 
@@ -137,7 +137,9 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_stops_the_car(
     assert not board.of("rx", cut=True), "an rx burst was too long to log whole: frames would be missing"
     t_last = sent[-1][0]
     # once the last DRIVE is applied only a failsafe (the firmware's or the guard's) changes an output
-    failsafe = board.wait_for(lambda e: e.get("event") == "ocr" and e["t_us"] > t_last + LOOP_US)
+    goodbye = [t for t, m in board.rx_frames(t_last + 1) if isinstance(m, Neutral) and m.disarm]
+    after = goodbye[0] if goodbye else t_last + LOOP_US
+    failsafe = board.wait_for(lambda e: e.get("event") == "ocr" and e["t_us"] > after)
     assert failsafe is not None and failsafe["ocr"] == NEUTRAL_OCR, f"no neutral after the runtime was killed: {failsafe}"
     off = board.wait_for(lambda e: e.get("pin") == "led" and not e["on"] and e["t_us"] > t_last)
     assert off is not None, "never disarmed after the runtime was killed"
@@ -175,7 +177,6 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_stops_the_car(
     failsafe_ms = (failsafe["t_us"] - t_last) / 1000
     t_pin, _ = board.pulse_where(failsafe["pin"], failsafe["t_us"], lambda w: abs(w - 1500) <= 1)
     disarm_ms = (off["t_us"] - t_last_frame) / 1000
-    goodbye = [t for t, m in board.rx_frames(t_last + 1) if isinstance(m, Neutral) and m.disarm]
     if kill == "everything":  # the firmware's own failsafe
         assert not goodbye, "a NEUTRAL came from a killed process group"
         assert 250 - TICK_MS <= failsafe_ms <= 252, f"neutral {failsafe_ms} ms after the last DRIVE"
