@@ -15,14 +15,29 @@
 #include "rc_link.h"
 
 /* ---- per-car configuration --------------------------------------------------------------- */
+/* The output mapping can also be set at build time: make CAR_FLAGS='-DTHROTTLE_LIMIT=400' */
 #define BAUD 115200UL
+#ifndef STEER_CENTER_US
 #define STEER_CENTER_US 1500
+#endif
+#ifndef STEER_RANGE_US
 #define STEER_RANGE_US 400 /* +-1000 -> +-400 us around the centre */
+#endif
+#ifndef STEER_REVERSED
 #define STEER_REVERSED 0
+#endif
+#ifndef THROTTLE_NEUTRAL_US
 #define THROTTLE_NEUTRAL_US 1500
+#endif
+#ifndef THROTTLE_FORWARD_US
 #define THROTTLE_FORWARD_US 500 /* +1000 -> +500 us */
+#endif
+#ifndef THROTTLE_REVERSE_US
 #define THROTTLE_REVERSE_US 500 /* -1000 -> -500 us */
+#endif
+#ifndef THROTTLE_LIMIT
 #define THROTTLE_LIMIT 1000     /* cap on |throttle| in protocol units (e.g. 400 for a first run) */
+#endif
 #define RC_MANUAL_ON_US 1700    /* AUX channel above this: the transmitter takes over */
 #define RC_MANUAL_OFF_US 1300   /* and below this it gives control back (hysteresis) */
 #define RC_MIN_US 900
@@ -153,6 +168,13 @@ static void rc_update(rl_car *car, uint32_t now)
 }
 
 /* ---- outputs ----------------------------------------------------------------------------- */
+/* centre + v * range / 1000 in Timer1 ticks (0.5 us), rounded to the nearest tick */
+static uint16_t pulse_ticks(int32_t center_us, int32_t v, int32_t range_us)
+{
+    int32_t scaled = v * range_us * 2; /* ticks * 1000 */
+    return (uint16_t)(center_us * 2 + (scaled >= 0 ? scaled + 500 : scaled - 500) / 1000);
+}
+
 static void apply_outputs(const rl_car *car)
 {
     int32_t s = car->steering, t = car->throttle;
@@ -162,12 +184,12 @@ static void apply_outputs(const rl_car *car)
         t = THROTTLE_LIMIT;
     if (t < -THROTTLE_LIMIT)
         t = -THROTTLE_LIMIT;
-    uint16_t steer_us = (uint16_t)(STEER_CENTER_US + s * STEER_RANGE_US / RL_AXIS_MAX);
-    uint16_t thr_us = (uint16_t)(THROTTLE_NEUTRAL_US + t * (t > 0 ? THROTTLE_FORWARD_US : THROTTLE_REVERSE_US) / RL_AXIS_MAX);
+    uint16_t steer = pulse_ticks(STEER_CENTER_US, s, STEER_RANGE_US);
+    uint16_t thr = pulse_ticks(THROTTLE_NEUTRAL_US, t, t > 0 ? THROTTLE_FORWARD_US : THROTTLE_REVERSE_US);
     ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
     {
-        OCR1A = (uint16_t)(steer_us * 2);
-        OCR1B = (uint16_t)(thr_us * 2);
+        OCR1A = (uint16_t)(steer - 1); /* fast PWM: a pulse lasts OCR1x + 1 ticks */
+        OCR1B = (uint16_t)(thr - 1);
     }
     if (car->armed)
         PORTB |= (1 << PB5);
@@ -190,7 +212,8 @@ static void setup(void)
     MCUSR = 0;
     wdt_disable();
     /* servo outputs: neutral pulses before the pins are even enabled */
-    OCR1A = OCR1B = THROTTLE_NEUTRAL_US * 2;
+    OCR1A = STEER_CENTER_US * 2 - 1; /* a pulse lasts OCR1x + 1 ticks of 0.5 us */
+    OCR1B = THROTTLE_NEUTRAL_US * 2 - 1;
     ICR1 = PWM_TOP;
     TCCR1A = (1 << COM1A1) | (1 << COM1B1) | (1 << WGM11);
     TCCR1B = (1 << WGM13) | (1 << WGM12) | (1 << CS11); /* fast PWM, TOP = ICR1, clk/8 */
