@@ -157,12 +157,12 @@ def run_loop_benchmark(
         video_path = Path(video) if video else make_video(Path(tmp) / "drive.mp4", n_frames)
         frames = decode(video_path, n_frames)
         n = len(frames)
-        inputs = [preprocess_frame(f, manifest.input.preprocess) for f in frames]
+        inputs = [preprocess_frame(f, manifest.preprocess) for f in frames]
         options: dict[str, Any] = {"threads": threads} if threads else {}
         be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
             be.infer(x)  # warm up
-        spec = manifest.input.preprocess
+        spec = manifest.preprocess
 
         def memory_camera() -> Camera:
             return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec))

@@ -17,7 +17,7 @@ from runtime.manifest import BundleError, Manifest, sha256_file
 
 @dataclass
 class ReferenceSet:
-    inputs: np.ndarray  # (N, H, W, 3) float32, preprocessed exactly as the runtime does
+    inputs: dict[str, np.ndarray]  # input name -> (N, ...) float32, preprocessed exactly as the runtime does
     outputs: dict[str, np.ndarray]  # logical output name -> (N, ...) from the source model
     source: str
 
@@ -34,7 +34,7 @@ def load_reference(bundle: Path, manifest: Manifest) -> ReferenceSet | None:
     if want and sha256_file(path) != want:
         raise BundleError(f"{path.name}: sha256 does not match the manifest; the bundle was modified, re-copy it")
     ref = Reference.load(path, str(info.get("frames", "")))
-    return ReferenceSet(ref.inputs(manifest.input.preprocess), ref.outputs, ref.source)
+    return ReferenceSet(ref.inputs(manifest), ref.outputs, ref.source)
 
 
 def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
@@ -43,8 +43,9 @@ def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
     if not names:
         raise BundleError(f"reference.npz has outputs {sorted(ref.outputs)}, the build has {sorted(backend.output_io)}")
     errs: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for i in range(len(ref.inputs)):
-        y = backend.infer(ref.inputs[i : i + 1])
+    count = len(next(iter(ref.inputs.values())))
+    for i in range(count):
+        y = backend.infer({k: v[i : i + 1] for k, v in ref.inputs.items()})
         for n in names:
             want = np.asarray(ref.outputs[n][i], np.float64).reshape(-1)
             got = np.asarray(y[n], np.float64).reshape(-1)
@@ -54,7 +55,7 @@ def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
         a = np.concatenate(e)
         per_output[n] = {"max_abs": float(a.max()), "mean_abs": float(a.mean())}
     return {
-        "samples": len(ref.inputs),
+        "samples": count,
         "frames": ref.source,
         "max_abs": float(np.max([v["max_abs"] for v in per_output.values()])),  # NaN propagates
         "mean_abs": float(np.mean([v["mean_abs"] for v in per_output.values()])),

@@ -36,8 +36,8 @@ GPU_STAGES = ("h2d", "compute", "d2h")
 
 
 def timed_calls(
-    infer: Callable[[np.ndarray], Any],
-    inputs: np.ndarray,
+    infer: Callable[[Any], Any],
+    inputs: np.ndarray | dict[str, np.ndarray],
     warmup: int,
     min_count: int,
     min_time_s: float,
@@ -46,16 +46,22 @@ def timed_calls(
     """Warm up, then call until both ``min_count`` calls and ``min_time_s`` seconds are reached.
 
     Returns (per-call latencies in ms, wall seconds of the timed part). Inputs cycle through the
-    given frames, batch 1, so caches see varied data as on the car.
+    given frames, batch 1, so caches see varied data as on the car. ``inputs`` is one (N, ...) array
+    or {input name: (N, ...) array}; each call gets sample i of every input.
     """
-    n = len(inputs)
+    if isinstance(inputs, dict):
+        n = len(next(iter(inputs.values())))
+        calls: list[Any] = [{k: v[i : i + 1] for k, v in inputs.items()} for i in range(n)]
+    else:
+        n = len(inputs)
+        calls = [inputs[i : i + 1] for i in range(n)]
     for i in range(warmup):
-        infer(inputs[i % n : i % n + 1])
+        infer(calls[i % n])
     lat: list[float] = []
     t_start = time.perf_counter()
     i = 0
     while True:
-        x = inputs[i % n : i % n + 1]
+        x = calls[i % n]
         t = time.perf_counter()
         infer(x)
         t_end = time.perf_counter()
@@ -80,16 +86,15 @@ def peak_rss_mb() -> tuple[float, str]:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024.0, 1), "ru_maxrss"
 
 
-def _inputs(bundle: Path, manifest: Any) -> tuple[np.ndarray, Any]:
+def _inputs(bundle: Path, manifest: Any) -> tuple[dict[str, np.ndarray], Any]:
     from benchmarks.reference_data import load_reference
 
     ref = load_reference(bundle, manifest)
     if ref is not None:
         return ref.inputs, ref
     # No reference frames: time on noise of the right shape (accuracy is then not measured).
-    h, w = manifest.input.preprocess.input_hw
     rng = np.random.default_rng(0)
-    return rng.random((16, h, w, 3), dtype=np.float32), None
+    return {i.name: rng.random((16, *i.shape[1:]), dtype=np.float32) for i in manifest.inputs}, None
 
 
 def measure_build(

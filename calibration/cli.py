@@ -63,7 +63,7 @@ def resolve_spec(args: argparse.Namespace) -> tuple[PreprocessSpec, dict[str, An
             raise SourceError(f"give --bundle or preprocessing flags, not both ({', '.join(flags)} with --bundle)")
         m = load_manifest(args.bundle)
         info = {"path": str(args.bundle.resolve()), "name": m.model.name, "version": m.model.version}
-        return m.input.preprocess, info
+        return m.preprocess, info
     if args.input_size is None:
         raise SourceError("no preprocessing: pass --bundle DIR (recommended) or at least --input-size WxH")
     d = preprocess_overrides(args)

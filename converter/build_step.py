@@ -29,19 +29,20 @@ log = logging.getLogger(__name__)
 class BuildInputs:
     staging: Path
     manifest: Manifest
-    source: Any  # converter.source_model.Source, or None when extending a bundle
+    source: Any  # converter.sources.Source, or None when extending a bundle
     saved_model_dir: Path | None
     reference: Reference
     req: Any  # converter.pipeline.ConvertRequest
     calibration: Any = None  # calibration data for INT8 builds, when given
     format_keys: dict[str, str] = field(default_factory=dict)  # converter.cache.format_key per format
 
-    _inputs: np.ndarray | None = None
+    _inputs: dict[str, np.ndarray] | None = None
     _heldout_want: dict[str, np.ndarray] | None = None
 
-    def reference_inputs(self) -> np.ndarray:
+    def reference_inputs(self) -> dict[str, np.ndarray]:
+        """{input name: (N, ...) float32}: every model input on the reference samples."""
         if self._inputs is None:
-            self._inputs = self.reference.inputs(self.manifest.input.preprocess)
+            self._inputs = self.reference.inputs(self.manifest)
         return self._inputs
 
     def heldout_reference(self) -> dict[str, np.ndarray]:
@@ -50,7 +51,7 @@ class BuildInputs:
         if self._heldout_want is None:
             x = self.calibration.heldout
             if self.source is not None:
-                self._heldout_want = self.source.predict(x)
+                self._heldout_want = self.source.predict({self.manifest.input.name: x})
             else:
                 from runtime.backends import open_backend
 
@@ -103,7 +104,8 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
     int8_failure = None
     try:
         with backend_class(fmt.runner)(path, entry, bi.manifest) as backend:  # type: ignore[call-arg,unused-ignore]
-            parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance)
+            parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance,
+                             bi.manifest.outputs)
             if fmt.needs_calibration and parity.ok:
                 int8_failure = _int8_cost(backend, entry, bi)
     except BackendUnavailable as e:

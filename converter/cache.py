@@ -65,6 +65,7 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "toolchain": toolchain_versions(),
         "preprocess": req.preprocess_overrides,
         "outputs": req.outputs,
+        "inputs": req.inputs,
         "custom_objects": sorted(req.custom_objects),
         "samples": {"path": str(req.samples_path) if req.samples_path else None,
                     "content": fingerprint(req.samples_path), "n": req.n_samples},

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", help="comma-separated format ids, or 'all' (default: every default format)")
     p.add_argument("--output", type=Path, help="bundle root (default: builds/); bundles go to <root>/<name>/v<version>")
     add_preprocess_flags(p.add_argument_group("preprocessing (override the version's edge.preprocess tag)"))
-    p.add_argument("--outputs", help="output meanings, e.g. out0=steering,out1=throttle (else edge.outputs tag)")
+    p.add_argument("--outputs", help="output meanings and decoders, e.g. out0=steering,out1=throttle or "
+                   "angle_out=steering:bins:-1:1 or xy=steering:component:0:1.0:0.0 (else edge.outputs tag)")
+    p.add_argument("--inputs", help="input roles, e.g. imu_in=imu,seq=image_sequence,b=behavior:labels=left|right "
+                   "(roles: image, image_sequence, memory, imu, behavior; else edge.inputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
     p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
@@ -63,7 +66,8 @@ def _setup_logging(verbosity: int) -> None:
 def _request(args: argparse.Namespace) -> Any:
     from converter.builders.base import BuildOptions
     from converter.config import load_config
-    from converter.model_spec import parse_outputs_flag
+    from converter.model_inputs import parse_inputs
+    from converter.model_outputs import parse_outputs
     from converter.pipeline import ConvertRequest
     from converter.registry import resolve_tracking_uri
     from runtime import formats
@@ -77,6 +81,8 @@ def _request(args: argparse.Namespace) -> Any:
     except ValueError as e:
         raise ConverterError(f"--formats: {e}") from None
     pre = preprocess_overrides(args)
+    parse_outputs(args.outputs)  # refuse a malformed flag before touching the registry
+    parse_inputs(args.inputs)
     tol = dict(cfg.tolerance)
     for item in args.tolerance:
         fmt, sep, val = item.partition("=")
@@ -101,7 +107,8 @@ def _request(args: argparse.Namespace) -> Any:
         bundle=args.bundle,
         output_root=args.output or Path(cfg.convert.output),
         preprocess_overrides=pre,
-        outputs=parse_outputs_flag(args.outputs),
+        outputs=args.outputs or "",
+        inputs=args.inputs or "",
         custom_objects=args.custom_objects,
         samples_path=args.samples,
         n_samples=args.n_samples or cfg.convert.samples,

@@ -72,7 +72,7 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
             "source.run_id": ref.run_id or "",
             "formats": ",".join(o.format for o in summary.outcomes),
             "converter_version": manifest.converter_version,
-            **flat_params("preprocess", manifest.input.preprocess.to_dict()),
+            **flat_params("preprocess", manifest.preprocess.to_dict()),
         }
         for b in manifest.builds:
             params.update(flat_params(f"toolchain.{b.format}", b.toolchain))

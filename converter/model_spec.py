@@ -1,8 +1,6 @@
-"""The model's I/O contract for the manifest: preprocessing and what each output means.
-
-Preprocessing comes from the version's ``edge.preprocess`` tag (JSON), overridden by CLI flags;
-output meanings from ``edge.outputs`` (JSON {output: meaning}) or the output names themselves.
-A guess that could swap steering and throttle is never made: it is an error naming the fix.
+"""The camera preprocessing for the manifest: the version's ``edge.preprocess`` tag (JSON),
+overridden by CLI flags, checked against the model's input size. Inputs' roles are in
+:mod:`converter.model_inputs`, outputs' meanings and decoders in :mod:`converter.model_outputs`.
 """
 
 from __future__ import annotations
@@ -17,18 +15,21 @@ from runtime.manifest import BundleError, PreprocessSpec
 log = logging.getLogger(__name__)
 
 PREPROCESS_TAG = "edge.preprocess"
-OUTPUTS_TAG = "edge.outputs"
-MEANINGS = ("steering", "throttle")
-_ALIASES = {"steering": ("steer", "angle"), "throttle": ("throttle", "speed", "accel")}
 
 
 def resolve_preprocess(
     tags: dict[str, str],
     overrides: dict[str, Any],
-    input_hw: tuple[int, int],
+    input_hw: tuple[int | None, int | None],
     model_rescales: bool,
+    channels: int = 3,
 ) -> tuple[PreprocessSpec, str]:
-    """(spec, where it came from). Fails when the spec does not produce the model's input size."""
+    """(spec, where it came from). Fails when the spec does not produce the model's input size.
+
+    ``input_hw`` is the model's (H, W) after the crop; ``None`` entries (a dynamic image size) must
+    be fixed by ``--input-size`` or the tag's width/height. ``channels`` 1 means a grayscale pilot
+    (donkeycar ``IMAGE_DEPTH = 1``): the colour defaults to GRAY.
+    """
     base: dict[str, Any] = {}
     origin = "defaults"
     if PREPROCESS_TAG in tags:
@@ -38,8 +39,18 @@ def resolve_preprocess(
             raise ConverterError(f"model version tag {PREPROCESS_TAG} is not JSON ({e}); fix the tag") from None
         origin = f"tag {PREPROCESS_TAG}"
     h, w = input_hw
-    base.setdefault("width", w)
-    base.setdefault("height", h + int(base.get("crop_top", overrides.get("crop_top", 0))))
+    dynamic = h is None or w is None
+    if dynamic and not ({"width", "height"} <= (set(base) | set(overrides))):
+        raise ConverterError(
+            "the model takes images of any size; say which the car sends: --input-size WIDTHxHEIGHT "
+            f"(e.g. 160x120) or width/height in tag {PREPROCESS_TAG}"
+        )
+    if w is not None:
+        base.setdefault("width", w)
+    if h is not None:
+        base.setdefault("height", h + int(base.get("crop_top", overrides.get("crop_top", 0))))
+    if channels == 1:
+        base.setdefault("color", "GRAY")
     if model_rescales and "scale" not in base and "scale" not in overrides:
         base["scale"] = 1.0  # the model divides by 255 itself: feed it raw pixel values
     if overrides:
@@ -51,63 +62,17 @@ def resolve_preprocess(
         spec = PreprocessSpec.from_dict(base)
     except BundleError as e:
         raise ConverterError(f"preprocessing: {e}") from None
-    if spec.input_hw != (h, w):
+    if not dynamic and spec.input_hw != (h, w):
         raise ConverterError(
             f"preprocessing makes {spec.input_hw[0]}x{spec.input_hw[1]} (HxW) inputs but the model takes {h}x{w}; "
             "fix --input-size/--crop-top or the edge.preprocess tag"
         )
+    if spec.channels != channels:
+        raise ConverterError(f"preprocessing makes {spec.color} ({spec.channels} channel(s)) but the model takes "
+                             f"{channels}; pass --color {'GRAY' if channels == 1 else 'RGB'} or fix tag {PREPROCESS_TAG}")
     if origin == "defaults":
         log.warning(
             "no %s tag on this version and no preprocessing flags: assuming %s, scale %.6g, no crop",
             PREPROCESS_TAG, spec.color, spec.scale,
         )
     return spec, origin
-
-
-def resolve_meanings(output_names: list[str], tags: dict[str, str], cli: dict[str, str]) -> dict[str, str]:
-    """{output name: meaning} for every output; steering must be among them."""
-    mapping: dict[str, str] = {}
-    if OUTPUTS_TAG in tags and not cli:  # --outputs replaces the tag's mapping, it does not merge
-        try:
-            mapping.update(json.loads(tags[OUTPUTS_TAG]))
-        except json.JSONDecodeError as e:
-            raise ConverterError(f"model version tag {OUTPUTS_TAG} is not JSON ({e}); fix the tag") from None
-    mapping.update(cli)
-    unknown = set(mapping) - set(output_names)
-    if unknown:
-        positional = all(n.startswith("output_") for n in output_names)
-        why = " (a SavedModel export names its outputs by position)" if positional else ""
-        raise ConverterError(
-            f"output mapping names {sorted(unknown)}, but the model's outputs are {output_names}{why}; pass "
-            f"--outputs {','.join(f'{n}=MEANING' for n in output_names)} or fix tag {OUTPUTS_TAG}"
-        )
-    for name in output_names:
-        if name in mapping:
-            continue
-        low = name.lower()
-        hits = [m for m, keys in _ALIASES.items() if any(k in low for k in keys)]
-        if len(hits) == 1:
-            mapping[name] = hits[0]
-        elif len(output_names) == 1:
-            log.warning("single output %r taken as steering (set tag %s to say otherwise)", name, OUTPUTS_TAG)
-            mapping[name] = "steering"
-        else:
-            raise ConverterError(
-                f"cannot tell what output {name!r} means (outputs: {output_names}); pass "
-                f"--outputs {','.join(f'{n}=MEANING' for n in output_names)} or set tag {OUTPUTS_TAG}"
-            )
-    if "steering" not in mapping.values():
-        raise ConverterError(f"no output means steering ({mapping}); pass --outputs NAME=steering")
-    return {n: mapping[n] for n in output_names}
-
-
-def parse_outputs_flag(text: str | None) -> dict[str, str]:
-    if not text:
-        return {}
-    out = {}
-    for part in text.split(","):
-        name, sep, meaning = part.partition("=")
-        if not sep or not name.strip() or not meaning.strip():
-            raise ConverterError(f"--outputs {text!r}: expected NAME=MEANING[,NAME=MEANING]")
-        out[name.strip()] = meaning.strip()
-    return out

@@ -1,13 +1,22 @@
-"""Compare a build's outputs with the source model's, by output name, never by position."""
+"""Compare a build's outputs with the source model's, by output name, never by position.
+
+Raw outputs decide (``max_abs`` within the format's tolerance); the decoded commands are compared
+too and recorded (``decoded``: per meaning, max error of the decoded value and, for categorical
+outputs, the share of frames whose most probable bin differs from the source model's).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
 
 from runtime.backends.base import Backend
+from runtime.decode import OutputDecoders
+from runtime.decode.bins import BinsDecoder
+from runtime.manifest import OutputSpec
 
 
 @dataclass
@@ -16,6 +25,7 @@ class ParityResult:
     samples: int
     tolerance: float
     swapped: dict[str, str] | None = None  # build output -> source output it matches instead
+    decoded: dict[str, dict[str, float]] | None = None  # meaning -> {max_abs[, bin_flip_rate]}
 
     @property
     def max_abs(self) -> float:
@@ -37,6 +47,7 @@ class ParityResult:
             "samples": self.samples,
             "tolerance": self.tolerance,
             "per_output": self.per_output,
+            **({"decoded": self.decoded} if self.decoded else {}),
         }
 
     def failure(self) -> str:
@@ -50,16 +61,24 @@ class ParityResult:
         return f"max abs error {self.max_abs:.3g} on {worst!r} exceeds tolerance {self.tolerance:g}"
 
 
-def run_build(backend: Backend, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Batch-1 inference over every sample, as the car runs it."""
+def run_build(backend: Backend, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Batch-1 inference over every sample, as the car runs it: (N, ...) inputs (one array, or
+    {input name: array}) -> {output name: (N, values) float32}."""
     outs: dict[str, list[np.ndarray]] = {}
-    for i in range(inputs.shape[0]):
-        for k, v in backend.infer(inputs[i : i + 1]).items():
+    n = inputs.shape[0] if isinstance(inputs, np.ndarray) else len(next(iter(inputs.values())))
+    for i in range(n):
+        x = inputs[i : i + 1] if isinstance(inputs, np.ndarray) else {k: v[i : i + 1] for k, v in inputs.items()}
+        for k, v in backend.infer(x).items():
             outs.setdefault(k, []).append(v.reshape(-1))
     return {k: np.stack(v) for k, v in outs.items()}
 
 
-def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: float) -> ParityResult:
+def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: float,
+            outputs: Sequence[OutputSpec] = ()) -> ParityResult:
+    """Per-output max/mean absolute error of ``got`` vs ``want`` ({name: (N, ...)}), by name.
+
+    ``outputs`` (the manifest's) adds the decoded comparison. ``max_abs`` is NaN when any error is.
+    """
     per: dict[str, dict[str, float]] = {}
     n = 0
     for name, ref in want.items():
@@ -67,10 +86,25 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: 
         err = np.abs(got[name].reshape(ref2.shape).astype(np.float64) - ref2)
         n = ref2.shape[0]
         per[name] = {"max_abs": float(err.max()), "mean_abs": float(err.mean())}
-    result = ParityResult(per, n, tolerance)
+    result = ParityResult(per, n, tolerance, decoded=_decoded(got, want, outputs) if outputs else None)
     if not result.ok and len(want) > 1:
         result.swapped = _find_swap(got, want, tolerance)
     return result
+
+
+def _decoded(got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+             outputs: Sequence[OutputSpec]) -> dict[str, dict[str, float]]:
+    decoders = OutputDecoders(outputs)
+    g, w = decoders.batch(got), decoders.batch(want)
+    out: dict[str, dict[str, float]] = {}
+    for name, meaning, dec in decoders.items:
+        d: dict[str, float] = {"max_abs": float(np.max(np.abs(g[meaning] - w[meaning])))}
+        if isinstance(dec, BinsDecoder):
+            n = want[name].shape[0]
+            flips = [dec.index(got[name][i]) != dec.index(want[name][i]) for i in range(n)]
+            d["bin_flip_rate"] = float(np.mean(flips)) if flips else 0.0
+        out[meaning] = d
+    return out
 
 
 def _find_swap(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float) -> dict[str, str] | None:

@@ -16,18 +16,18 @@ from converter.builders.base import BuildOptions
 from converter.bundle import Staging, bundle_dir_for, cached_manifest
 from converter.cache import bundle_inputs, cache_key, format_key, reusable_manifest
 from converter.errors import ConverterError
-from converter.model_spec import resolve_meanings, resolve_preprocess
-from converter.reference import REFERENCE_FILE, Reference, frames_from_path, synthetic_frames
+from converter.model_inputs import image_hw, parse_inputs, resolve_inputs
+from converter.model_outputs import parse_outputs, resolve_outputs
+from converter.model_spec import resolve_preprocess
+from converter.reference import REFERENCE_FILE, Reference, frames_from_path, synthetic_drive, vector_inputs
 from converter.registry import ModelVersionRef, Registry
 from converter.report import ConsoleUI
 from converter.summary import Outcome, Summary
 from converter.tf_import import import_tensorflow, native_stderr_filtered
 from runtime import formats
 from runtime.manifest import (
-    InputSpec,
     Manifest,
     ModelInfo,
-    OutputSpec,
     load_manifest,
     sha256_file,
     verified_path,
@@ -48,7 +48,8 @@ class ConvertRequest:
     bundle: Path | None = None  # extend this bundle from its ONNX alone (no TensorFlow, no registry)
     output_root: Path = Path("builds")
     preprocess_overrides: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: str = ""  # the --outputs flag's text (converter.model_outputs syntax)
+    inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
     custom_objects: list[str] = field(default_factory=list)
     samples_path: Path | None = None
     n_samples: int = 64
@@ -94,7 +95,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
         manifest = _new_manifest(req, ref, source, found, key, key_inputs)
         manifest.builds = keep
         with ui.step("Exporting a SavedModel"):
-            saved = source.export_saved_model(work / "saved_model")
+            saved = source.export_saved_model(work / "saved_model", {i.name: i.shape for i in manifest.inputs})
         with ui.step(f"Running the source model on {req.n_samples} reference samples"):
             ref_samples = _reference(req, manifest, source)
             ref_samples.save(st.path / REFERENCE_FILE)
@@ -203,7 +204,7 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
 
 
 def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
-    from converter.source_model import find_model_file, import_custom_objects, load_source
+    from converter.sources import find_model_file, import_custom_objects, load_source
 
     found = find_model_file(art)
     return load_source(found, import_custom_objects(req.custom_objects)), found
@@ -211,16 +212,27 @@ def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
 
 def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found: Any, key: str,
                   key_inputs: dict[str, Any]) -> Manifest:
-    shape = source.input_shape
-    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
-        raise ConverterError(f"model input shape {shape} is not (N, H, W, 3) with a fixed H and W")
-    spec, origin = resolve_preprocess(ref.tags, req.preprocess_overrides, (shape[1], shape[2]), source.rescales_inside())
-    meanings = resolve_meanings(source.output_names, ref.tags, req.outputs)
-    probe = source.predict(_zeros(shape))
+    """Inputs with their roles, outputs with their decoders; ConverterError naming the fix."""
+    import numpy as np
+
+    shapes = source.input_shapes
+    cli_inputs = parse_inputs(req.inputs)
+    layout = getattr(source, "default_layout", "NHWC")
+    cam = image_hw(shapes, ref.tags, cli_inputs, layout)
+    if cam is None:
+        raise ConverterError(
+            f"no model input takes the camera image (inputs: {', '.join(f'{n} {list(s)}' for n, s in shapes.items())}); "
+            "pass --inputs NAME=image for the image input"
+        )
+    spec, origin = resolve_preprocess(ref.tags, req.preprocess_overrides, cam[0], source.rescales_inside(), cam[1])
+    inputs = resolve_inputs(shapes, ref.tags, cli_inputs, spec, layout)
+    probe = source.predict({i.name: np.zeros(i.shape, np.float32) for i in inputs})
+    out_shapes = {n: (1, *probe[n].shape[1:]) for n in source.output_names}
+    outputs = resolve_outputs(out_shapes, ref.tags, parse_outputs(req.outputs), getattr(source, "output_activations", None))
     return Manifest(
         model=ModelInfo(ref.name, ref.version, ref.run_id, ref.source, f"{found.kind}:{found.path.name}"),
-        input=InputSpec(source.input_name, (1, shape[1], shape[2], 3), "float32", "NHWC", spec),
-        outputs=[OutputSpec(n, tuple(probe[n].shape), meanings[n]) for n in source.output_names],
+        inputs=inputs,
+        outputs=outputs,
         builds=[],
         created_at="",
         converter_version=converter.__version__,
@@ -228,20 +240,20 @@ def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found:
     )
 
 
-def _zeros(shape: tuple[Any, ...]) -> Any:
+def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Reference:
     import numpy as np
 
-    return np.zeros((1, shape[1], shape[2], 3), np.float32)
-
-
-def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Reference:
-    spec = manifest.input.preprocess
+    spec = manifest.preprocess
     if req.samples_path is not None:
         frames, where = frames_from_path(req.samples_path, req.n_samples), str(req.samples_path)
+        steering = np.zeros(len(frames))
+        throttle = np.full(len(frames), 0.3)
     else:
-        frames, where = synthetic_frames(spec, req.n_samples), "synthetic-track+noise"
-    x = Reference(frames, {}, where).inputs(spec)
-    return Reference(frames, source.predict(x), where)
+        frames, steering, throttle = synthetic_drive(spec, req.n_samples)
+        where = "synthetic-track+noise"
+    ref = Reference(frames, {}, where, vector_inputs(manifest, steering, throttle))
+    ref.outputs = source.predict(ref.inputs(manifest))
+    return ref
 
 
 def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
@@ -252,7 +264,7 @@ def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
 
     with ui.step(f"Loading calibration set {req.calibration}"):
         try:
-            data = load_for_conversion(req.calibration, manifest.input.preprocess)
+            data = load_for_conversion(req.calibration, manifest.preprocess)
         except CalibrationError as e:
             raise ConverterError(str(e)) from None
     manifest.source["calibration"] = {"path": str(req.calibration), "sha256": data.sha256,

@@ -1,23 +1,25 @@
-"""Reference samples: frames + the source model's outputs on them, stored in the bundle.
+"""Reference samples: frames (+ every other input's values) + the source model's outputs on them.
 
 Every build is compared against these right after it is made. They travel in the bundle
 (``reference.npz``) so the car can check the engine it builds, and benchmarks can measure
-accuracy, without TensorFlow. Frames are stored as camera-like uint8 BGR; everyone
-preprocesses them with the runtime's own function.
+accuracy, without TensorFlow. Frames are stored as camera-like uint8 BGR (``frames_bgr``); everyone
+preprocesses them with the runtime's own function. Inputs that are not images (IMU, memory,
+behaviour) are stored as ``in/<name>`` (N, K) float32, with values like the car's: see
+:func:`vector_inputs`. Sequence inputs are windows of consecutive frames, oldest first.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from converter.errors import ConverterError
-from runtime.manifest import PreprocessSpec
-from runtime.preprocess import preprocess_batch
+from runtime.manifest import BEHAVIOR, IMU, MEMORY, Manifest, PreprocessSpec
+from runtime.preprocess import image_layout, preprocess_batch, sequence_windows
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,30 @@ class Reference:
     frames_bgr: np.ndarray  # (N, H, W, 3) uint8
     outputs: dict[str, np.ndarray]  # logical output name -> (N, ...) float32 from the source model
     source: str  # where the frames came from
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # non-image input name -> (N, K) float32
 
-    def inputs(self, spec: PreprocessSpec) -> np.ndarray:
+    def inputs(self, manifest: Manifest) -> dict[str, np.ndarray]:
+        """{input name: (N, ...) float32} for every model input, preprocessed as the car does.
+
+        Raises ``KeyError`` when a non-image input has no stored values (a bundle made before it).
+        """
+        out: dict[str, np.ndarray] = {}
+        for spec in manifest.inputs:
+            if spec.is_image:
+                assert spec.preprocess is not None
+                frames = preprocess_batch(self.frames_bgr, spec.preprocess, image_layout(spec.layout))
+                out[spec.name] = sequence_windows(frames, spec.length) if spec.length and spec.role != "image" else frames
+            else:
+                out[spec.name] = self.vectors[spec.name].astype(np.float32)
+        return out
+
+    def images(self, spec: PreprocessSpec) -> np.ndarray:
+        """(N, H, W, C) preprocessed frames (the camera input of a one-input NHWC model)."""
         return preprocess_batch(self.frames_bgr, spec)
 
     def save(self, path: Path) -> None:
-        arrays = {"frames_bgr": self.frames_bgr, **{f"out/{k}": v for k, v in self.outputs.items()}}
+        arrays = {"frames_bgr": self.frames_bgr, **{f"out/{k}": v for k, v in self.outputs.items()},
+                  **{f"in/{k}": v for k, v in self.vectors.items()}}
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
 
@@ -43,18 +63,60 @@ class Reference:
     def load(cls, path: Path, source: str = "") -> Reference:
         with np.load(path) as z:
             outs = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("out/")}
-            return cls(z["frames_bgr"], outs, source)
+            ins = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("in/")}
+            return cls(z["frames_bgr"], outs, source, ins)
+
+
+def vector_inputs(manifest: Manifest, steering: np.ndarray, throttle: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Values like the car's for every non-image input, one row per frame (N = len(steering)).
+
+    - ``imu``: a car at 0.4-2.8 m/s following the commanded steering: yaw rate gz from the steering
+      (bicycle model, as :mod:`converter.demo.track`), lateral ay = v * gz, az = g, small noise
+      elsewhere; channels in the input's ``order``.
+    - ``memory``: the previous ``length`` commands (steering, throttle), oldest first, zeros before
+      the first frame (the car starts in neutral).
+    - ``behavior``: a one-hot cycling through the labels in blocks of 8 frames.
+    """
+    rng = np.random.default_rng([seed, 7])
+    n = len(steering)
+    v = 0.4 + 2.4 * np.clip(throttle, 0.0, 1.0)
+    gz = v * np.tan(0.45 * np.clip(steering, -1.0, 1.0)) / 0.26  # MAX_STEER_ANGLE, WHEELBASE of the demo car
+    channels = {
+        "ax": rng.normal(0.0, 0.3, n), "ay": v * gz + rng.normal(0.0, 0.2, n), "az": 9.81 + rng.normal(0.0, 0.2, n),
+        "gx": rng.normal(0.0, 0.05, n), "gy": rng.normal(0.0, 0.05, n), "gz": gz + rng.normal(0.0, 0.05, n),
+    }
+    out: dict[str, np.ndarray] = {}
+    for spec in manifest.inputs:
+        if spec.role == IMU:
+            out[spec.name] = np.stack([channels.get(c, rng.normal(0.0, 0.1, n)) for c in spec.order or ()], 1)
+        elif spec.role == MEMORY:
+            length = spec.length or 1
+            pairs = np.stack([steering, throttle], 1)
+            padded = np.concatenate([np.zeros((length, 2)), pairs], 0)
+            out[spec.name] = np.stack([padded[i : i + length].reshape(-1) for i in range(n)])
+        elif spec.role == BEHAVIOR:
+            k = len(spec.labels or ())
+            out[spec.name] = np.eye(k)[(np.arange(n) // 8) % k]
+    return {k: v.astype(np.float32) for k, v in out.items()}
 
 
 def synthetic_frames(spec: PreprocessSpec, n: int, seed: int = 0) -> np.ndarray:
     """Road-like frames from the demo track plus a few noise frames that span the input range."""
+    return synthetic_drive(spec, n, seed)[0]
+
+
+def synthetic_drive(spec: PreprocessSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames (N, H, W, 3) uint8, steering (N,), throttle (N,)): a continuous drive on the demo
+    track, then a few noise frames (commands held) that span the input range."""
     from converter.demo.track import drive_sequence
 
     n_noise = max(1, n // 8)
-    frames, _, _ = drive_sequence(n - n_noise, seed=seed, width=spec.width, height=spec.height)
+    frames, steering, throttle = drive_sequence(n - n_noise, seed=seed, width=spec.width, height=spec.height)
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, (n_noise, spec.height, spec.width, 3), dtype=np.uint8)
-    return np.concatenate([frames, noise], axis=0)
+    hold = np.full(n_noise, 1.0)
+    return (np.concatenate([frames, noise], axis=0), np.concatenate([steering, steering[-1:] * hold]),
+            np.concatenate([throttle, throttle[-1:] * hold]))
 
 
 def frames_from_path(path: Path, n: int) -> np.ndarray:

@@ -102,7 +102,7 @@ def run(
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        pre = Preprocessor(manifest.input.preprocess)
+        pre = Preprocessor(manifest.preprocess)
         policy = Policy.for_manifest(cfg.policy, manifest)
         for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the outputs map
             policy(backend.infer(np.zeros_like(pre.out)), 0.0)
@@ -110,7 +110,7 @@ def run(
         info = model_info(manifest, backend)
         log.info("model %s v%s on %s (%s)", info["name"], info["version"], backend.name, backend.build.format)
         if camera is None:
-            spec = manifest.input.preprocess
+            spec = manifest.preprocess
             camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
                                  prepare=lambda: Preprocessor(spec))
         else:
@@ -118,7 +118,7 @@ def run(
             camera.start()  # no-op if the caller started it
         if cfg.record.dir:
             recorder = Recorder(cfg.record.dir, {
-                "model": info, "preprocess": manifest.input.preprocess.to_dict(),
+                "model": info, "preprocess": manifest.preprocess.to_dict(),
                 "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
                 "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
                 "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: several inputs with roles, outputs with decoders (1 is still read)
 MANIFEST_NAME = "manifest.json"
+COLORS = ("RGB", "BGR", "GRAY")
 
 
 class BundleError(ValueError):
@@ -30,8 +31,9 @@ class PreprocessSpec:
     """How a camera frame (BGR, as OpenCV delivers it) becomes the model input.
 
     Order: resize the whole frame to ``width`` x ``height``; drop ``crop_top`` rows from the top
-    (sky, bonnet-free horizon); convert to ``color``; ``(x * scale - mean) / std`` per channel.
-    The model input is therefore ``(height - crop_top, width, 3)``. ``model_rescales`` is true when
+    (sky, bonnet-free horizon); convert to ``color`` (RGB, BGR, or GRAY: one channel, OpenCV's
+    BT.601 luma as donkeycar's ``IMAGE_DEPTH = 1`` uses); ``(x * scale - mean) / std`` per channel.
+    The model input is therefore ``(height - crop_top, width, channels)`` before the layout. ``model_rescales`` is true when
     the model normalises inside itself (a ``Rescaling`` layer); then scale is 1 and the model gets
     raw 0..255 values.
     """
@@ -50,14 +52,20 @@ class PreprocessSpec:
             raise BundleError(f"preprocess: width and height must be positive, got {self.width}x{self.height}")
         if not 0 <= self.crop_top < self.height:
             raise BundleError(f"preprocess: crop_top={self.crop_top} must be in [0, height={self.height})")
-        if self.color not in ("RGB", "BGR"):
-            raise BundleError(f"preprocess: color must be RGB or BGR, got {self.color!r}")
+        if self.color not in COLORS:
+            raise BundleError(f"preprocess: color must be one of {', '.join(COLORS)}, got {self.color!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or any(s == 0 for s in self.std):
             raise BundleError("preprocess: mean and std need 3 values each and std must not be 0")
 
     @property
     def input_hw(self) -> tuple[int, int]:
+        """(rows, columns) of the model input after the crop."""
         return (self.height - self.crop_top, self.width)
+
+    @property
+    def channels(self) -> int:
+        """1 for GRAY, else 3."""
+        return 1 if self.color == "GRAY" else 3
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
@@ -108,20 +116,155 @@ class TensorIO:
         return self.scale is not None
 
 
+# Input roles (contract): what the runtime feeds each model input. The runtime's providers
+# (runtime/inputs) implement them; adding a role means one entry here and one provider module.
+IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR = "image", "image_sequence", "memory", "imu", "behavior"
+ROLES = (IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR)
+IMAGE_ROLES = (IMAGE, IMAGE_SEQUENCE)
+# Layouts each role may take: images NHWC (Keras) or NCHW (PyTorch); sequences add T after N.
+LAYOUTS = {IMAGE: ("NHWC", "NCHW"), IMAGE_SEQUENCE: ("NTHWC", "NTCHW"), MEMORY: ("NC",), IMU: ("NC",), BEHAVIOR: ("NC",)}
+IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")  # m/s^2 then rad/s, as donkeycar's KerasIMU
+
+
 @dataclass(frozen=True)
 class InputSpec:
+    """One model input and how the car produces it (contract, see DESIGN.md "Model I/O").
+
+    ``shape`` has batch 1 first. By role:
+
+    - ``image``: ``preprocess`` required; shape (1, H, W, C) for NHWC or (1, C, H, W) for NCHW,
+      C = ``preprocess.channels``.
+    - ``image_sequence``: the last ``length`` preprocessed frames, oldest first; (1, T, H, W, C)
+      for NTHWC or (1, T, C, H, W) for NTCHW (donkeycar's KerasLSTM / Keras3D_CNN).
+    - ``memory``: the last ``length`` commands sent, oldest first, steering and throttle
+      interleaved; shape (1, 2 * length) (donkeycar's KerasMemory ``mem_in``).
+    - ``imu``: channels in ``order`` (default ax, ay, az in m/s^2, gx, gy, gz in rad/s); shape
+      (1, len(order)) (donkeycar's KerasIMU ``imu_in``).
+    - ``behavior``: a one-hot over ``labels``; shape (1, len(labels)).
+
+    Raises :class:`BundleError` when the fields do not agree with each other.
+    """
+
     name: str
     shape: tuple[int, ...]
     dtype: str
     layout: str
-    preprocess: PreprocessSpec
+    preprocess: PreprocessSpec | None = None
+    role: str = IMAGE
+    length: int | None = None
+    order: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        where = f"input {self.name!r}"
+        if self.role not in ROLES:
+            raise BundleError(f"{where}: unknown role {self.role!r}; roles are {', '.join(ROLES)}")
+        if self.layout not in LAYOUTS[self.role]:
+            raise BundleError(f"{where}: layout {self.layout!r} is not one of {LAYOUTS[self.role]} for role {self.role}")
+        # Batch 1 first; -1 (a dynamic batch) is accepted for engines built from such ONNX.
+        if not self.shape or self.shape[0] not in (1, -1) or any(d <= 0 for d in self.shape[1:]):
+            raise BundleError(f"{where}: shape {list(self.shape)} must be fixed and positive, with batch 1 first")
+        want = self.expected_shape()
+        if tuple(self.shape[1:]) != want[1:]:
+            raise BundleError(f"{where}: shape {list(self.shape)} does not match its role {self.role} ({list(want)})")
+
+    def expected_shape(self) -> tuple[int, ...]:
+        """The shape the role's fields imply (what ``shape`` must equal)."""
+        where = f"input {self.name!r}"
+        if self.role in IMAGE_ROLES:
+            if self.preprocess is None:
+                raise BundleError(f"{where}: role {self.role} needs a preprocess section")
+            (h, w), c = self.preprocess.input_hw, self.preprocess.channels
+            hwc = (h, w, c) if self.layout.endswith("HWC") else (c, h, w)
+            if self.role == IMAGE:
+                return (1, *hwc)
+            if not self.length or self.length < 1:
+                raise BundleError(f"{where}: role image_sequence needs a fixed length >= 1")
+            return (1, self.length, *hwc)
+        if self.role == MEMORY:
+            if not self.length or self.length < 1:
+                raise BundleError(f"{where}: role memory needs length >= 1 (commands remembered)")
+            return (1, 2 * self.length)
+        if self.role == IMU:
+            return (1, len(self.order or IMU_CHANNELS))
+        if not self.labels:
+            raise BundleError(f"{where}: role behavior needs labels (one per one-hot slot)")
+        return (1, len(self.labels))
+
+    @property
+    def is_image(self) -> bool:
+        return self.role in IMAGE_ROLES
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "role": self.role, "shape": list(self.shape), "dtype": self.dtype,
+                             "layout": self.layout}
+        if self.preprocess is not None:
+            d["preprocess"] = self.preprocess.to_dict()
+        if self.length is not None:
+            d["length"] = self.length
+        if self.order is not None:
+            d["order"] = list(self.order)
+        if self.labels is not None:
+            d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        known = {"name", "role", "shape", "dtype", "layout", "preprocess", "length", "order", "labels"}
+        unknown = set(d) - known
+        if unknown:
+            raise BundleError(f"input {d.get('name', '?')!r}: unknown keys {sorted(unknown)}")
+        pre = d.get("preprocess")
+        return cls(
+            name=str(d["name"]),
+            role=str(d.get("role", IMAGE)),
+            shape=tuple(int(s) for s in d["shape"]),
+            dtype=str(d.get("dtype", "float32")),
+            layout=str(d.get("layout", "NHWC")),
+            preprocess=PreprocessSpec.from_dict(pre) if pre is not None else None,
+            length=int(d["length"]) if d.get("length") is not None else None,
+            order=tuple(str(x) for x in d["order"]) if d.get("order") is not None else None,
+            labels=tuple(str(x) for x in d["labels"]) if d.get("labels") is not None else None,
+        )
 
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """One (output tensor, meaning) pair and how its values become that command.
+
+    ``meaning`` is ``steering``, ``throttle`` or ``other`` (carried, never driven). ``decode`` is a
+    decoder's dict (``runtime.decode``: ``scalar``, ``bins``, ``component``, each with an optional
+    affine ``gain``/``bias``). One tensor may appear twice, e.g. a (1, 2) output whose component 0
+    is steering and component 1 throttle. The decoder is checked against ``shape`` on load.
+    """
+
     name: str
     shape: tuple[int, ...]
     meaning: str  # steering | throttle | other
+    decode: dict[str, Any] = field(default_factory=lambda: {"kind": "scalar"})
+
+    def __post_init__(self) -> None:
+        if self.meaning not in MEANINGS:
+            raise BundleError(f"output {self.name!r}: meaning {self.meaning!r} is not one of {', '.join(MEANINGS)}")
+        if self.meaning != "other":
+            from runtime.decode import decoder_for  # checks the decoder fits the shape (BundleError)
+
+            decoder_for(self.decode, self.shape, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "meaning": self.meaning, "decode": dict(self.decode)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OutputSpec:
+        known = {"name", "shape", "meaning", "decode"}
+        unknown = set(d) - known
+        if unknown:
+            raise BundleError(f"output {d.get('name', '?')!r}: unknown keys {sorted(unknown)}")
+        return cls(str(d["name"]), tuple(int(s) for s in d["shape"]), str(d["meaning"]),
+                   dict(d.get("decode") or {"kind": "scalar"}))
+
+
+MEANINGS = ("steering", "throttle", "other")
 
 
 @dataclass(frozen=True)
@@ -174,8 +317,16 @@ class BuildEntry:
 
 @dataclass
 class Manifest:
+    """The bundle's ``manifest.json`` (contract: DESIGN.md "The edge bundle" and "Model I/O").
+
+    ``inputs``: every model input with its role; ``outputs``: every (tensor, meaning) with its
+    decoder; ``builds``: one entry per file, each mapping the logical names to its own tensors.
+    Schema 1 bundles (one ``input``, outputs without ``decode``) are read as one ``image`` input
+    and ``scalar`` outputs. Validation errors are :class:`BundleError` naming the field and the fix.
+    """
+
     model: ModelInfo
-    input: InputSpec
+    inputs: list[InputSpec]
     outputs: list[OutputSpec]
     builds: list[BuildEntry]
     created_at: str
@@ -183,6 +334,45 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     source: dict[str, Any] = field(default_factory=dict)  # conversion inputs, cache key, reference samples
     not_built: list[dict[str, str]] = field(default_factory=list)  # {format, status, reason}
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, InputSpec):  # one input, as schema-1 callers pass it
+            self.inputs = [self.inputs]
+        names = [i.name for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise BundleError(f"manifest: input names {names} are not unique")
+        if not any(i.is_image for i in self.inputs):
+            raise BundleError("manifest: no input has role image or image_sequence; the car feeds camera frames")
+        seen: set[tuple[str, str]] = set()
+        for o in self.outputs:
+            if o.meaning != "other" and any(p[1] == o.meaning for p in seen):
+                raise BundleError(f"manifest: more than one output means {o.meaning}")
+            seen.add((o.name, o.meaning))
+
+    @property
+    def input(self) -> InputSpec:
+        """The camera input (the first with role image or image_sequence)."""
+        return next(i for i in self.inputs if i.is_image)
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        """The camera input's preprocessing (every image input of a bundle shares one camera)."""
+        pre = self.input.preprocess
+        assert pre is not None  # InputSpec refuses an image role without one
+        return pre
+
+    def image_inputs(self) -> list[InputSpec]:
+        return [i for i in self.inputs if i.is_image]
+
+    def input_named(self, name: str) -> InputSpec:
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise BundleError(f"manifest has no input {name!r} (inputs: {[i.name for i in self.inputs]})")
+
+    def output_names(self) -> list[str]:
+        """Distinct output tensor names, in manifest order."""
+        return list(dict.fromkeys(o.name for o in self.outputs))
 
     def build(self, fmt: str) -> BuildEntry:
         for b in self.builds:
@@ -203,14 +393,8 @@ class Manifest:
             "converter_version": self.converter_version,
             "created_at": self.created_at,
             "model": asdict(self.model),
-            "input": {
-                "name": self.input.name,
-                "shape": list(self.input.shape),
-                "dtype": self.input.dtype,
-                "layout": self.input.layout,
-                "preprocess": self.input.preprocess.to_dict(),
-            },
-            "outputs": [{"name": o.name, "shape": list(o.shape), "meaning": o.meaning} for o in self.outputs],
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
             "builds": [b.to_dict() for b in self.builds],
             "source": self.source,
             "not_built": self.not_built,
@@ -228,27 +412,26 @@ class Manifest:
                     f"manifest schema_version {sv} is newer than this runtime understands ({SCHEMA_VERSION}); "
                     "upgrade the runtime"
                 )
-            inp = d["input"]
+            if sv >= 2:
+                inputs = [InputSpec.from_dict(i) for i in d["inputs"]]
+            else:  # schema 1: one camera input
+                inputs = [InputSpec.from_dict({**d["input"], "role": IMAGE})]
             return cls(
-                schema_version=sv,
+                schema_version=SCHEMA_VERSION,  # what we write back; the content is schema 2 now
                 converter_version=str(d.get("converter_version", "?")),
                 created_at=str(d.get("created_at", "")),
                 model=ModelInfo(**d["model"]),
-                input=InputSpec(
-                    name=inp["name"],
-                    shape=tuple(int(s) for s in inp["shape"]),
-                    dtype=inp["dtype"],
-                    layout=inp.get("layout", "NHWC"),
-                    preprocess=PreprocessSpec.from_dict(inp["preprocess"]),
-                ),
-                outputs=[OutputSpec(o["name"], tuple(int(s) for s in o["shape"]), o["meaning"]) for o in d["outputs"]],
+                inputs=inputs,
+                outputs=[OutputSpec.from_dict(o) for o in d["outputs"]],
                 builds=[BuildEntry.from_dict(b) for b in d.get("builds", [])],
                 source=dict(d.get("source") or {}),
                 not_built=list(d.get("not_built") or []),
             )
         except KeyError as e:
             raise BundleError(f"manifest is missing {e.args[0]!r}") from None
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
             raise BundleError(f"manifest is malformed: {e}") from None
 
 

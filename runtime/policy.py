@@ -1,5 +1,8 @@
 """Model outputs -> steering and throttle in [-1, 1], within the configured limits.
 
+Each output is first decoded by the manifest's decoder (``runtime.decode``: scalar, bins,
+component, each with an optional gain/bias); the policy only ever sees decoded values.
+
 Order for steering: ``clip(raw * steering_scale + steering_trim, -max_steering, max_steering)``.
 Throttle: ``constant_throttle`` if set (models without a throttle output), else the model's
 value; then clipped to ``[-max_reverse, max_throttle]``; then slew-limited: the magnitude may grow
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.decode import Decoder, decoder_for
+from runtime.decode.scalar import ScalarDecoder
 from runtime.manifest import BundleError, Manifest
 
 _MAX_SLEW_DT_S = 0.1  # the watchdog deadline: a gap longer than this had the car in neutral
@@ -55,7 +60,17 @@ class Command:
 
 
 class Policy:
-    def __init__(self, config: PolicyConfig, steering_output: str, throttle_output: str | None) -> None:
+    """Decoded outputs -> a :class:`Command`, with limits, trim and the throttle slew limit.
+
+    ``steering_output`` / ``throttle_output`` are logical output names; ``decoders`` maps
+    ``"steering"`` / ``"throttle"`` to their :class:`~runtime.decode.Decoder` (default: scalar).
+    Raises :class:`BundleError` when there is no throttle output and no ``constant_throttle``.
+    """
+
+    def __init__(
+        self, config: PolicyConfig, steering_output: str, throttle_output: str | None,
+        decoders: dict[str, Decoder] | None = None,
+    ) -> None:
         if throttle_output is None and config.constant_throttle is None:
             raise BundleError(
                 "the model has no output with meaning 'throttle'; set policy.constant_throttle in the config"
@@ -63,6 +78,9 @@ class Policy:
         self.config = config
         self.steering_output = steering_output
         self.throttle_output = throttle_output
+        decoders = decoders or {}
+        self._decode_steering = decoders.get("steering") or ScalarDecoder()
+        self._decode_throttle = decoders.get("throttle") or ScalarDecoder()
         self._throttle = 0.0
         self._t_last: float | None = None
 
@@ -73,7 +91,8 @@ class Policy:
             have = ", ".join(f"{o.name}={o.meaning}" for o in manifest.outputs)
             raise BundleError(f"the bundle's model has no output with meaning 'steering' (outputs: {have})")
         throttle = manifest.output_by_meaning("throttle")
-        return cls(config, steering.name, throttle.name if throttle else None)
+        decoders = {o.meaning: decoder_for(o.decode, o.shape, o.name) for o in (steering, throttle) if o is not None}
+        return cls(config, steering.name, throttle.name if throttle else None, decoders)
 
     def reset(self) -> None:
         """After any neutral: the next throttle ramps up from zero again."""
@@ -81,8 +100,9 @@ class Policy:
 
     def __call__(self, outputs: Mapping[str, np.ndarray], now: float) -> Command:
         c = self.config
-        raw_s = _scalar(outputs[self.steering_output])
-        raw_t = _scalar(outputs[self.throttle_output]) if self.throttle_output else float(c.constant_throttle or 0.0)
+        raw_s = self._decode_steering(outputs[self.steering_output])
+        raw_t = (self._decode_throttle(outputs[self.throttle_output]) if self.throttle_output
+                 else float(c.constant_throttle or 0.0))
         if not (math.isfinite(raw_s) and math.isfinite(raw_t)):
             self.reset()
             return Command(0.0, 0.0, False, raw_s, raw_t)
@@ -104,6 +124,3 @@ class Policy:
         self._throttle, self._t_last = target, now
         return target
 
-
-def _scalar(y: np.ndarray) -> float:
-    return float(y.item(0))

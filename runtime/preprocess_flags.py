@@ -29,7 +29,8 @@ def add_preprocess_flags(group: Any) -> None:
     """--input-size, --crop-top, --color, --scale, --mean, --std on a parser or argument group."""
     group.add_argument("--input-size", type=_size, help="resize camera frames to WIDTHxHEIGHT before cropping")
     group.add_argument("--crop-top", type=int, help="rows removed from the top after resizing (default 0)")
-    group.add_argument("--color", choices=["RGB", "BGR"], help="channel order the model expects (default RGB)")
+    group.add_argument("--color", choices=["RGB", "BGR", "GRAY"], type=str.upper,
+                       help="colour the model expects (default RGB; GRAY for one-channel pilots)")
     group.add_argument("--scale", type=float, help="multiplier applied to 0..255 pixels (default 1/255)")
     group.add_argument("--mean", type=_floats, help="per-channel mean subtracted after scaling, 1 or 3 values")
     group.add_argument("--std", type=_floats, help="per-channel std divided after the mean, 1 or 3 values")

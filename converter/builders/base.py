@@ -21,7 +21,7 @@ class BuildSkipped(RuntimeError):
 
 
 class SourceModel(Protocol):
-    """The model being converted, loaded once (see converter.source_model)."""
+    """The model being converted, loaded once (see converter.sources)."""
 
     input_name: str
     output_names: list[str]

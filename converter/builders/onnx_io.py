@@ -18,7 +18,8 @@ def onnx_io(path: Path, manifest: Manifest) -> dict[str, TensorIO]:
     inputs = {i.name: i for i in graph.input}
     outputs = {o.name: o for o in graph.output}
     io: dict[str, TensorIO] = {}
-    for logical, table in ((manifest.input.name, inputs), *((o.name, outputs) for o in manifest.outputs)):
+    pairs = [*((i.name, inputs) for i in manifest.inputs), *((n, outputs) for n in manifest.output_names())]
+    for logical, table in pairs:
         cand = table.get(logical) or table.get(f"{logical}:0")
         if cand is None:
             raise BuildError(f"{path.name} has no tensor named {logical!r} (it has {sorted(table)})")

@@ -70,7 +70,8 @@ def signature_io(path: Path, ctx: BuildContext) -> dict[str, TensorIO]:
     runner = it.get_signature_runner(SIGNATURE)
     ins, outs = runner.get_input_details(), runner.get_output_details()
     io: dict[str, TensorIO] = {}
-    for logical, table in ((ctx.manifest.input.name, ins), *((o.name, outs) for o in ctx.manifest.outputs)):
+    pairs = [*((i.name, ins) for i in ctx.manifest.inputs), *((n, outs) for n in ctx.manifest.output_names())]
+    for logical, table in pairs:
         if logical not in table:
             raise BuildError(f"{path.name}: signature has no tensor {logical!r} (it has {sorted(table)})")
         d = table[logical]

@@ -29,13 +29,12 @@ class OnnxRuntimeBackend(Backend):
         self.session = ort.InferenceSession(
             str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
         )
-        self._in_name = self.input_io.name
         self._out_names = [io.name for io in self.output_io.values()]
-        have = {o.name for o in self.session.get_outputs()}
-        missing = [n for n in self._out_names if n not in have]
+        have = {o.name for o in self.session.get_outputs()} | {i.name for i in self.session.get_inputs()}
+        missing = [n for n in [io.name for io in self.input_io.values()] + self._out_names if n not in have]
         if missing:
-            raise ValueError(f"{path.name}: outputs {missing} named in the manifest are not in the model ({sorted(have)})")
+            raise ValueError(f"{path.name}: tensors {missing} named in the manifest are not in the model ({sorted(have)})")
 
-    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        ys = self.session.run(self._out_names, {self._in_name: x})
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ys = self.session.run(self._out_names, feeds)
         return dict(zip(self._out_names, ys, strict=True))

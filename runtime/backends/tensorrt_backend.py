@@ -58,30 +58,29 @@ class TensorRTBackend(Backend):
         built_for = (build.target or {}).get("tensorrt")
         if built_for and str(built_for) != self.trt_version:
             raise EngineLoadError(f"{path.name} was built with TensorRT {built_for}, this is {self.trt_version}")
-        in_name = self.input_io.name
+        shapes = {io.name: engine_input_shape(manifest.input_named(n).shape) for n, io in self.input_io.items()}
         try:
-            self.runner = EngineRunner(
-                Path(path).read_bytes(), self.api, {in_name: engine_input_shape(manifest.input.shape)}, device_id
-            )
+            self.runner = EngineRunner(Path(path).read_bytes(), self.api, shapes, device_id)
         except PycudaUnavailable as e:
             raise BackendUnavailable(str(e)) from e
         have = {t.name for t in self.runner.tensors}
-        wanted = [in_name] + [io.name for io in self.output_io.values()]
+        wanted = list(shapes) + [io.name for io in self.output_io.values()]
         missing = [n for n in wanted if n not in have]
         if missing:
             self.runner.close()
             raise BundleError(f"{path.name}: tensors {missing} named in the manifest are not in the engine ({sorted(have)})")
-        if self.input_io.quantized and self.runner.dtype(in_name).kind == "f":
-            self.runner.close()
-            raise BundleError(f"{path.name}: the manifest gives {in_name} a quantized integer input, the engine takes floats")
+        for io in self.input_io.values():
+            if io.quantized and self.runner.dtype(io.name).kind == "f":
+                self.runner.close()
+                raise BundleError(f"{path.name}: the manifest gives {io.name} a quantized integer input, the engine takes floats")
 
     @property
     def last_timings_ms(self) -> dict[str, float]:
         """GPU time of the last call: ``h2d``, ``compute`` and ``d2h`` in milliseconds (CUDA events)."""
         return self.runner.last_timings_ms
 
-    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run({self.input_io.name: x})
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.runner.run(feeds)
 
     def close(self) -> None:
         runner = getattr(self, "runner", None)

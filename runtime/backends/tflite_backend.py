@@ -43,7 +43,7 @@ class TFLiteBackend(Backend):
         runner = self.interpreter.get_signature_runner(signature)
         ins, outs = runner.get_input_details(), runner.get_output_details()
         try:
-            self._in_index = ins[self.input_io.name]["index"]
+            self._in_index = {io.name: ins[io.name]["index"] for io in self.input_io.values()}
             self._out_index = {io.name: outs[io.name]["index"] for io in self.output_io.values()}
         except KeyError as e:
             raise ValueError(
@@ -51,8 +51,9 @@ class TFLiteBackend(Backend):
                 f"(inputs {sorted(ins)}, outputs {sorted(outs)})"
             ) from None
 
-    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         it = self.interpreter
-        it.set_tensor(self._in_index, x)
+        for name, idx in self._in_index.items():
+            it.set_tensor(idx, feeds[name])
         it.invoke()
         return {name: it.get_tensor(idx) for name, idx in self._out_index.items()}

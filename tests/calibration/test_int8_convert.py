@@ -122,12 +122,12 @@ def test_int8_builds_run_in_the_runtime_backends(int8_run: Int8Run, track_source
     cap.release()
     assert ok
     m = load_manifest(int8_run.bundle)
-    x = preprocess_frame(frame, m.input.preprocess)
+    x = preprocess_frame(frame, m.preprocess)
     with open_backend(int8_run.bundle, "onnxruntime", "onnx") as b:
         fp32 = b.infer(x)
     for fmt, backend in (("tflite-int8", "tflite"), ("onnx-int8", "onnxruntime")):
         with open_backend(int8_run.bundle, backend, fmt) as b:
-            assert b.input_io.dtype == ("int8" if fmt == "tflite-int8" else "float32")
+            assert b.input_io[m.input.name].dtype == ("int8" if fmt == "tflite-int8" else "float32")
             got = b.infer(x)
         for name in ("steering", "throttle"):
             assert got[name].dtype == np.float32
@@ -149,7 +149,7 @@ def test_a_drive_recorded_by_the_runtime_on_int8_calibrates_again(int8_run: Int8
     assert calibrate([str(rec), "--bundle", str(int8_run.bundle), "--out", str(out), "--frames", "60"]) == 0
     m = read_manifest(out)
     assert m["sources"][0]["kind"] == "recording" and m["sources"][0]["frames_available"] >= 55
-    data = load_for_conversion(out, load_manifest(int8_run.bundle).input.preprocess)
+    data = load_for_conversion(out, load_manifest(int8_run.bundle).preprocess)
     assert len(data.calib) + len(data.heldout) == m["counts"]["calibration"] + m["counts"]["heldout"]
 
 

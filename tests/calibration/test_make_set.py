@@ -75,7 +75,7 @@ def test_spec_from_a_bundle_manifest(track_sources: TrackSources, tmp_path: Path
     bundle.mkdir()
     spec = DEMO_SPEC.__class__(160, 120, crop_top=20)
     m = Manifest(ModelInfo("rc_pilot", "3", None, "models:/m-1", "keras"),
-                 InputSpec("image", (1, 100, 160, 3), "float32", "NHWC", spec),
+                 [InputSpec("image", (1, 100, 160, 3), "float32", "NHWC", spec)],
                  [OutputSpec("steering", (1, 1), "steering")], [], "", "test")
     (bundle / "manifest.json").write_text(m.dumps())
     out = tmp_path / "set"

@@ -27,7 +27,7 @@ def manifest_for(staging: Path, key: str = "k") -> Manifest:
                        {"image": TensorIO("image", "float32"), "steering": TensorIO("steering", "float32")})
     return Manifest(
         model=ModelInfo("m", "1", None, "models:/m/1", "keras"),
-        input=InputSpec("image", (1, 120, 160, 3), "float32", "NHWC", PreprocessSpec(160, 120)),
+        inputs=[InputSpec("image", (1, 120, 160, 3), "float32", "NHWC", PreprocessSpec(160, 120))],
         outputs=[OutputSpec("steering", (1, 1), "steering")],
         builds=[build], created_at="now", converter_version="0", source={"key": key},
     )

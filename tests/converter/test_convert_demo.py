@@ -23,7 +23,7 @@ def test_bundle_matches_contract(demo_bundle: Path) -> None:
     assert (m.model.name, m.model.version) == ("rc_pilot", "3")
     assert m.input.shape == (1, 120, 160, 3) and m.input.layout == "NHWC"
     assert {o.name: o.meaning for o in m.outputs} == {"steering": "steering", "throttle": "throttle"}
-    assert m.input.preprocess.color == "RGB" and m.input.preprocess.scale == pytest.approx(1 / 255)
+    assert m.preprocess.color == "RGB" and m.preprocess.scale == pytest.approx(1 / 255)
     assert [b.format for b in m.builds] == ["onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16"]
     for b in m.builds:
         verified_path(demo_bundle, b)  # sha256 of every file
@@ -49,7 +49,7 @@ def test_every_build_runs_by_name_and_agrees(demo_bundle: Path, drive_video: Pat
     ok, frame = cap.read()
     assert ok
     m = load_manifest(demo_bundle)
-    x = preprocess_frame(frame, m.input.preprocess)
+    x = preprocess_frame(frame, m.preprocess)
     results = {}
     for fmt, backend in (("onnx", "onnxruntime"), ("onnx-fp16", "onnxruntime"),
                          ("tflite-fp32", "tflite"), ("tflite-fp16", "tflite")):

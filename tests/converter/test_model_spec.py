@@ -5,7 +5,7 @@ import json
 import pytest
 
 from converter.errors import ConverterError
-from converter.model_spec import parse_outputs_flag, resolve_meanings, resolve_preprocess
+from converter.model_spec import resolve_preprocess
 
 
 def test_preprocess_from_tag_with_crop() -> None:
@@ -27,11 +27,19 @@ def test_model_that_rescales_gets_raw_pixels() -> None:
     assert spec.scale == 1.0 and spec.model_rescales
 
 
-def test_meanings_by_name_tag_or_error() -> None:
-    assert resolve_meanings(["steering", "throttle"], {}, {}) == {"steering": "steering", "throttle": "throttle"}
-    assert resolve_meanings(["angle"], {}, {}) == {"angle": "steering"}
-    with pytest.raises(ConverterError, match="cannot tell what output 'output_0' means"):
-        resolve_meanings(["output_0", "output_1"], {}, {})
-    tag = {"edge.outputs": json.dumps({"output_0": "throttle", "output_1": "steering"})}
-    assert resolve_meanings(["output_0", "output_1"], tag, {}) == {"output_0": "throttle", "output_1": "steering"}
-    assert parse_outputs_flag("a=steering,b=throttle") == {"a": "steering", "b": "throttle"}
+def test_dynamic_image_size_needs_the_size_from_a_flag_or_tag() -> None:
+    with pytest.raises(ConverterError, match=r"any size.*--input-size"):
+        resolve_preprocess({}, {}, (None, None), False)
+    spec, _ = resolve_preprocess({}, {"width": 160, "height": 120}, (None, None), False)
+    assert spec.input_hw == (120, 160)
+    tag = {"edge.preprocess": json.dumps({"width": 128, "height": 96, "crop_top": 16})}
+    assert resolve_preprocess(tag, {}, (None, None), False)[0].input_hw == (80, 128)
+
+
+def test_one_channel_model_defaults_to_gray_and_refuses_rgb() -> None:
+    spec, _ = resolve_preprocess({}, {}, (120, 160), False, channels=1)
+    assert spec.color == "GRAY" and spec.channels == 1
+    with pytest.raises(ConverterError, match="--color GRAY"):
+        resolve_preprocess({}, {"color": "RGB"}, (120, 160), False, channels=1)
+    with pytest.raises(ConverterError, match="--color RGB"):
+        resolve_preprocess({}, {"color": "GRAY"}, (120, 160), False, channels=3)

@@ -40,7 +40,7 @@ def reference_outputs(bundle: Path, backend: str, frames: list[np.ndarray] | np.
     be = open_backend(bundle, backend)
     s, t = [], []
     for f in frames:
-        y = be.infer(preprocess_frame(f, manifest.input.preprocess))
+        y = be.infer(preprocess_frame(f, manifest.preprocess))
         s.append(float(y[steering.name].reshape(-1)[0]))
         t.append(float(y[throttle.name].reshape(-1)[0]))
     be.close()
@@ -86,13 +86,13 @@ class FaultyBackend(Backend):
         self.inner, self.raise_on, self.hang_on, self.hang_s, self.nan_on = inner, raise_on, hang_on, hang_s, nan_on
         self.calls = 0
 
-    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.calls += 1
         if self.calls in self.raise_on:
             raise RuntimeError(f"injected failure on call {self.calls}")
         if self.calls in self.hang_on:
             time.sleep(self.hang_s)
-        out = self.inner._run(x)
+        out = self.inner._run(feeds)
         if self.calls in self.nan_on:
             out = {k: np.full_like(v, np.nan) for k, v in out.items()}
         return out

@@ -63,7 +63,7 @@ def make_bundle(bundle: Path) -> Manifest:
     }
     manifest = Manifest(
         model=ModelInfo("tiny_pilot", "1", None, "test://tiny", "onnx"),
-        input=InputSpec("image", (-1, H, W, 3), "float32", "NHWC", PreprocessSpec(width=W, height=H)),
+        inputs=[InputSpec("image", (-1, H, W, 3), "float32", "NHWC", PreprocessSpec(width=W, height=H))],
         outputs=[OutputSpec("steering", (-1, 1), "steering"), OutputSpec("throttle", (-1, 1), "throttle")],
         builds=[BuildEntry("onnx", "fp32", "model.onnx", sha256_file(onnx_path), onnx_path.stat().st_size, io)],
         created_at="2026-11-24T00:00:00Z",

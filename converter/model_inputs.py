@@ -1,0 +1,212 @@
+"""Each model input's role (image, image_sequence, memory, imu, behavior) for the manifest.
+
+Roles come from, in order: the ``--inputs`` flag, the version's ``edge.inputs`` tag (JSON), then
+donkeycar's own input names (``img_in``, ``imu_in``, ``mem_in``, ``behavior_in``; see
+donkeycar/parts/keras.py), then "a model with one rank-4 input takes the camera image". Anything
+else is refused naming the input and the flag: the runtime must know what to feed every input.
+
+Syntax, flag and tag alike: ``NAME=ROLE`` entries separated by commas, with optional
+``:key=value`` parts (``labels=a|b``, ``order=ax|ay|...``, ``layout=NCHW``), or a JSON object
+``{"NAME": "ROLE"}`` / ``{"NAME": {"role": ..., "labels": [...], ...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from converter.errors import ConverterError
+from runtime.manifest import (
+    BEHAVIOR,
+    IMAGE,
+    IMAGE_SEQUENCE,
+    IMU,
+    IMU_CHANNELS,
+    MEMORY,
+    ROLES,
+    BundleError,
+    InputSpec,
+    PreprocessSpec,
+)
+
+log = logging.getLogger(__name__)
+
+INPUTS_TAG = "edge.inputs"
+# donkeycar's input layer names -> role (rank 5 img_in is a sequence: KerasLSTM, Keras3D_CNN).
+DONKEYCAR_INPUTS = {"img_in": IMAGE, "imu_in": IMU, "mem_in": MEMORY, "behavior_in": BEHAVIOR,
+                    "xbehavior_in": BEHAVIOR}
+_FIX = "pass --inputs NAME=ROLE (roles: " + ", ".join(ROLES) + f") or set tag {INPUTS_TAG}"
+
+
+def parse_inputs(text: str | None, where: str = "--inputs") -> dict[str, dict[str, Any]]:
+    """``--inputs`` / tag text -> {input name: {"role": ..., other keys}}; ConverterError if malformed."""
+    if not text or not text.strip():
+        return {}
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConverterError(f"{where} is not valid JSON ({e}); fix it") from None
+        if not isinstance(raw, dict):
+            raise ConverterError(f"{where}: expected a JSON object {{input name: role}}")
+        return {str(k): ({"role": v} if isinstance(v, str) else dict(v)) for k, v in raw.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for part in text.split(","):
+        name, sep, rest = part.partition("=")
+        fields = rest.split(":")
+        if not sep or not name.strip() or not fields[0].strip():
+            raise ConverterError(f"{where} {text!r}: expected NAME=ROLE[:key=value...], e.g. imu_in=imu")
+        entry: dict[str, Any] = {"role": fields[0].strip()}
+        for kv in fields[1:]:
+            k, eq, v = kv.partition("=")
+            if not eq:
+                raise ConverterError(f"{where}: {kv!r} in {part!r} is not key=value (labels=a|b, order=..., layout=...)")
+            entry[k.strip()] = v.split("|") if k.strip() in ("labels", "order") else v.strip()
+        out[name.strip()] = entry
+    return out
+
+
+def resolve_inputs(
+    shapes: dict[str, tuple[int | None, ...]],
+    tags: dict[str, str],
+    cli: dict[str, dict[str, Any]],
+    preprocess: PreprocessSpec,
+    default_layout: str = "NHWC",
+) -> list[InputSpec]:
+    """One :class:`InputSpec` per model input, shapes fixed (batch 1); ConverterError naming the fix.
+
+    ``shapes`` are the model's own (batch first, ``None`` where open); ``preprocess`` is the
+    camera's spec (size already resolved, see :func:`converter.model_spec.resolve_preprocess`).
+    """
+    given = parse_inputs(tags.get(INPUTS_TAG), f"tag {INPUTS_TAG}") if not cli else {}
+    given.update(cli)
+    unknown = set(given) - set(shapes)
+    if unknown:
+        raise ConverterError(f"--inputs/{INPUTS_TAG} name {sorted(unknown)}, but the model's inputs are {list(shapes)}")
+    specs = []
+    for name, shape in shapes.items():
+        entry = dict(given.get(name) or {})
+        role = entry.pop("role", None) or _recognise(name, shape, len(shapes))
+        if role is None:
+            raise ConverterError(f"cannot tell what the car should feed input {name!r} (shape {_show(shape)}); {_FIX}")
+        if role not in ROLES:
+            raise ConverterError(f"input {name!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+        specs.append(_spec(name, role, shape, entry, preprocess, default_layout))
+    return specs
+
+
+def _recognise(name: str, shape: tuple[int | None, ...], n_inputs: int) -> str | None:
+    role = DONKEYCAR_INPUTS.get(name)
+    if role == IMAGE and len(shape) == 5:
+        return IMAGE_SEQUENCE
+    if role is not None:
+        return role
+    if n_inputs == 1 and len(shape) == 4:
+        return IMAGE  # the classic pilot: one camera image, whatever it is called
+    return None
+
+
+def _spec(name: str, role: str, shape: tuple[int | None, ...], entry: dict[str, Any], pre: PreprocessSpec,
+          default_layout: str) -> InputSpec:
+    where = f"input {name!r} (shape {_show(shape)}, role {role})"
+    try:
+        if role in (IMAGE, IMAGE_SEQUENCE):
+            return _image_spec(name, role, shape, entry, pre, default_layout, where)
+        extra = set(entry) - {"labels", "order", "length"}
+        if extra:
+            raise ConverterError(f"{where}: unknown keys {sorted(extra)}")
+        if len(shape) != 2 or shape[1] is None:
+            raise ConverterError(f"{where}: a {role} input must be a fixed-size vector (N, K)")
+        k = int(shape[1])
+        if role == MEMORY:
+            if k % 2:
+                raise ConverterError(f"{where}: memory holds steering/throttle pairs, so its size must be even")
+            return InputSpec(name, (1, k), "float32", "NC", role=MEMORY, length=k // 2)
+        if role == IMU:
+            order = tuple(entry.get("order") or (IMU_CHANNELS if k == len(IMU_CHANNELS) else ()))
+            if len(order) != k:
+                raise ConverterError(f"{where}: say which IMU channel each of its {k} values is: "
+                                     f"--inputs {name}=imu:order=ax|ay|az|gx|gy|gz (or tag {INPUTS_TAG})")
+            return InputSpec(name, (1, k), "float32", "NC", role=IMU, order=order)
+        labels = tuple(str(x) for x in entry.get("labels") or ())
+        if not labels:
+            labels = tuple(str(i) for i in range(k))
+            log.warning("input %r: no behaviour labels given, naming them %s (set --inputs %s=behavior:labels=A|B "
+                        "or tag %s)", name, "|".join(labels), name, INPUTS_TAG)
+        if len(labels) != k:
+            raise ConverterError(f"{where}: {len(labels)} labels for a one-hot of {k}")
+        return InputSpec(name, (1, k), "float32", "NC", role=BEHAVIOR, labels=labels)
+    except BundleError as e:
+        raise ConverterError(str(e)) from None
+
+
+def _image_spec(name: str, role: str, shape: tuple[int | None, ...], entry: dict[str, Any], pre: PreprocessSpec,
+                default_layout: str, where: str) -> InputSpec:
+    extra = set(entry) - {"layout", "length"}
+    if extra:
+        raise ConverterError(f"{where}: unknown keys {sorted(extra)}")
+    rank = 5 if role == IMAGE_SEQUENCE else 4
+    if len(shape) != rank:
+        raise ConverterError(f"{where}: a {role} input has rank {rank}, this one {len(shape)}; {_FIX}")
+    length = None
+    if role == IMAGE_SEQUENCE:
+        length = shape[1]
+        if length is None:
+            raise ConverterError(f"{where}: the sequence length is dynamic; the car must know how many frames to "
+                                 "feed: re-export the model with a fixed length (donkeycar SEQUENCE_LENGTH)")
+    frame = shape[-3:]
+    layout = str(entry.get("layout") or _guess_layout(frame, default_layout))
+    if role == IMAGE_SEQUENCE and "T" not in layout:
+        layout = layout[0] + "T" + layout[1:]
+    hwc = layout.endswith("HWC")
+    c = frame[2] if hwc else frame[0]
+    hw = (frame[0], frame[1]) if hwc else (frame[1], frame[2])
+    if c not in (1, 3):
+        raise ConverterError(f"{where}: {c} channels; the camera gives 1 (GRAY) or 3 (RGB/BGR). Pass "
+                             f"--inputs {name}={role}:layout=NCHW if the channels come first")
+    if c != pre.channels:
+        want = "--color GRAY" if c == 1 else "--color RGB (or BGR)"
+        raise ConverterError(f"{where}: the model takes {c} channel(s) but the preprocessing makes {pre.color}; "
+                             f"pass {want} or fix tag edge.preprocess")
+    if None not in hw and tuple(hw) != pre.input_hw:
+        raise ConverterError(
+            f"{where}: preprocessing makes {pre.input_hw[0]}x{pre.input_hw[1]} (HxW) images but the model takes "
+            f"{hw[0]}x{hw[1]}; fix --input-size/--crop-top or the edge.preprocess tag")
+    h, w = pre.input_hw
+    body = (h, w, c) if hwc else (c, h, w)
+    full = (1, *body) if length is None else (1, int(length), *body)
+    return InputSpec(name, full, "float32", layout, pre, role=role, length=int(length) if length else None)
+
+
+def _guess_layout(frame: tuple[int | None, ...], default: str) -> str:
+    """NHWC when the last axis is 1 or 3 channels, NCHW when only the first is, else the default."""
+    last, first = frame[2] in (1, 3), frame[0] in (1, 3)
+    if last and not first:
+        return "NHWC"
+    if first and not last:
+        return "NCHW"
+    return default
+
+
+def image_hw(shapes: dict[str, tuple[int | None, ...]], tags: dict[str, str], cli: dict[str, dict[str, Any]],
+             default_layout: str = "NHWC") -> tuple[tuple[int | None, int | None], int] | None:
+    """(H, W) and channels of the model's camera input, as far as the model says; None if no image input.
+
+    H and W are ``None`` for a model with a dynamic image size (fixed from --input-size / the tag).
+    """
+    given = parse_inputs(tags.get(INPUTS_TAG), f"tag {INPUTS_TAG}") if not cli else dict(cli)
+    for name, shape in shapes.items():
+        role = (given.get(name) or {}).get("role") or _recognise(name, shape, len(shapes))
+        if role in (IMAGE, IMAGE_SEQUENCE) and len(shape) in (4, 5):
+            frame = shape[-3:]
+            layout = str((given.get(name) or {}).get("layout") or _guess_layout(frame, default_layout))
+            if layout.endswith("HWC"):
+                return (frame[0], frame[1]), int(frame[2] or 3)
+            return (frame[1], frame[2]), int(frame[0] or 3)
+    return None
+
+
+def _show(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"

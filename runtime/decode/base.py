@@ -1,0 +1,60 @@
+"""The decoder interface and its error."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from runtime.manifest import BundleError
+
+
+class DecodeError(BundleError):
+    """A decoder that does not fit its output (wrong shape, bad parameters)."""
+
+
+class Decoder(ABC):
+    """Raw output tensor (batch 1) -> one float. Subclasses implement :meth:`raw_value`.
+
+    ``gain`` and ``bias`` map the decoded value to the command: ``value * gain + bias``.
+    """
+
+    kind: ClassVar[str]
+    KEYS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, gain: float = 1.0, bias: float = 0.0) -> None:
+        if not (math.isfinite(gain) and math.isfinite(bias)):
+            raise DecodeError(f"{self.kind}: gain and bias must be finite, got {gain}, {bias}")
+        self.gain, self.bias = float(gain), float(bias)
+
+    @abstractmethod
+    def raw_value(self, y: np.ndarray) -> float:
+        """The decoded value before the affine map."""
+
+    def __call__(self, y: np.ndarray) -> float:
+        return self.raw_value(y) * self.gain + self.bias
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``decode`` dict (round-trips through :func:`runtime.decode.decoder_for`)."""
+
+    def _affine(self) -> dict[str, float]:
+        return {"gain": self.gain, "bias": self.bias}
+
+    @classmethod
+    @abstractmethod
+    def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> Decoder:
+        """Build from the manifest dict, checked against the output ``shape``; DecodeError otherwise."""
+
+    @classmethod
+    def _check_keys(cls, d: dict[str, Any], output: str) -> None:
+        unknown = set(d) - cls.KEYS - {"kind", "gain", "bias"}
+        if unknown:
+            raise DecodeError(f"output {output!r}: decoder {cls.kind} has no keys {sorted(unknown)}")
+
+
+def size_of(shape: tuple[int, ...]) -> int:
+    """Values per sample: the product of every dimension after the batch."""
+    return int(np.prod([abs(d) for d in shape[1:]])) if len(shape) > 1 else 1

@@ -1,0 +1,30 @@
+"""``scalar``: the output holds exactly one value (donkeycar KerasLinear's ``n_outputs0``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from runtime.decode.base import DecodeError, Decoder, size_of
+
+
+class ScalarDecoder(Decoder):
+    kind = "scalar"
+
+    def raw_value(self, y: np.ndarray) -> float:
+        return float(y.reshape(-1)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self._affine()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> ScalarDecoder:
+        cls._check_keys(d, output)
+        n = size_of(shape)
+        if n != 1:
+            raise DecodeError(
+                f"output {output!r} has shape {list(shape)} ({n} values), not a single value; say how to decode "
+                f"it: --outputs {output}=MEANING:bins:LO:HI (categorical) or {output}=MEANING:component:INDEX"
+            )
+        return cls(float(d.get("gain", 1.0)), float(d.get("bias", 0.0)))
