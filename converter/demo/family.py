@@ -28,7 +28,7 @@ import numpy as np
 
 from converter.demo import DEMO_PREPROCESS, family_models
 from converter.demo.family_data import BEHAVIORS, Clips, make_clips, memory_values, one_hot, sequence_index
-from runtime.manifest import BundleError, PreprocessSpec
+from runtime.manifest import PreprocessSpec
 from runtime.preprocess import preprocess_batch
 
 if TYPE_CHECKING:
@@ -185,18 +185,10 @@ def decode(kind: Kind, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 
 def preprocess_frames(frames_bgr: np.ndarray, color: str) -> np.ndarray:
-    """(N, H, W, 3) uint8 BGR -> (N, 120, 160, C) float32 as the car preprocesses (C = 1 for GRAY)."""
-    spec_dict = GRAY_PREPROCESS if color == "GRAY" else RGB_PREPROCESS
-    try:
-        spec = PreprocessSpec.from_dict(spec_dict)
-    except BundleError:
-        # A runtime without GRAY: OpenCV's BGR->gray (0.299 R + 0.587 G + 0.114 B, rounded to uint8,
-        # the weights donkeycar's rgb2gray uses), then the same scale.
-        import cv2
-
-        gray = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames_bgr])
-        return (gray.astype(np.float32) * np.float32(spec_dict["scale"]))[..., None]
-    return preprocess_batch(frames_bgr, spec)
+    """(N, H, W, 3) uint8 BGR -> (N, 120, 160, C) float32 exactly as the car preprocesses (C = 1 for GRAY)."""
+    return preprocess_batch(
+        frames_bgr, PreprocessSpec.from_dict(GRAY_PREPROCESS if color == "GRAY" else RGB_PREPROCESS)
+    )
 
 
 @dataclass
@@ -376,40 +368,17 @@ def train_kind(
 
 
 def edge_tags(kind: Kind) -> dict[str, str]:
-    """The model-version tags the converter reads for ``kind`` (donkeycar's names need no others).
+    """The model-version tags the converter reads for ``kind``; donkeycar's names need no others.
 
-    ``edge.preprocess`` always; ``edge.inputs`` for the behaviour labels; ``edge.outputs`` where
-    the meaning is not in the names: donkeycar's throttle bins span 0..0.76 (``THROTTLE_RANGE``),
-    the sequence kinds' (N, 2) vectors, KerasIMU's ``out_0``/``out_1``, and the exported
-    SavedModel's positional ``output_0``/``output_1``.
+    ``edge.preprocess`` always; ``edge.inputs`` for the behaviour labels (a one-hot does not name
+    its slots); ``edge.outputs`` only for the exported SavedModel, whose outputs are named by
+    position (``output_0``, ``output_1``). The converter knows donkeycar's output names, the
+    bins of ``angle_out`` and ``throttle_out`` (throttle range 0.8, :data:`THROTTLE_RANGE`) and
+    the (N, 2) vectors of the sequence kinds.
     """
     tags = {"edge.preprocess": json.dumps(kind.preprocess)}
     if kind.extra == "behavior":
         tags["edge.inputs"] = json.dumps({"xbehavior_in": {"role": "behavior", "labels": list(BEHAVIORS)}})
-    outputs: dict[str, Any] = {}
-    if kind.outputs == "bins":
-        outputs = {
-            "angle_out": {
-                "meaning": "steering",
-                "decode": {"kind": "bins", "bins": 15, "range": [-1.0, 1.0], "method": "argmax"},
-            },
-            "throttle_out": {
-                "meaning": "throttle",
-                "decode": {"kind": "bins", "bins": 20, "range": list(THROTTLE_BIN_RANGE), "method": "argmax"},
-            },
-        }
-    elif kind.outputs == "vector":
-        name = output_names(kind)[0]
-        outputs = {
-            name: [
-                {"meaning": "steering", "decode": {"kind": "component", "index": 0}},
-                {"meaning": "throttle", "decode": {"kind": "component", "index": 1}},
-            ]
-        }
-    elif kind.logged_as == LOGGED_SAVEDMODEL:
-        outputs = {"output_0": "steering", "output_1": "throttle"}
-    elif kind.key == "imu":
-        outputs = {"out_0": "steering", "out_1": "throttle"}
-    if outputs:
-        tags["edge.outputs"] = json.dumps(outputs)
+    if kind.logged_as == LOGGED_SAVEDMODEL:
+        tags["edge.outputs"] = json.dumps({"output_0": "steering", "output_1": "throttle"})
     return tags

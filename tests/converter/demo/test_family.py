@@ -146,10 +146,12 @@ def test_tags_give_preprocessing_and_only_what_the_names_do_not_say() -> None:
         assert ("edge.inputs" in tags) == (key == "behavior")
     beh = json.loads(edge_tags(KINDS["behavior"])["edge.inputs"])
     assert beh == {"xbehavior_in": {"role": "behavior", "labels": ["Left_Lane", "Right_Lane"]}}
-    for key in ("linear", "memory", "dynamic"):  # donkeycar's n_outputs0/n_outputs1 need no tag
-        assert "edge.outputs" not in edge_tags(KINDS[key])
-    cat = json.loads(edge_tags(KINDS["categorical"])["edge.outputs"])
-    assert cat["throttle_out"]["decode"]["range"] == pytest.approx([0.0, 0.76])
+    for kind in KINDS.values():  # donkeycar's output names need no tag
+        assert ("edge.outputs" in edge_tags(kind)) == (kind.logged_as == "keras-savedmodel")
+    assert json.loads(edge_tags(KINDS["gray"])["edge.outputs"]) == {
+        "output_0": "steering",
+        "output_1": "throttle",
+    }
 
 
 # --- slow: train and register every kind, quick mode ------------------------------------------------
