@@ -151,24 +151,14 @@ def report(result: dict[str, Any], console: Any) -> None:
     if not result["kinds"]:
         return
     table = Table(title=f"donkeycar family in {result['tracking_uri']}")
-    for col in (
-        "model",
-        "donkeycar",
-        "logged as",
-        "inputs",
-        "train s",
-        "MAE steer",
-        "constant",
-        "input shuffled",
-    ):
+    for col in ("model", "inputs", "logged as", "train s", "MAE steer", "constant", "shuffled"):
         table.add_column(col)
     for k in result["kinds"]:
         m = k["metrics"]
         table.add_row(
             k["name"],
-            k["donkeycar"],
+            "+".join(k["inputs"]),
             k["logged_as"],
-            ", ".join(f"{n}{list(s[1:])}" for n, s in k["inputs"].items()),
             f"{m['train_seconds']:.0f}",
             f"{m['val_mae_steering']:.3f}",
             f"{m['baseline_mae_steering']:.3f}",

@@ -2,9 +2,11 @@
 
 ``convert-model`` pulls each ``dk_<kind>`` version 1 from a real sqlite registry and builds every
 CPU format; then ``rc-car-sim`` serves a real pseudo-terminal, ``rc-runtime`` drives it from an
-image folder of a drive the pilots never saw, and the steering on the wire (tag = frame id) must
-equal the Keras model's decoded steering for the same frame, within the format's tolerance plus
-the link's 1/1000 rounding. For categorical outputs a reduced-precision build may pick a
+image folder of a drive the pilots never saw (with its IMU log as a ``file://`` replay, and a
+behaviour), recording every input it feeds; the steering on the wire (tag = frame id) must equal
+the Keras model's decoded steering on the same frame and the inputs the runtime recorded, within
+the format's tolerance plus the link's 1/1000 rounding. The recorded inputs are checked too: the
+sequence window, the memory of the commands the car really got, the IMU sample, the behaviour. For categorical outputs a reduced-precision build may pick a
 neighbouring bin where two bins nearly tie: such flips must be rare and one bin wide.
 """
 
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,10 @@ import numpy as np
 import pytest
 
 from converter.demo.family import KINDS, Kind, decode, preprocess_frames
-from converter.demo.family_data import drive_clip, sequence_index
+from converter.demo.family_data import drive_clip, write_imu_csv
 from converter.demo.track import write_image_folder
 from runtime.manifest import load_manifest
+from runtime.recording import read_recording
 from tests.converter.demo.family_helpers import seeded_family
 
 pytestmark = pytest.mark.slow
@@ -38,9 +42,9 @@ FORMAT_TOL = {"onnx": 1e-4, "tflite-fp32": 1e-4, "onnx-fp16": 1e-2, "tflite-fp16
 WIRE_TOL = 0.0006  # the link sends steering in 1/1000 units
 MAX_FLIP_RATE = {"onnx": 0.0, "tflite-fp32": 0.0, "onnx-fp16": 0.05, "tflite-fp16": 0.05}
 BIN_WIDTH = 2.0 / 14  # donkeycar's 15 angle bins over [-1, 1]
-N_DRIVE = 40
-# Kinds the runtime can feed today: one camera image, no extra input.
-DRIVEN = [k for k, kind in KINDS.items() if kind.extra is None and not kind.sequence]
+N_DRIVE = 90  # 3 s at 30 fps
+EXTRA_INPUT = {"imu": "imu_in", "memory": "mem_in", "behavior": "xbehavior_in"}
+BEHAVIOR = "Left_Lane"
 PASS_THROUGH = """
 [policy]
 max_throttle = 1.0
@@ -78,24 +82,22 @@ def bundles(family: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) ->
     return result
 
 
+@dataclass
+class DriveMedia:
+    folder: Path  # the frames as PNGs, name order = frame order
+    frames: np.ndarray  # (N, 120, 160, 3) uint8 BGR
+    imu: np.ndarray  # (N, 6) the IMU replay's rows
+    imu_csv: Path
+
+
 @pytest.fixture(scope="module")
-def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
-    """A drive on a road and in a look no pilot was trained or validated on, as an image folder."""
-    clip = drive_clip(N_DRIVE, seed=424242)
-    folder = tmp_path_factory.mktemp("drive") / "frames"
-    write_image_folder(folder, clip.frames)
-    return folder, clip.frames
-
-
-def keras_steering(kind: Kind, model: Any, frames: np.ndarray) -> np.ndarray:
-    """The Keras model's decoded steering per frame, preprocessed as the car does."""
-    x = preprocess_frames(frames, kind.color)
-    if kind.sequence:
-        x = x[sequence_index(np.zeros(len(frames), int), 3)]
-    out = model.predict_on_batch({"img_in": x})
-    out = out if isinstance(out, list | tuple) else [out]
-    steering, _ = decode(kind, dict(zip(model.output_names, (np.asarray(o) for o in out), strict=True)))
-    return steering
+def media(tmp_path_factory: pytest.TempPathFactory) -> DriveMedia:
+    """A drive on a road and in a look no pilot was trained or validated on: frames and its IMU log."""
+    clip = drive_clip(N_DRIVE, seed=900002)  # not a training or validation seed; left and right curves
+    root = tmp_path_factory.mktemp("drive")
+    write_image_folder(root / "frames", clip.frames)
+    csv = write_imu_csv(root / "imu.csv", clip.imu)
+    return DriveMedia(root / "frames", clip.frames, clip.imu, csv)
 
 
 @pytest.mark.parametrize("key", list(KINDS))
@@ -107,7 +109,7 @@ def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, 
     roles = {i.name: i.role for i in m.inputs}
     want = {"img_in": "image_sequence" if kind.sequence else "image"}
     if kind.extra:
-        want[{"imu": "imu_in", "memory": "mem_in", "behavior": "xbehavior_in"}[kind.extra]] = kind.extra
+        want[EXTRA_INPUT[kind.extra]] = kind.extra
     assert roles == want
     img = m.input
     assert img.preprocess is not None and img.preprocess.color == kind.color
@@ -137,49 +139,124 @@ def car_sim(tmp: Path) -> Iterator[tuple[str, Path]]:
         proc.communicate(timeout=20)
 
 
-def drive_commands(bundle: Path, fmt: str, folder: Path, tmp: Path) -> list[dict[str, Any]]:
-    """Run ``rc-runtime`` over the drive; the car's accepted drive commands, in order."""
+@dataclass
+class Drive:
+    """What one rc-runtime run over the car simulator left: the car's drive commands (in order) and
+    the runtime's recording, by frame id."""
+
+    wire: list[dict[str, Any]]
+    records: dict[int, dict[str, Any]]
+
+
+def run_drive(bundle: Path, fmt: str, kind: Kind, media: DriveMedia, tmp: Path) -> Drive:
+    """``rc-runtime`` over the drive (with the kind's extra input), recording every input it fed."""
     cfg = tmp / "runtime.toml"
     cfg.write_text(PASS_THROUGH)
+    # The IMU replay runs on the camera's clock, so that pilot gets the frames in real time.
+    realtime = int(kind.extra == "imu")
+    extra = {"imu": ["--imu", f"file://{media.imu_csv}"], "behavior": ["--behavior", BEHAVIOR]}.get(kind.extra or "", [])
+    stats = tmp / "stats.json"
     with car_sim(tmp) as (link, log):
         run = subprocess.run(
             [*_bin("rc-runtime"), "--config", str(cfg), "--bundle", str(bundle), "--backend", BACKEND[fmt],
-             "--format", fmt, "--camera", f"file://{folder}?realtime=0", "--serial", link,
-             "--deadline-ms", "1000", "--stats-json", str(tmp / "stats.json")],
+             "--format", fmt, "--camera", f"file://{media.folder}?realtime={realtime}", "--serial", link,
+             "--deadline-ms", "1000", "--stats-json", str(stats), "--record", str(tmp / "rec"), *extra],
             capture_output=True, text=True, timeout=300, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         assert run.returncode == 0, run.stderr[-3000:]
         time.sleep(0.3)  # the last frames reach the simulator's log
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [e for e in events if e.get("event") == "drive"]
+    _, records = read_recording(json.loads(stats.read_text())["recording"]["dir"])
+    return Drive([e for e in events if e.get("event") == "drive"], {r["frame_id"]: r for r in records})
 
 
-def compare(kind: Kind, wire: list[dict[str, Any]], ref: np.ndarray, fmt: str) -> dict[str, float]:
-    """Wire steering vs the Keras decoded steering of the frame each command names."""
-    got = np.array([c["steering"] for c in wire])
-    want = np.clip(ref[[c["tag"] - 1 for c in wire]], -1, 1)
-    err = np.abs(got - want)
-    if kind.outputs != "bins":
-        return {"max_abs": float(err.max()), "flip_rate": 0.0, "n": float(len(wire))}
-    flips = err > WIRE_TOL
-    return {"max_abs": float(err.max()), "flip_rate": float(flips.mean()), "n": float(len(wire)),
-            "max_flip": float(err[flips].max()) if flips.any() else 0.0}
+def keras_inputs(kind: Kind, drive: Drive, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """The Keras model's inputs for every command on the wire: the frame the command's tag names
+    (for sequences: the frames the runtime recorded in the window) and the vectors it recorded."""
+    recs = [drive.records[c["tag"]] for c in drive.wire]
+    src = {r["frame_id"]: r["source_index"] for r in drive.records.values()}
+    if kind.sequence:
+        idx = np.array([[src[i] for i in r["inputs"]["img_in"]["frame_ids"]] for r in recs])
+        x = preprocess_frames(frames[idx.reshape(-1)], kind.color)
+        feeds = {"img_in": x.reshape(*idx.shape, *x.shape[1:])}
+    else:
+        feeds = {"img_in": preprocess_frames(frames[[r["source_index"] for r in recs]], kind.color)}
+    if kind.extra:
+        name = EXTRA_INPUT[kind.extra]
+        feeds[name] = np.array([r["inputs"][name] for r in recs], np.float32)
+    return feeds
+
+
+def keras_steering(kind: Kind, model: Any, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The Keras model's decoded steering (donkeycar's decoding) for each row of ``feeds``."""
+    out = model.predict_on_batch(feeds)
+    out = out if isinstance(out, list | tuple) else [out]
+    steering, _ = decode(kind, dict(zip(model.output_names, (np.asarray(o) for o in out), strict=True)))
+    return steering
+
+
+def check_fed_inputs(kind: Kind, drive: Drive, media: DriveMedia) -> None:
+    """What the runtime fed, against what it should have: the window of the last frames, the
+    commands the car really got, the IMU sample of the frame's time, the configured behaviour."""
+    by_tag = {c["tag"]: c for c in drive.wire}
+    for c in drive.wire:
+        r = drive.records[c["tag"]]
+        if kind.sequence:
+            fid = r["frame_id"]
+            assert r["inputs"]["img_in"]["frame_ids"] == [fid - 2, fid - 1, fid]  # oldest first
+        elif kind.extra == "memory":
+            prev = [by_tag.get(t) for t in range(c["tag"] - 3, c["tag"])]
+            want = [v for p in prev for v in ((p["steering"], p["throttle"]) if p else (0.0, 0.0))]
+            np.testing.assert_allclose(r["inputs"]["mem_in"], want, atol=WIRE_TOL)
+        elif kind.extra == "imu":
+            rows = np.abs(media.imu - np.asarray(r["inputs"]["imu_in"], np.float32)).max(axis=1)
+            near = int(np.argmin(rows))
+            assert rows[near] < 1e-4 and abs(near - r["source_index"]) <= 3, (near, r["source_index"])
+        elif kind.extra == "behavior":
+            assert r["inputs"]["xbehavior_in"] == [1.0, 0.0]  # Left_Lane
+
+
+def compare(kind: Kind, got: np.ndarray, want: np.ndarray) -> dict[str, float]:
+    """Wire steering vs the Keras decoded steering (clipped to the wire's range)."""
+    err = np.abs(got - np.clip(want, -1, 1))
+    res = {"max_abs": float(err.max()), "n": float(len(err)), "flip_rate": 0.0, "max_flip": 0.0}
+    if kind.outputs == "bins":
+        flips = err > WIRE_TOL
+        res |= {"flip_rate": float(flips.mean()), "max_flip": float(err[flips].max()) if flips.any() else 0.0}
+    return res
+
+
+def _runtime_feeds(kind: Kind) -> bool:
+    if kind.extra is None and not kind.sequence:
+        return True
+    try:
+        import runtime.inputs  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("key", DRIVEN)
+@pytest.mark.parametrize("key", list(KINDS))
 def test_the_wire_carries_the_keras_models_steering(
-    family: dict[str, Any], bundles: dict[str, Any], drive: tuple[Path, np.ndarray], key: str, fmt: str,
-    tmp_path: Path,
+    family: dict[str, Any], bundles: dict[str, Any], media: DriveMedia, key: str, fmt: str, tmp_path: Path
 ) -> None:
-    assert bundles[key]["code"] == 0, bundles[key]["summary"]
-    folder, frames = drive
     kind = KINDS[key]
-    wire = drive_commands(bundles[key]["bundle"], fmt, folder, tmp_path)
-    assert [c["tag"] for c in wire] == list(range(1, N_DRIVE + 1))  # every frame once, in order
-    ref = keras_steering(kind, family["kind_by_name"][key]["model"], frames)
-    assert np.std(ref) > 0.05  # a pilot that steers, not a constant
-    res = compare(kind, wire, ref, fmt)
+    if not _runtime_feeds(kind):
+        pytest.skip(f"this runtime feeds one camera image only (no runtime.inputs): {key} needs "
+                    f"{kind.extra or 'image_sequence'}")
+    assert bundles[key]["code"] == 0, bundles[key]["summary"]
+    drive = run_drive(bundles[key]["bundle"], fmt, kind, media, tmp_path)
+    tags = [c["tag"] for c in drive.wire]
+    if kind.extra != "imu":  # realtime=0: every frame once, in order (a sequence waits for its window)
+        first = 3 if kind.sequence else 1
+        assert tags == list(range(first, N_DRIVE + 1))
+    else:
+        assert len(tags) >= N_DRIVE // 2 and tags == sorted(set(tags))
+    check_fed_inputs(kind, drive, media)
+    want = keras_steering(kind, family["kind_by_name"][key]["model"], keras_inputs(kind, drive, media.frames))
+    assert np.std(want) > 0.05  # a pilot that steers through the curves, not a constant
+    res = compare(kind, np.array([c["steering"] for c in drive.wire]), want)
     if kind.outputs == "bins":
         assert res["flip_rate"] <= MAX_FLIP_RATE[fmt], res
         assert res["max_flip"] <= BIN_WIDTH + WIRE_TOL, res  # a flip is to a neighbouring bin
