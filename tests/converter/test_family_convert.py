@@ -43,6 +43,9 @@ WIRE_TOL = 0.0006  # the link sends steering in 1/1000 units
 MAX_FLIP_RATE = {"onnx": 0.0, "tflite-fp32": 0.0, "onnx-fp16": 0.05, "tflite-fp16": 0.05}
 BIN_WIDTH = 2.0 / 14  # donkeycar's 15 angle bins over [-1, 1]
 N_DRIVE = 90  # 3 s at 30 fps
+# What a format cannot express names the op, and the rest of the kind's formats still build.
+CANNOT = {("3dcnn", "tflite-fp32"): "MaxPool3D", ("3dcnn", "tflite-fp16"): "MaxPool3D"}
+BUILT = [(k, f) for k in KINDS for f in FORMATS if (k, f) not in CANNOT]
 EXTRA_INPUT = {"imu": "imu_in", "memory": "mem_in", "behavior": "xbehavior_in"}
 BEHAVIOR = "Left_Lane"
 PASS_THROUGH = """
@@ -103,7 +106,11 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> DriveMedia:
 @pytest.mark.parametrize("key", list(KINDS))
 def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, Any], key: str) -> None:
     got = bundles[key]
-    assert got["code"] == 0, got["summary"]
+    cannot = {f: op for (k, f), op in CANNOT.items() if k == key}
+    assert got["code"] == (1 if cannot else 0), got["summary"]
+    outcomes = {o["format"]: o for o in got["summary"]["formats"]}
+    for fmt, op in cannot.items():
+        assert outcomes[fmt]["status"] == "failed" and op in outcomes[fmt]["reason"], outcomes[fmt]
     m = load_manifest(got["bundle"])
     kind = KINDS[key]
     roles = {i.name: i.role for i in m.inputs}
@@ -117,7 +124,7 @@ def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, 
     decoders = {(o.name, o.meaning): o.decode["kind"] for o in m.outputs}
     expect_kind = {"bins": "bins", "vector": "component", "scalar": "scalar"}[kind.outputs]
     assert {d for (_, meaning), d in decoders.items() if meaning in ("steering", "throttle")} == {expect_kind}
-    assert sorted(b.format for b in m.builds) == sorted(FORMATS)
+    assert sorted(b.format for b in m.builds) == sorted(f for f in FORMATS if f not in cannot)
     for b in m.builds:
         assert b.parity["max_abs"] <= FORMAT_TOL[b.format], (b.format, b.parity)
 
@@ -236,8 +243,7 @@ def _runtime_feeds(kind: Kind) -> bool:
     return True
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("key", list(KINDS))
+@pytest.mark.parametrize(("key", "fmt"), BUILT)
 def test_the_wire_carries_the_keras_models_steering(
     family: dict[str, Any], bundles: dict[str, Any], media: DriveMedia, key: str, fmt: str, tmp_path: Path
 ) -> None:
@@ -245,7 +251,7 @@ def test_the_wire_carries_the_keras_models_steering(
     if not _runtime_feeds(kind):
         pytest.skip(f"this runtime feeds one camera image only (no runtime.inputs): {key} needs "
                     f"{kind.extra or 'image_sequence'}")
-    assert bundles[key]["code"] == 0, bundles[key]["summary"]
+    assert bundles[key]["code"] in (0, 1), bundles[key]["summary"]
     drive = run_drive(bundles[key]["bundle"], fmt, kind, media, tmp_path)
     tags = [c["tag"] for c in drive.wire]
     if kind.extra != "imu":  # realtime=0: every frame once, in order (a sequence waits for its window)
