@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -60,6 +61,20 @@ def _bin(path: str) -> list[str]:
     script = Path(sys.executable).parent / path
     return [str(script)] if script.exists() else [sys.executable, "-m", {"rc-runtime": "runtime.cli",
                                                                           "rc-car-sim": "runtime.sim.cli"}[path]]
+
+
+# kind x format -> what was measured (built, verified, driven): the table of the closing note.
+TABLE: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def family_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Writes ``family_table.json`` (and logs it) into pytest's base temp directory at the end."""
+    yield
+    if TABLE:
+        path = tmp_path_factory.getbasetemp() / "family_table.json"
+        path.write_text(json.dumps(TABLE, indent=1, sort_keys=True))
+        logging.getLogger(__name__).info("kind x format table in %s", path)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +141,13 @@ def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, 
     assert {d for (_, meaning), d in decoders.items() if meaning in ("steering", "throttle")} == {expect_kind}
     assert sorted(b.format for b in m.builds) == sorted(f for f in FORMATS if f not in cannot)
     for b in m.builds:
+        decoded = b.parity.get("decoded", {}).get("steering", {})
+        TABLE[f"{key} {b.format}"] = {"built": True, "max_abs": b.parity["max_abs"],
+                                      "steering_max_abs": decoded.get("max_abs"),
+                                      "bin_flip_rate": decoded.get("bin_flip_rate")}
         assert b.parity["max_abs"] <= FORMAT_TOL[b.format], (b.format, b.parity)
+    for fmt in cannot:
+        TABLE[f"{key} {fmt}"] = {"built": False, "reason": outcomes[fmt]["reason"]}
 
 
 @contextlib.contextmanager
@@ -263,6 +284,7 @@ def test_the_wire_carries_the_keras_models_steering(
     want = keras_steering(kind, family["kind_by_name"][key]["model"], keras_inputs(kind, drive, media.frames))
     assert np.std(want) > 0.05  # a pilot that steers through the curves, not a constant
     res = compare(kind, np.array([c["steering"] for c in drive.wire]), want)
+    TABLE.setdefault(f"{key} {fmt}", {})["driven"] = res
     if kind.outputs == "bins":
         assert res["flip_rate"] <= MAX_FLIP_RATE[fmt], res
         assert res["max_flip"] <= BIN_WIDTH + WIRE_TOL, res  # a flip is to a neighbouring bin
