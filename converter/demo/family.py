@@ -178,7 +178,7 @@ def decode(kind: Kind, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
     if kind.outputs == "vector":
         v = np.asarray(raw[names[0]], np.float32)
         return v[:, 0], v[:, 1]
-    return (np.asarray(raw[n], np.float32).reshape(-1) for n in names)  # type: ignore[return-value]
+    return np.asarray(raw[names[0]], np.float32).reshape(-1), np.asarray(raw[names[1]], np.float32).reshape(-1)
 
 
 # --- inputs ---------------------------------------------------------------------------------------

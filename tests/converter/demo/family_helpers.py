@@ -17,13 +17,19 @@ _CACHE: dict[str, Any] = {}
 
 def seeded_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """``seed_family(...)``'s result (``keep_models=True``) plus ``"kind_by_name"``; seeded once."""
+    if "error" in _CACHE:  # seeding failed once: say so again rather than train for minutes again
+        raise RuntimeError(f"seeding the family failed earlier in this session: {_CACHE['error']}")
     if "result" not in _CACHE:
         from converter.demo.family_seed import seed_family
 
         root: Path = tmp_path_factory.mktemp("family")
-        result = seed_family(
-            f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", quick=True, seed=0, keep_models=True
-        )
+        try:
+            result = seed_family(
+                f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", quick=True, seed=0, keep_models=True
+            )
+        except Exception as e:
+            _CACHE["error"] = f"{type(e).__name__}: {e}"
+            raise
         result["kind_by_name"] = {k["kind"]: k for k in result["kinds"]}
         _CACHE["result"] = result
     return _CACHE["result"]
