@@ -45,7 +45,14 @@ MAX_FLIP_RATE = {"onnx": 0.0, "tflite-fp32": 0.0, "onnx-fp16": 0.05, "tflite-fp1
 BIN_WIDTH = 2.0 / 14  # donkeycar's 15 angle bins over [-1, 1]
 N_DRIVE = 90  # 3 s at 30 fps
 # What a format cannot express names the op, and the rest of the kind's formats still build.
-CANNOT = {("3dcnn", "tflite-fp32"): "MaxPool3D", ("3dcnn", "tflite-fp16"): "MaxPool3D"}
+# TFLite's builtin ops have no MaxPool3D, and Keras 3's LSTM (a while loop over TensorLists) is not
+# lowered to TFLite's fused LSTM: both would need Select TF ops, which the car's LiteRT lacks.
+CANNOT = {
+    ("3dcnn", "tflite-fp32"): "MaxPool3D",
+    ("3dcnn", "tflite-fp16"): "MaxPool3D",
+    ("lstm", "tflite-fp32"): "tensor list ops",
+    ("lstm", "tflite-fp16"): "tensor list ops",
+}
 BUILT = [(k, f) for k in KINDS for f in FORMATS if (k, f) not in CANNOT]
 EXTRA_INPUT = {"imu": "imu_in", "memory": "mem_in", "behavior": "xbehavior_in"}
 BEHAVIOR = "Left_Lane"
