@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DEMO    := .demo
 DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
-.PHONY: setup demo registry convert test lint typecheck pytest test-runtime-py310 clean
+.PHONY: setup demo registry convert test test-deps lint typecheck pytest test-runtime-py310 clean
 
 $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PY) -m venv $(VENV)
@@ -34,8 +34,15 @@ typecheck: setup
 	$(BIN)/mypy converter calibration benchmarks tests
 	$(BIN)/mypy --python-version 3.10 runtime
 
-pytest: setup
+pytest: setup test-deps
 	$(BIN)/pytest -ra
+
+# What CI (.ci/run) has before `make test`: TensorRT's binding wheels (a few MB from PyPI, cached in
+# .cache/trt-bindings) for the real-binding TensorRT API tests, and a plain list of the optional
+# toolchains that are missing (their tests skip, saying so).
+test-deps: setup
+	@PYTHON=$(BIN)/python .ci/fetch-trt-bindings.sh || echo "test-deps: COULD NOT FETCH TensorRT bindings (offline?): the TensorRT API tests will skip"
+	@.ci/install-optional.sh --check
 
 clean:
 	rm -rf $(DEMO) builds .pytest_cache .mypy_cache .ruff_cache $(VENV310)

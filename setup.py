@@ -41,6 +41,7 @@ setup(
     extras_require={
         "runtime": [*RUNTIME, *RUNTIME_CPU],
         "jetson": [*RUNTIME, "sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
+        "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
         "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],

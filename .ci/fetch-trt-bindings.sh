@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Fetch TensorRT's Python binding wheels (no libraries, ~1-1.5 MB each) so that
-# tests/runtime/tensorrt/test_api_names.py can check every TensorRT API name our code uses against
-# the real extension module of each version we claim to support. The wheels cannot be imported
-# without libnvinfer (not installable here), but pybind11 keeps every class, method and enum name
-# as a plain string inside tensorrt.so. Idempotent: a version already extracted is skipped.
+# Fetch TensorRT's Python binding wheels (no libraries, ~1-1.5 MB each) into .cache/trt-bindings so
+# that tests/runtime/tensorrt/test_trt_real_api.py can import the real extension module of each
+# version we claim (over a stub libnvinfer it compiles) and check our code against its classes and
+# signatures. `make test` runs this; it is idempotent: a version already extracted is skipped.
 #
 #   .ci/fetch-trt-bindings.sh          # the default set (boundaries of each API path + JetPack's)
 #   .ci/fetch-trt-bindings.sh --all    # every 10.x / 11.x binding on the package index as well

@@ -2,6 +2,7 @@
 
     python -m benchmarks.loop_benchmark --bundle builds/rc_pilot/v3 --backend onnxruntime
     python -m benchmarks.loop_benchmark --bundle B --video drive.mp4 --frames 600 --json out.json
+    python -m benchmarks.loop_benchmark --compare linear=B1 imu=B2 sequence=B3 --threads 1
 
 Measures, in one run:
 
@@ -17,6 +18,11 @@ Measures, in one run:
   against the bare backend's per-call inference p99 from the throughput rounds;
 - **memory**: peak resident memory (``VmHWM``, from the stats JSON) of ``rc-runtime`` run as its
   own process with the TFLite backend (and ONNX Runtime, for comparison).
+
+Every input of the model is fed (IMU pilots replay an IMU CSV through ``file://``, behaviour pilots
+drive their first label, sequence pilots wait for their first window). ``--compare`` measures
+several pilots side by side in one run (rotated order per round, medians): the loop's FPS and
+camera-to-command p50/p99 of each.
 
 Targets (issue 3, CPU): pipeline FPS >= 0.95 x bare; p99 camera-to-command <= bare p99 + 3 ms;
 RSS with TFLite < 300 MB. ``run_loop_benchmark`` returns the figures as a dict.
@@ -41,10 +47,11 @@ import numpy as np
 from runtime.backends import open_backend
 from runtime.camera import Camera, MemorySource
 from runtime.cli import run
-from runtime.config import CameraSection, LinkSection, ModelSection, RunSection, RuntimeConfig
-from runtime.manifest import load_manifest
+from runtime.config import CameraSection, ImuSection, LinkSection, ModelSection, RunSection, RuntimeConfig
+from runtime.imu.base import CHANNELS
+from runtime.manifest import Manifest, load_manifest
 from runtime.policy import PolicyConfig
-from runtime.preprocess import Preprocessor, preprocess_frame
+from runtime.preprocess import Preprocessor, image_layout, preprocess_batch, sequence_windows
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +88,63 @@ def _pct(values: np.ndarray | list[float]) -> dict[str, float]:
             "max": round(float(v.max()), 4), "mean": round(float(v.mean()), 4)}
 
 
-def _bare_round(backend: Any, inputs: list[np.ndarray]) -> tuple[float, list[float]]:
+IMU_RATE_HZ, IMU_SPAN_S = 100.0, 600.0  # the replayed IMU outlasts any run of the benchmark
+
+
+def model_feeds(bundle: Path, manifest: Manifest, frames: list[np.ndarray], behavior: str) -> list[dict[str, np.ndarray]]:
+    """Per frame, every model input as the loop feeds it (batch 1): images preprocessed as the car
+    does, sequences as windows of consecutive frames, other inputs from the bundle's reference
+    values (``reference.npz`` ``in/<name>``, cycled) or, without them, car-like values (IMU at
+    rest with gravity on z, neutral memory, the one-hot of ``behavior``)."""
+    from benchmarks.reference_data import load_reference
+
+    n = len(frames)
+    ref = load_reference(bundle, manifest) if any(not i.is_image for i in manifest.inputs) else None
+    per_input: dict[str, np.ndarray] = {}
+    for spec in manifest.inputs:
+        if spec.is_image:
+            assert spec.preprocess is not None
+            pre = preprocess_batch(frames, spec.preprocess, image_layout(spec.layout))
+            per_input[spec.name] = sequence_windows(pre, spec.length or 1) if spec.role == "image_sequence" else pre
+        elif ref is not None and spec.name in ref.inputs:
+            v = ref.inputs[spec.name]
+            per_input[spec.name] = v[np.arange(n) % len(v)]
+        else:
+            per_input[spec.name] = np.zeros((n, *spec.shape[1:]), np.float32)
+            if spec.role == "imu":
+                per_input[spec.name][:, list(spec.order or CHANNELS).index("az")] = 9.81
+            elif spec.role == "behavior":
+                per_input[spec.name][:, list(spec.labels or ()).index(behavior)] = 1.0
+    return [{k: np.ascontiguousarray(v[i : i + 1]) for k, v in per_input.items()} for i in range(n)]
+
+
+def default_behavior(manifest: Manifest) -> str:
+    """The first label of the model's behavior input ("" for a model without one)."""
+    spec = next((i for i in manifest.inputs if i.role == "behavior"), None)
+    return str(spec.labels[0]) if spec is not None and spec.labels else ""
+
+
+def write_imu_replay(path: Path, feeds: list[dict[str, np.ndarray]], manifest: Manifest) -> Path | None:
+    """A ``file://`` IMU replay with the benchmark's IMU values cycled over :data:`IMU_SPAN_S`
+    (None for a model without an imu input)."""
+    spec = next((i for i in manifest.inputs if i.role == "imu"), None)
+    if spec is None:
+        return None
+    order = list(spec.order or CHANNELS)
+    rows = np.concatenate([f[spec.name] for f in feeds], 0)
+    full = np.zeros((len(rows), len(CHANNELS)), np.float32)
+    full[:, 2] = 9.81
+    for j, c in enumerate(order):
+        full[:, CHANNELS.index(c)] = rows[:, j]
+    k = int(IMU_SPAN_S * IMU_RATE_HZ)
+    t = np.arange(k) / IMU_RATE_HZ
+    lines = ["t," + ",".join(CHANNELS)]
+    lines += [f"{ti:.4f}," + ",".join(f"{x:.5f}" for x in full[i % len(full)]) for i, ti in enumerate(t)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _bare_round(backend: Any, inputs: list[dict[str, np.ndarray]]) -> tuple[float, list[float]]:
     lat = []
     t0 = time.perf_counter()
     for x in inputs:
@@ -92,11 +155,13 @@ def _bare_round(backend: Any, inputs: list[np.ndarray]) -> tuple[float, list[flo
 
 
 def _config(
-    bundle: Path, backend: str, camera: str, max_frames: int, fmt: str | None = None, link: str = "null://"
+    bundle: Path, backend: str, camera: str, max_frames: int, fmt: str | None = None, link: str = "null://",
+    imu: Path | None = None, behavior: str = "",
 ) -> RuntimeConfig:
     return RuntimeConfig(
-        model=ModelSection(bundle=str(bundle), backend=backend, format=fmt or ""),
+        model=ModelSection(bundle=str(bundle), backend=backend, format=fmt or "", behavior=behavior),
         camera=CameraSection(uri=camera),
+        imu=ImuSection(uri=f"file://{imu}" if imu else ""),
         link=LinkSection(uri=link),
         policy=PolicyConfig(max_throttle=1.0, throttle_slew_rate=0.0),
         run=RunSection(max_frames=max_frames),
@@ -105,19 +170,20 @@ def _config(
 
 def _pipeline_round(
     bundle: Path, backend_name: str, backend: Any, camera: str | Camera, n: int, fmt: str | None = None,
-    link: str = "null://",
+    link: str = "null://", imu: Path | None = None, behavior: str = "",
 ) -> dict[str, Any]:
     if isinstance(camera, Camera):
-        s = run(_config(bundle, backend_name, "memory://", n, fmt, link), backend=backend, camera=camera)
+        s = run(_config(bundle, backend_name, "memory://", n, fmt, link, imu, behavior), backend=backend, camera=camera)
     else:
-        s = run(_config(bundle, backend_name, camera, n, fmt, link), backend=backend)
+        s = run(_config(bundle, backend_name, camera, n, fmt, link, imu, behavior), backend=backend)
     # Steady-state rate: from the first command to the end (excludes opening the file).
     busy = s["duration_s"] - s.get("time_to_first_command_s", 0.0)
     s["steady_fps"] = (s["frames"] - 1) / busy if busy > 0 and s["frames"] > 1 else 0.0
     return s
 
 
-def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int) -> float:
+def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int, imu: Path | None = None,
+                   behavior: str = "") -> float:
     """Peak RSS of ``rc-runtime`` run as its own process (``VmHWM``, which it reports itself:
     ``ru_maxrss`` of a child would include this process's memory, inherited across fork+exec)."""
     with tempfile.TemporaryDirectory(prefix="loop-bench-rss-") as tmp:
@@ -125,6 +191,8 @@ def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int) -> fl
         cmd = [sys.executable, "-m", "runtime.cli", "--bundle", str(bundle), "--backend", backend,
                "--camera", f"file://{video}?realtime=0", "--serial", "null://", "--max-frames", str(n_frames),
                "--log-level", "WARNING", "--stats-json", str(stats)]
+        cmd += ["--imu", f"file://{imu}"] if imu else []
+        cmd += ["--behavior", behavior] if behavior else []
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"rc-runtime exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -143,8 +211,13 @@ def run_loop_benchmark(
     fmt: str | None = None,
     link: str = "null://",
     threads: int | None = None,
+    behavior: str = "",
 ) -> dict[str, Any]:
     """Pipeline vs bare backend on the same model and frames; see the module doc.
+
+    Every model input is fed (:func:`model_feeds`): an IMU pilot's pipeline replays the same IMU
+    values from a CSV (``file://``), a behaviour pilot drives ``behavior`` (default: its first
+    label), a sequence pilot waits for its first window (``inputs_not_ready``).
 
     ``fmt`` picks the build (default: the backend's usual one); ``link`` is where the pipeline's
     commands go (``null://``; ``sim://`` drives the car simulator over a pseudo-terminal).
@@ -157,15 +230,17 @@ def run_loop_benchmark(
         video_path = Path(video) if video else make_video(Path(tmp) / "drive.mp4", n_frames)
         frames = decode(video_path, n_frames)
         n = len(frames)
-        inputs = [preprocess_frame(f, manifest.preprocess) for f in frames]
+        behavior = behavior or default_behavior(manifest)
+        inputs = model_feeds(bundle, manifest, frames, behavior)
+        imu = write_imu_replay(Path(tmp) / "imu.csv", inputs, manifest)
         options: dict[str, Any] = {"threads": threads} if threads else {}
         be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
             be.infer(x)  # warm up
-        spec = manifest.preprocess
+        spec, layout = manifest.preprocess, image_layout(manifest.input.layout)
 
         def memory_camera() -> Camera:
-            return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec))
+            return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec, layout))
 
         paced = f"file://{video_path}?realtime=1&fps={latency_fps}"
         bare_fps, pipe_fps, ratios, bare_lat, c2c, stages = [], [], [], [], [], []
@@ -178,27 +253,29 @@ def run_loop_benchmark(
                     got["bare"] = fps
                     bare_lat.extend(lat)
                 else:
-                    s = _pipeline_round(bundle, backend, be, memory_camera(), n, fmt, link)
+                    s = _pipeline_round(bundle, backend, be, memory_camera(), n, fmt, link, imu, behavior)
                     got["pipe"] = s["steady_fps"]
                     stages.append(s["stages_ms"])
             bare_fps.append(got["bare"])
             pipe_fps.append(got["pipe"])
             ratios.append(got["pipe"] / got["bare"])
-            lat_run = _pipeline_round(bundle, backend, be, paced, min(n, latency_frames), fmt, link)
+            lat_run = _pipeline_round(bundle, backend, be, paced, min(n, latency_frames), fmt, link, imu, behavior)
             c2c.append(lat_run)
             log.info("round %d: bare %.0f fps, pipeline %.0f fps (x%.3f)", r + 1, got["bare"], got["pipe"], ratios[-1])
-        video_run = _pipeline_round(bundle, backend, be, f"file://{video_path}?realtime=0", n, fmt, link)
+        video_run = _pipeline_round(bundle, backend, be, f"file://{video_path}?realtime=0", n, fmt, link, imu,
+                                    behavior)
         be.close()
         rss = {}
         if measure_rss:
-            rss["tflite"] = measure_rss_mb(bundle, "tflite", video_path, min(n, 300))
+            rss["tflite"] = measure_rss_mb(bundle, "tflite", video_path, min(n, 300), imu, behavior)
             if backend != "tflite":
-                rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300))
+                rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300), imu, behavior)
 
     c2c_p99 = float(np.median([s["stages_ms"]["camera_to_command"]["p99"] for s in c2c]))
     bare_p = _pct(bare_lat)
     result: dict[str, Any] = {
         "model": {"name": manifest.model.name, "version": manifest.model.version},
+        "inputs": {i.name: i.role for i in manifest.inputs},
         "backend": backend,
         "format": fmt or "",
         "link": link,
@@ -219,6 +296,7 @@ def run_loop_benchmark(
             for k in ("p50", "p90", "p99", "max")
         },
         "frames_dropped_paced": int(sum(s["camera"]["dropped"] for s in c2c)),
+        "inputs_not_ready_paced": int(sum(s.get("inputs_not_ready", 0) for s in c2c)),
         "latency_margin_ms": round(c2c_p99 - bare_p["p99"], 4),
         "rss_mb": rss,
     }
@@ -232,9 +310,59 @@ def run_loop_benchmark(
     return result
 
 
+def compare_loops(
+    bundles: dict[str, Path], backend: str = "onnxruntime", n_frames: int = 600, rounds: int = 3,
+    latency_fps: float = 100.0, latency_frames: int = 300, threads: int | None = None, fmt: str | None = None,
+) -> dict[str, Any]:
+    """Several pilots side by side in one run (e.g. linear, IMU, sequence): each round runs
+    :func:`run_loop_benchmark` once per bundle, in a rotated order, on the same video; medians
+    over rounds. {label: loop FPS, bare FPS, camera-to-command p50/p99, ...}."""
+    from benchmarks.stats import median, rotate
+
+    per: dict[str, list[dict[str, Any]]] = {label: [] for label in bundles}
+    with tempfile.TemporaryDirectory(prefix="loop-compare-") as tmp:
+        video = make_video(Path(tmp) / "drive.mp4", n_frames)
+        for r in range(rounds):
+            for label in rotate(list(bundles), r):
+                log.info("compare round %d/%d: %s", r + 1, rounds, label)
+                per[label].append(run_loop_benchmark(
+                    bundles[label], backend, video, n_frames, 1, latency_fps, latency_frames, measure_rss=False,
+                    fmt=fmt, threads=threads))
+    table: dict[str, Any] = {}
+    for label, rs in per.items():
+        table[label] = {
+            "bundle": str(bundles[label]),
+            "inputs": rs[0]["inputs"],
+            "pipeline_fps": median(r["pipeline_fps"] for r in rs),
+            "bare_fps": median(r["bare_fps"] for r in rs),
+            "fps_ratio": median(r["fps_ratio"] for r in rs),
+            "bare_inference_p99_ms": median(r["bare_inference_ms"]["p99"] for r in rs),
+            "camera_to_command_p50_ms": median(r["camera_to_command_ms"]["p50"] for r in rs),
+            "camera_to_command_p99_ms": median(r["camera_to_command_ms"]["p99"] for r in rs),
+            "camera_to_command_p99_per_round": [r["camera_to_command_ms"]["p99"] for r in rs],
+            "pipeline_fps_per_round": [r["pipeline_fps"] for r in rs],
+            "inputs_not_ready_paced": sum(r["inputs_not_ready_paced"] for r in rs),
+        }
+    return {"backend": backend, "frames": n_frames, "rounds": rounds, "latency_fps": latency_fps,
+            "machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
+            "pilots": table}
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    lines = [f"{'pilot':<12}{'inputs':<34}{'loop fps':>9}{'bare fps':>9}{'c2c p50':>9}{'c2c p99':>9}"]
+    for label, r in result["pilots"].items():
+        inputs = ",".join(sorted(set(r["inputs"].values())))
+        lines.append(f"{label:<12}{inputs:<34}{r['pipeline_fps']:>9.1f}{r['bare_fps']:>9.1f}"
+                     f"{r['camera_to_command_p50_ms']:>9.2f}{r['camera_to_command_p99_ms']:>9.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="loop_benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("--bundle", required=True, help="bundle directory made by convert-model")
+    p.add_argument("--bundle", help="bundle directory made by convert-model")
+    p.add_argument("--compare", nargs="+", metavar="LABEL=BUNDLE",
+                   help="several pilots side by side in one run, e.g. linear=B1 imu=B2 sequence=B3")
+    p.add_argument("--behavior", default="", help="for a behaviour pilot: the label to drive (default: its first)")
     p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tflite", "tensorrt"))
     p.add_argument("--format", help="build to run, e.g. onnx-fp16 (default: the backend's usual one)")
     p.add_argument("--link", default="null://", help="where commands go: null:// or sim:// (car simulator on a pty)")
@@ -246,11 +374,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-rss", action="store_true", help="skip the resident-memory runs")
     p.add_argument("--json", help="also write the result here")
     args = p.parse_args(argv)
+    if bool(args.bundle) == bool(args.compare):
+        p.error("give --bundle B, or --compare LABEL=B ... (not both)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("runtime").setLevel(logging.WARNING)
+    if args.compare:
+        pairs = [c.split("=", 1) for c in args.compare]
+        if any(len(pr) != 2 or not pr[0] or not pr[1] for pr in pairs):
+            p.error("--compare takes LABEL=BUNDLE pairs, e.g. linear=builds/pilot/v1")
+        comparison = compare_loops({k: Path(v) for k, v in pairs}, args.backend, args.frames, args.rounds,
+                                   args.latency_fps, threads=args.threads, fmt=args.format)
+        sys.stderr.write(format_comparison(comparison) + "\n")
+        text = json.dumps(comparison, indent=2)
+        sys.stdout.write(text + "\n")
+        if args.json:
+            Path(args.json).write_text(text + "\n")
+        return 0
     result = run_loop_benchmark(args.bundle, args.backend, args.video, args.frames, args.rounds,
                                 args.latency_fps, measure_rss=not args.no_rss, fmt=args.format, link=args.link,
-                                threads=args.threads)
+                                threads=args.threads, behavior=args.behavior)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

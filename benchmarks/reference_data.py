@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend
+from runtime.decode import OutputDecoders
 from runtime.manifest import BundleError, Manifest, sha256_file
 
 
@@ -43,13 +44,15 @@ def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
     if not names:
         raise BundleError(f"reference.npz has outputs {sorted(ref.outputs)}, the build has {sorted(backend.output_io)}")
     errs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    got_all: dict[str, list[np.ndarray]] = {n: [] for n in names}
     count = len(next(iter(ref.inputs.values())))
     for i in range(count):
-        y = backend.infer({k: v[i : i + 1] for k, v in ref.inputs.items()})
+        y = backend.infer({k: v[i : i + 1] for k, v in ref.inputs.items()})  # every input, sample i
         for n in names:
             want = np.asarray(ref.outputs[n][i], np.float64).reshape(-1)
             got = np.asarray(y[n], np.float64).reshape(-1)
             errs[n].append(np.abs(got - want))
+            got_all[n].append(np.asarray(y[n]))
     per_output = {}
     for n, e in errs.items():
         a = np.concatenate(e)
@@ -60,4 +63,20 @@ def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
         "max_abs": float(np.max([v["max_abs"] for v in per_output.values()])),  # NaN propagates
         "mean_abs": float(np.mean([v["mean_abs"] for v in per_output.values()])),
         "per_output": per_output,
+        "decoded": decoded_errors(backend, {n: np.concatenate(g, 0) for n, g in got_all.items()}, ref.outputs),
     }
+
+
+def decoded_errors(
+    backend: Backend, got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """Per meaning (steering, throttle): mean and max abs error of the decoded commands, what the
+    car would do differently (a categorical output's raw bins can differ while the decoded value
+    does not, and the reverse)."""
+    outputs = [o for o in backend.manifest.outputs if o.meaning != "other" and o.name in got and o.name in want]
+    if not outputs:
+        return {}
+    dec = OutputDecoders(outputs)
+    a, b = dec.batch(got), dec.batch({o.name: np.asarray(want[o.name]) for o in outputs})
+    return {m: {"max_abs": float(np.max(np.abs(a[m] - b[m]))), "mean_abs": float(np.mean(np.abs(a[m] - b[m])))}
+            for m in a}

@@ -79,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         spec, bundle = resolve_spec(args)
+        # a bundle's inputs: sequence inputs keep each frame's predecessors, recorded inputs their values
+        inputs = list(load_manifest(args.bundle).inputs) if args.bundle is not None else []
         result = make_set(SetRequest(
             sources=args.sources, spec=spec, out=args.out, frames=args.frames, heldout=args.heldout,
-            seed=args.seed, block=args.block, bundle=bundle, replace=args.force,
+            seed=args.seed, block=args.block, bundle=bundle, replace=args.force, inputs=inputs,
         ))
     except (SourceError, SetFormatError, BundleError, OSError) as e:
         sys.stderr.write(f"rc-calibrate: error: {e}\n")

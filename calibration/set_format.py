@@ -45,9 +45,16 @@ def resize_like_runtime(frame_bgr: np.ndarray, spec: PreprocessSpec) -> np.ndarr
     return cv2.resize(frame_bgr, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
 
 
+def extra_arrays(names: list[str] | set[str]) -> list[str]:
+    """The optional arrays of a set for models with several inputs, sorted: ``<split>_prev`` (each
+    frame's predecessors, for sequence inputs) and ``<split>_in/<input name>`` (recorded values)."""
+    return sorted(n for n in names if n.startswith(tuple(f"{a}_prev" for a in ARRAYS))
+                  or n.startswith(tuple(f"{a}_in/" for a in ARRAYS)))
+
+
 def frames_sha256(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
-    for name in ARRAYS:
+    for name in [*ARRAYS, *extra_arrays(set(arrays))]:  # a set without extras hashes as before
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}\n".encode())
         h.update(a.tobytes())
@@ -133,17 +140,19 @@ def manifest_spec(path: Path, manifest: dict[str, Any]) -> PreprocessSpec:
 
 
 def read_frames(path: Path, manifest: dict[str, Any], spec: PreprocessSpec) -> dict[str, np.ndarray]:
-    """The uint8 frames, after checking their hash and size against the manifest."""
+    """The uint8 frames (and the optional arrays, see :func:`extra_arrays`), after checking their
+    hash and size against the manifest."""
     fp = Path(path) / manifest.get("frames", {}).get("file", FRAMES_FILE)
     try:
         with np.load(fp) as z:
-            arrays = {name: z[name] for name in ARRAYS}
+            arrays = {name: z[name] for name in [*ARRAYS, *extra_arrays(set(z.files))]}
     except (OSError, KeyError, ValueError) as e:
         raise SetFormatError(f"{fp}: unreadable frames ({e}); rebuild the set with rc-calibrate") from None
     want = manifest.get("frames", {}).get("sha256")
     if frames_sha256(arrays) != want:
         raise SetFormatError(f"{fp}: frames do not match the sha256 in {MANIFEST_FILE}; re-copy or rebuild the set")
-    for name, a in arrays.items():
+    for name in ARRAYS:
+        a = arrays[name]
         if a.dtype != np.uint8 or a.ndim != 4 or a.shape[1:] != (spec.height, spec.width, 3):
             raise SetFormatError(f"{fp}: {name} frames are {a.shape} {a.dtype}, expected (N, {spec.height}, "
                                  f"{spec.width}, 3) uint8; rebuild the set")

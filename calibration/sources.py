@@ -42,6 +42,12 @@ class Source:
     length: int = 0
     fps: float | None = None
     _files: list[Path] = field(default_factory=list, repr=False)
+    _inputs: list[dict[str, Any]] = field(default_factory=list, repr=False)  # a recording's, per frame
+
+    def recorded_inputs(self, position: int) -> dict[str, Any]:
+        """The non-image inputs the runtime fed the model with this frame (a recording only; empty
+        for videos, image folders and recordings made before inputs were recorded)."""
+        return self._inputs[position] if self._inputs else {}
 
     def frames(self, positions: list[int]) -> Iterator[tuple[int, np.ndarray]]:
         """``(position, frame)`` for the asked positions, in time order, one at a time (a long 1080p
@@ -100,16 +106,18 @@ def open_sources(path: Path) -> list[Source]:
 def _recording(path: Path) -> Source:
     try:
         _, records = read_recording(path)
-        rows = [(r.get("t_capture") or 0.0, int(r.get("frame_id", 0)), r["image"]) for r in records if r.get("image")]
+        rows = [(r.get("t_capture") or 0.0, int(r.get("frame_id", 0)), r["image"], r.get("inputs") or {})
+                for r in records if r.get("image")]
     except (RecordingError, OSError, ValueError, KeyError) as e:
         raise SourceError(f"{path}: unreadable recording ({e}); is it a complete rc-runtime --record directory?") from None
     rows.sort(key=lambda r: (r[0], r[1]))  # capture time, then frame id: the camera's order
-    files = [path / name for _, _, name in rows if (path / name).is_file()]
+    kept = [(path / name, inputs) for _, _, name, inputs in rows if (path / name).is_file()]
+    files = [f for f, _ in kept]
     if not files:
         raise SourceError(f"{path}: the recording has no saved images (was --record-every too large?)")
     if len(files) < len(rows):
         log.warning("%s: %d recorded images are missing on disk; using the %d present", path, len(rows) - len(files), len(files))
-    return Source("recording", path, len(files), _files=files)
+    return Source("recording", path, len(files), _files=files, _inputs=[i for _, i in kept])
 
 
 def _video(path: Path) -> Source:

@@ -45,13 +45,23 @@ class BuildInputs:
             self._inputs = self.reference.inputs(self.manifest)
         return self._inputs
 
+    def calibration_feeds(self) -> dict[str, np.ndarray] | None:
+        """{input name: (N, ...)} calibration data for every model input, or None without a set
+        (see :func:`calibration.conversion.model_feeds`)."""
+        return self.calibration.calib_feeds if self.calibration is not None else None
+
+    def heldout_feeds(self) -> dict[str, np.ndarray]:
+        """{input name: (M, ...)}: the set's held-out frames (never calibrated on), every input."""
+        feeds: dict[str, np.ndarray] = self.calibration.heldout_feeds
+        return feeds
+
     def heldout_reference(self) -> dict[str, np.ndarray]:
         """FP32 outputs on the calibration set's held-out frames: the source model's, or (extending
         a bundle, no TensorFlow) the bundle's own verified FP32 ONNX through ONNX Runtime."""
         if self._heldout_want is None:
-            x = self.calibration.heldout
+            x = self.heldout_feeds()
             if self.source is not None:
-                self._heldout_want = self.source.predict({self.manifest.input.name: x})
+                self._heldout_want = self.source.predict(x)
             else:
                 from runtime.backends import open_backend
 
@@ -81,7 +91,7 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
         manifest=bi.manifest,
         source=bi.source,
         saved_model_dir=bi.saved_model_dir,
-        calibration=getattr(bi.calibration, "calib", None),
+        calibration=bi.calibration_feeds(),
         calibration_id=getattr(bi.calibration, "sha256", None),
         options=bi.req.options,
     )
@@ -130,7 +140,7 @@ def _int8_cost(backend: Any, entry: BuildEntry, bi: BuildInputs) -> str | None:
     """What INT8 costs on held-out frames the calibration never saw; a failure reason over limits."""
     from calibration.conversion import int8_cost, over_limits
 
-    cost = int8_cost(run_build(backend, bi.calibration.heldout), bi.heldout_reference(),
+    cost = int8_cost(run_build(backend, bi.heldout_feeds()), bi.heldout_reference(),
                      {o.name: o.meaning for o in bi.manifest.outputs})
     entry.extra["int8_cost"] = cost
     return over_limits(cost, bi.req.int8_limits)

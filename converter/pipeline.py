@@ -103,7 +103,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
                 "file": REFERENCE_FILE, "sha256": sha256_file(st.path / REFERENCE_FILE),
                 "count": int(ref_samples.frames_bgr.shape[0]), "frames": ref_samples.source,
             }
-        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ui),
+        inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ref_samples, ui),
                              fkeys)
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
@@ -136,7 +136,7 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     summary = Summary(manifest.model.name, manifest.model.version, req.bundle)
     manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
     with Staging(req.bundle, seed_from=[ref_info["file"], *(b.file for b in manifest.builds)]) as st:
-        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ui),
+        inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ref_samples, ui),
                              {f: format_key(f, req) for f in req.formats})
         summary.outcomes = _build_all(inputs, req, ui)
         _finish(summary, manifest, st, ui)
@@ -256,7 +256,7 @@ def _reference(req: ConvertRequest, manifest: Manifest, source: Any) -> Referenc
     return ref
 
 
-def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
+def _calibration(req: ConvertRequest, manifest: Manifest, reference: Reference, ui: ConsoleUI) -> Any:
     """The calibration set for INT8 builds, refused when made with another preprocessing."""
     if req.calibration is None:
         return None
@@ -264,7 +264,7 @@ def _calibration(req: ConvertRequest, manifest: Manifest, ui: ConsoleUI) -> Any:
 
     with ui.step(f"Loading calibration set {req.calibration}"):
         try:
-            data = load_for_conversion(req.calibration, manifest.preprocess)
+            data = load_for_conversion(req.calibration, manifest.preprocess, manifest, reference.vectors)
         except CalibrationError as e:
             raise ConverterError(str(e)) from None
     manifest.source["calibration"] = {"path": str(req.calibration), "sha256": data.sha256,

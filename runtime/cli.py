@@ -23,19 +23,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.backends.base import Backend
 from runtime.camera import Camera, CameraError, open_camera
 from runtime.config import ConfigError, RuntimeConfig, load_config
 from runtime.events import Events
+from runtime.imu import ImuError, ImuSource, open_imu
+from runtime.inputs import InputContext, InputError, SentCommands, make_providers
 from runtime.link import DriveLink, LinkError, open_link
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.notify import notify, watchdog_interval_s
 from runtime.policy import Policy
-from runtime.preprocess import Preprocessor
+from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
 from runtime.stats import LoopStats, format_summary
 from runtime.watchdog import Watchdog
@@ -44,8 +44,8 @@ log = logging.getLogger("runtime")
 
 # Errors that mean "bad input": one line, exit status 2.
 INPUT_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, FileNotFoundError,
-    PermissionError,
+    ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
+    FileNotFoundError, PermissionError,
 )
 WARMUP_RUNS = 3
 
@@ -88,31 +88,41 @@ def run(
     if not cfg.model.bundle:
         raise ConfigError("no bundle given: pass --bundle DIR or set [model] bundle in the config")
     link = link if link is not None else open_drive_link(cfg.link.uri)
+    sent = SentCommands(link)  # memory inputs are fed from what really went out
     notify_fn = load_notify()
     wd = Watchdog(
-        link, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
+        sent, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
         neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify_fn,
         notify_s=watchdog_interval_s(), halt=stop,
     ).start()  # neutral from here on, until the first valid inference
     recorder: Recorder | None = None
+    imu: ImuSource | None = None
     own_backend = backend is None
     summary: dict[str, Any] = {}
     try:
         manifest = load_manifest(cfg.model.bundle)
+        imu = open_model_imu(cfg, manifest)
+        camera_layout = image_layout(manifest.input.layout)
+        ctx = InputContext(
+            deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
+            camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
+            imu=imu, commands=sent,
+        )
+        inputs = make_providers(manifest.inputs, ctx)  # before the backend: a typo fails fast
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        pre = Preprocessor(manifest.preprocess)
         policy = Policy.for_manifest(cfg.policy, manifest)
-        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the outputs map
-            policy(backend.infer(np.zeros_like(pre.out)), 0.0)
+        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
+            policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
         policy.reset()
         info = model_info(manifest, backend)
-        log.info("model %s v%s on %s (%s)", info["name"], info["version"], backend.name, backend.build.format)
+        log.info("model %s v%s on %s (%s); inputs: %s", info["name"], info["version"], backend.name,
+                 backend.build.format, ", ".join(f"{p.name} ({p.role})" for p in inputs))
         if camera is None:
             spec = manifest.preprocess
             camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
-                                 prepare=lambda: Preprocessor(spec))
+                                 prepare=lambda: Preprocessor(spec, camera_layout))
         else:
             camera.events = events
             camera.start()  # no-op if the caller started it
@@ -120,12 +130,14 @@ def run(
             recorder = Recorder(cfg.record.dir, {
                 "model": info, "preprocess": manifest.preprocess.to_dict(),
                 "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
+                "inputs": [i.to_dict() for i in manifest.inputs],
+                "behavior": cfg.model.behavior or None, "imu": cfg.imu.uri or None,
                 "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
                 "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,
                 "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
             }, events, cfg.record.every, cfg.record.jpeg_quality)
         stats = LoopStats()
-        loop = DriveLoop(camera, backend, pre, policy, wd, events, stats, recorder, notify_fn,
+        loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
                          max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
         try:
             reason = loop.run(stop)
@@ -134,6 +146,8 @@ def run(
         summary = stats.summary({
             "end_reason": reason, "camera": camera.stats(), "model": info,
         })
+        if imu is not None:
+            summary["imu"] = imu.stats()
     finally:
         if notify_fn is not None:
             notify_fn("STOPPING=1")
@@ -142,6 +156,8 @@ def run(
             link.close()  # sends neutral + disarm
         except Exception as e:  # the neutral above already went out; report and go on
             log.warning("closing the link failed: %s", e)
+        if imu is not None:
+            imu.stop()
         if own_backend and backend is not None:
             backend.close()
         summary["watchdog"] = wd.stats()
@@ -152,6 +168,19 @@ def run(
             recorder.close(summary)
             summary["recording"] = recorder.stats()
     return summary
+
+
+def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:
+    """The started IMU source when the model has an imu input and one is configured (a model
+    with an imu input and none configured fails in its provider, naming the flag)."""
+    roles = {i.role for i in manifest.inputs}
+    if cfg.model.behavior and "behavior" not in roles:
+        log.warning("the model has no behavior input; ignoring behavior %r", cfg.model.behavior)
+    if "imu" not in roles:
+        if cfg.imu.uri:
+            log.warning("the model has no imu input; ignoring the IMU source %s", cfg.imu.uri)
+        return None
+    return open_imu(cfg.imu.uri) if cfg.imu.uri else None
 
 
 def peak_rss_mb() -> float | None:
@@ -226,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite")
     a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
     a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
+    a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
+    a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
     a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
     a("--max-throttle", type=float, help="throttle limit in [0, 1]")
     a("--max-frames", type=int, help="stop after N inferred frames")
@@ -241,6 +272,7 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return load_config(args.config, {
         "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
+        "imu.uri": args.imu, "model.behavior": args.behavior,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.imu.base import ImuError
+from runtime.imu.uri import parse_imu_uri
 from runtime.policy import PolicyConfig
 
 if sys.version_info >= (3, 11):
@@ -37,6 +39,7 @@ class ModelSection:
     backend: str = "auto"  # auto | tensorrt | onnxruntime | tflite
     format: str = ""  # a build id from the formats table; empty: the backend's default
     threads: int = 0  # CPU threads for ONNX Runtime / TFLite; 0: the library's default
+    behavior: str = ""  # for a model with a behavior input: one of its labels (checked against the bundle)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_CHOICES:
@@ -53,6 +56,18 @@ class CameraSection:
     def __post_init__(self) -> None:
         if self.reconnect_interval_s <= 0:
             raise ConfigError("[camera] reconnect_interval_s must be positive")
+
+
+@dataclass
+class ImuSection:
+    uri: str = ""  # for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv
+
+    def __post_init__(self) -> None:
+        if self.uri:
+            try:
+                parse_imu_uri(self.uri)  # the syntax only; the device is opened at run
+            except ImuError as e:
+                raise ConfigError(f"[imu] uri: {e}") from None
 
 
 @dataclass
@@ -113,6 +128,7 @@ class LogSection:
 class RuntimeConfig:
     model: ModelSection = field(default_factory=ModelSection)
     camera: CameraSection = field(default_factory=CameraSection)
+    imu: ImuSection = field(default_factory=ImuSection)
     link: LinkSection = field(default_factory=LinkSection)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)

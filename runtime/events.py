@@ -46,6 +46,8 @@ DECLARED: dict[str, EventType] = {
         _E("frame.stale", Severity.WARNING, "command was older than the deadline when ready; not sent", True),
         _E("backend.error", Severity.ERROR, "preprocessing or inference raised; commanding neutral", True),
         _E("policy.nonfinite", Severity.ERROR, "model output NaN or inf; commanding neutral", True),
+        _E("input.not_ready", Severity.INFO, "a model input is not ready yet (a sequence filling); neutral"),
+        _E("imu.stale", Severity.WARNING, "no IMU sample within the watchdog deadline; neutral", True),
         _E("watchdog.expired", Severity.WARNING, "newest valid command older than the deadline; neutral", True),
         _E("link.error", Severity.ERROR, "writing to or polling the serial link failed", True),
         _E("link.manual_override", Severity.INFO, "car reports manual mode (RC transmitter has control)"),

@@ -1,10 +1,15 @@
-"""The drive loop: newest frame -> Preprocessor -> backend -> policy -> watchdog -> link.
+"""The drive loop: newest frame -> input providers -> backend -> policy -> watchdog -> link.
 
 Event-driven, not clocked: the loop waits for the camera's next frame and handles it at once,
 so a command is never older than one inference plus a hand-over, and a frame is never inferred
 twice (the camera hands each frame out once). Everything that can fail per frame ends in
 neutral through the :class:`~runtime.watchdog.Watchdog`; the watchdog's own thread covers the
 cases where this loop cannot run at all (a hung backend, a stalled camera).
+
+Every model input comes from its provider (:mod:`runtime.inputs`, one per input, in manifest
+order), each filled for every frame. When any provider cannot give its input for a frame (a
+sequence still filling, a stale IMU), the frame is not inferred: its event is raised and the car
+is commanded neutral, until every input is ready again.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from runtime.backends.base import Backend
 from runtime.camera import Camera, Frame
 from runtime.events import Events
+from runtime.inputs import InputProvider
 from runtime.policy import Command, Policy
-from runtime.preprocess import Preprocessor
 from runtime.recording import Recorder
 from runtime.stats import LoopStats
 from runtime.watchdog import Watchdog
@@ -36,7 +43,7 @@ class DriveLoop:
         self,
         camera: Camera,
         backend: Backend,
-        preprocessor: Preprocessor,
+        inputs: Sequence[InputProvider],
         policy: Policy,
         watchdog: Watchdog,
         events: Events,
@@ -46,7 +53,10 @@ class DriveLoop:
         max_frames: int | None = None,
         duration_s: float | None = None,
     ) -> None:
-        self.camera, self.backend, self.pre, self.policy = camera, backend, preprocessor, policy
+        self.camera, self.backend, self.inputs, self.policy = camera, backend, list(inputs), policy
+        self.feeds: dict[str, np.ndarray] = {p.name: p.out for p in self.inputs}  # refilled per frame
+        self._input_events: set[str] = set()  # raised by a provider and not yet cleared
+        self._missing: list[InputProvider] = []  # providers not ready for the current frame
         self.watchdog, self.events = watchdog, events
         self.stats = stats or LoopStats()
         self.recorder, self.notify = recorder, notify
@@ -96,14 +106,14 @@ class DriveLoop:
         t0 = time.monotonic()
         ev.clear("camera.stalled")
         try:
-            if frame.input is not None:  # made by the capture thread, overlapping our last frame
-                x, t_pre = frame.input, frame.t_ready - frame.t_capture
-                t1 = t0
-            else:
-                x = self.pre(frame.image)
-                t1 = time.monotonic()
-                t_pre = t1 - t0
-            outputs = self.backend.infer(x)
+            waiting = self._gather(frame)
+            t1 = time.monotonic()
+            # The capture thread's preprocessing overlapped the previous frame: count it as well.
+            t_pre = (t1 - t0) + (frame.t_ready - frame.t_capture if frame.input is not None else 0.0)
+            if waiting is not None:
+                self._not_ready(frame, waiting)
+                return
+            outputs = self.backend.infer(self.feeds)
             t2 = time.monotonic()
         except Exception as e:
             st.backend_errors += 1
@@ -144,9 +154,36 @@ class DriveLoop:
                        "policy": t3 - t2, "write": t4 - t3}
             self._record(frame, cmd, outputs, sent, timings, t4)
 
+    def _gather(self, frame: Frame) -> InputProvider | None:
+        """Fill every input for this frame (all of them, so histories advance); the first
+        provider that is not ready, or None."""
+        waiting = None
+        self._missing.clear()
+        for p in self.inputs:
+            x = p.fill(frame)
+            if x is None:
+                waiting = waiting or p
+                self._missing.append(p)
+            else:
+                self.feeds[p.name] = x
+        if waiting is None and self._input_events:
+            for name in self._input_events:
+                self.events.clear(name)
+            self._input_events.clear()
+        return waiting
+
+    def _not_ready(self, frame: Frame, p: InputProvider) -> None:
+        """An input is missing for this frame: no inference, neutral, the provider's event."""
+        self.stats.not_ready += 1
+        self.events.raise_(p.event, f"frame {frame.id}: {p.detail}")
+        self._input_events.add(p.event)
+        self.watchdog.neutral(f"input {p.name} not ready")
+        self.policy.reset()
+        self._record(frame, None, None, False, {}, not_ready=p.name)
+
     def _record(
         self, frame: Frame, cmd: Command | None, outputs: dict[str, Any] | None, sent: bool,
-        timings: dict[str, float], t_command: float | None = None,
+        timings: dict[str, float], t_command: float | None = None, not_ready: str | None = None,
     ) -> None:
         if self.recorder is None:
             return
@@ -162,9 +199,24 @@ class DriveLoop:
                 "sent": sent,
                 "raw": {k: [_finite_or_none(v) for v in a.reshape(-1)] for k, a in outputs.items()} if outputs else None,
                 "timings_ms": {k: round(v * 1000.0, 4) for k, v in timings.items()},
+                "inputs": self._recorded_inputs(),
+                "not_ready": not_ready,
             },
             frame.image,
         )
+
+
+    def _recorded_inputs(self) -> dict[str, Any]:
+        """Every non-image input's value for this frame (what the model got, or would have got)."""
+        out: dict[str, Any] = {}
+        for p in self.inputs:
+            if p in self._missing:
+                out[p.name] = None  # not given for this frame (see "not_ready")
+                continue
+            v = p.recorded()
+            if v is not None:
+                out[p.name] = v
+        return out
 
 
 def _finite_or_none(v: Any) -> float | None:

@@ -180,3 +180,36 @@ def read_recording(path: str | Path) -> tuple[dict[str, Any], Iterator[dict[str,
                     log.warning("%s: skipping a truncated last record", path / RECORDS)
 
     return header, records()
+
+
+def write_imu_csv(path: str | Path, out: str | Path) -> Path:
+    """The IMU values a recording fed its model, as a ``file://`` replay CSV (``t,ax,ay,az,gx,gy,gz``,
+    ``t`` in seconds from the first frame that had one, one row per frame that had a fresh sample).
+
+    Channels the model did not take are written as 0. Raises :class:`RecordingError` when the
+    recording has no imu input or no IMU values."""
+    from runtime.imu.base import CHANNELS
+
+    header, records = read_recording(path)
+    spec = next((i for i in header.get("inputs") or [] if i.get("role") == "imu"), None)
+    if spec is None:
+        raise RecordingError(f"{path}: the recorded model has no imu input")
+    order = list(spec.get("order") or CHANNELS)
+    cols = [order.index(c) if c in order else None for c in CHANNELS]
+    lines, t0, last = ["t," + ",".join(CHANNELS)], None, None
+    for r in records:
+        values = (r.get("inputs") or {}).get(spec["name"])
+        t = r.get("t_capture")
+        if values is None or t is None or (last is not None and t <= last):
+            continue
+        t0 = t if t0 is None else t0
+        last = t
+        row = [float(values[i]) if i is not None else 0.0 for i in cols]
+        lines.append(",".join(repr(x) for x in (round(t - t0, 6), *row)))
+    if len(lines) == 1:
+        raise RecordingError(f"{path}: no frame recorded an IMU value for {spec['name']!r}")
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+    return out

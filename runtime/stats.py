@@ -54,6 +54,7 @@ class LoopStats:
         self.stale = 0  # commands not sent because they were older than the deadline
         self.invalid = 0  # NaN/inf outputs
         self.backend_errors = 0
+        self.not_ready = 0  # frames not inferred because an input was not ready (sequence filling, stale IMU)
         self.t_start: float | None = None
         self.t_first_command: float | None = None
         self.t_end: float | None = None
@@ -84,6 +85,7 @@ class LoopStats:
             "stale": self.stale,
             "invalid_outputs": self.invalid,
             "backend_errors": self.backend_errors,
+            "inputs_not_ready": self.not_ready,
             "duration_s": round(duration, 4),
             "fps": round(self.frames / duration, 3) if duration > 0 else 0.0,
             "stages_ms": {name: ring.summary() for name, ring in self.stages.items()},

@@ -45,7 +45,7 @@ class BuildContext:
     manifest: Manifest  # input/outputs of the model; builds made so far are in manifest.builds
     source: SourceModel | None  # None when building from a bundle's ONNX alone (TensorRT on the car)
     saved_model_dir: Path | None  # SavedModel export shared by the ONNX and TFLite builders
-    calibration: np.ndarray | None = None  # preprocessed float32 calibration frames (N, H, W, 3)
+    calibration: dict[str, np.ndarray] | None = None  # {input name: (N, ...) float32}, every model input
     calibration_id: str | None = None  # sha256 of the calibration set (cache keys)
     options: BuildOptions = field(default_factory=BuildOptions)
 

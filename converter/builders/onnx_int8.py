@@ -34,38 +34,42 @@ EXTRA_OPTIONS = {"ActivationSymmetric": True, "WeightSymmetric": True}
 
 
 class FrameReader:
-    """onnxruntime.quantization's CalibrationDataReader over the calibration frames, batch 1."""
+    """onnxruntime.quantization's CalibrationDataReader over the calibration data, batch 1.
 
-    def __init__(self, frames: np.ndarray, input_name: str) -> None:
-        self.frames, self.input_name, self.i = frames, input_name, 0
+    ``feeds`` maps the ONNX's own input tensor names to (N, ...) float32 arrays, every input."""
+
+    def __init__(self, feeds: dict[str, np.ndarray]) -> None:
+        self.feeds, self.i = feeds, 0
+        self.n = len(next(iter(feeds.values())))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.i >= len(self.frames):
+        if self.i >= self.n:
             return None
-        x = np.ascontiguousarray(self.frames[self.i : self.i + 1], np.float32)
+        x = {k: np.ascontiguousarray(v[self.i : self.i + 1], np.float32) for k, v in self.feeds.items()}
         self.i += 1
-        return {self.input_name: x}
+        return x
 
     def rewind(self) -> None:
         self.i = 0
 
 
 def build(ctx: BuildContext) -> BuildResult:
-    frames = ctx.calibration
-    if frames is None or len(frames) == 0:
+    feeds = ctx.calibration
+    if not feeds or len(next(iter(feeds.values()))) == 0:
         raise BuildError("onnx-int8 calibrates on real frames: pass --calibration DIR (make one with rc-calibrate)")
     try:
         src_entry = ctx.manifest.build(SOURCE_FORMAT)
         src = verified_path(ctx.staging, src_entry)
     except BundleError as e:
         raise BuildError(f"onnx-int8 quantizes the FP32 onnx build: {e}") from None
-    want = tuple(ctx.manifest.input.shape[1:])
-    if tuple(frames.shape[1:]) != want:
-        raise BuildError(f"calibration frames are {tuple(frames.shape[1:])}, the model takes {want}")
+    for spec in ctx.manifest.inputs:
+        if tuple(feeds[spec.name].shape[1:]) != tuple(spec.shape[1:]):
+            raise BuildError(f"calibration data for {spec.name} is {tuple(feeds[spec.name].shape[1:])}, "
+                             f"the model takes {tuple(spec.shape[1:])}")
     out = ctx.staging / ctx.fmt.file
-    input_name = src_entry.io[ctx.manifest.input.name].name
+    by_tensor = {src_entry.io[name].name: v for name, v in feeds.items()}
     try:
-        _quantize(src, out, FrameReader(frames, input_name))
+        _quantize(src, out, FrameReader(by_tensor))
     except BuildError:
         out.unlink(missing_ok=True)
         raise
@@ -89,7 +93,7 @@ def build(ctx: BuildContext) -> BuildResult:
                 "activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
                 "calibrate_method": CALIBRATE_METHOD, "source": SOURCE_FORMAT, "source_sha256": src_entry.sha256,
             },
-            "calibration_frames": len(frames),
+            "calibration_frames": len(next(iter(feeds.values()))),
             "calibration_sha256": ctx.calibration_id,
         },
     )

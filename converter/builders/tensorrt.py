@@ -18,7 +18,7 @@ from runtime.manifest import BuildEntry, BundleError, verified_path
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.engine_cache import timing_cache_name
 from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
-from runtime.tensorrt.shapes import EngineBuildError, engine_input_shape
+from runtime.tensorrt.shapes import EngineBuildError, engine_input_shapes
 from runtime.tensorrt.sources import needs_calibrator, select_source
 from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
 
@@ -54,7 +54,7 @@ def _build(ctx: BuildContext, precision: str) -> BuildResult:
     try:
         src = select_source(ctx.manifest, precision, api)
         onnx_path = verified_path(ctx.staging, src)
-        input_shape = engine_input_shape(ctx.manifest.input.shape)
+        input_shapes = engine_input_shapes(ctx.manifest, src.io)
     except (BundleError, ValueError) as e:
         raise BuildError(str(e)) from e
     cache_dir = trt_cache_dir(ctx)
@@ -62,12 +62,12 @@ def _build(ctx: BuildContext, precision: str) -> BuildResult:
     calibrator: Any = None
     extra: dict[str, Any] = {}
     if needs_calibrator(api, precision):
-        calibrator, extra = _calibrator(ctx, version, src, cache_dir, input_shape)
+        calibrator, extra = _calibrator(ctx, version, src, cache_dir, input_shapes)
     try:
         info = build_engine(
             onnx_path, precision, ctx.staging / engine_name, ctx.options.trt_workspace_mb,
             cache_dir / timing_cache_name(version, gpu.compute_capability), calibrator,
-            input_shape=input_shape, gpu=gpu,
+            input_shapes=input_shapes, gpu=gpu,
         )
     except EngineBuildError as e:
         raise BuildError(str(e)) from e
@@ -87,18 +87,28 @@ def _build(ctx: BuildContext, precision: str) -> BuildResult:
 
 
 def _calibrator(
-    ctx: BuildContext, version: str, src: BuildEntry, cache_dir: Path, input_shape: tuple[int, ...]
+    ctx: BuildContext, version: str, src: BuildEntry, cache_dir: Path, input_shapes: dict[str, tuple[int, ...]]
 ) -> tuple[Any, dict[str, Any]]:
-    """TensorRT 8.x INT8: an entropy calibrator on the calibration set, with a validated cache."""
+    """TensorRT 8.x INT8: an entropy calibrator on the calibration set, with a validated cache.
+
+    ``ctx.calibration`` is ``{logical input name: (N, ...) float32}`` for every model input; the
+    calibrator gets it keyed by the ONNX's own tensor names.
+    """
     from calibration.trt_calibrator import CalibrationCacheKey, cache_paths, make_entropy_calibrator
 
     if ctx.calibration is None or not ctx.calibration_id:
         raise BuildError(f"{ctx.fmt.id} on TensorRT {version} calibrates on real frames: pass --calibration DIR")
-    key = CalibrationCacheKey(version, ctx.calibration_id, src.sha256, input_shape)
+    key = CalibrationCacheKey(version, ctx.calibration_id, src.sha256, input_shapes)
     cache_path, _ = cache_paths(cache_dir, src.sha256)
+    # Every model input's samples, by logical name -> by this ONNX's tensor names.
+    unknown = sorted(set(ctx.calibration) - set(src.io))
+    if unknown:
+        raise BuildError(f"calibration data for {unknown}, which the {src.format} build does not name")
+    data = {src.io[k].name: v for k, v in ctx.calibration.items()}
     try:
-        calibrator = make_entropy_calibrator(ctx.calibration, cache_path, key)
+        calibrator = make_entropy_calibrator(data, cache_path, key)
     except ValueError as e:
         raise BuildError(str(e)) from e
+    n = len(next(iter(data.values()))) if data else 0
     return calibrator, {"calibration_cache": str(cache_path), "calibration_sha256": ctx.calibration_id,
-                        "calibration_frames": len(ctx.calibration)}
+                        "calibration_frames": n}

@@ -25,11 +25,13 @@ log = logging.getLogger(__name__)
 IO_DTYPE = "int8"
 
 
-def representative_dataset(frames: np.ndarray, input_name: str) -> Any:
-    """LiteRT's calibration feed: one frame at a time (batch 1, as the car runs), by input name."""
+def representative_dataset(feeds: dict[str, np.ndarray]) -> Any:
+    """LiteRT's calibration feed: one sample at a time (batch 1, as the car runs), every input by name."""
+    n = len(next(iter(feeds.values())))
+
     def gen() -> Iterator[dict[str, np.ndarray]]:
-        for i in range(frames.shape[0]):
-            yield {input_name: np.ascontiguousarray(frames[i : i + 1], np.float32)}
+        for i in range(n):
+            yield {k: np.ascontiguousarray(v[i : i + 1], np.float32) for k, v in feeds.items()}
 
     return gen
 
@@ -37,15 +39,17 @@ def representative_dataset(frames: np.ndarray, input_name: str) -> Any:
 def build(ctx: BuildContext) -> BuildResult:
     import tensorflow as tf
 
-    frames = ctx.calibration
-    if frames is None or len(frames) == 0:
+    feeds = ctx.calibration
+    if not feeds or len(next(iter(feeds.values()))) == 0:
         raise BuildError("tflite-int8 calibrates on real frames: pass --calibration DIR (make one with rc-calibrate)")
-    want = tuple(ctx.manifest.input.shape[1:])
-    if tuple(frames.shape[1:]) != want:
-        raise BuildError(f"calibration frames are {tuple(frames.shape[1:])}, the model takes {want}")
+    for spec in ctx.manifest.inputs:
+        if tuple(feeds[spec.name].shape[1:]) != tuple(spec.shape[1:]):
+            raise BuildError(f"calibration data for {spec.name} is {tuple(feeds[spec.name].shape[1:])}, "
+                             f"the model takes {tuple(spec.shape[1:])}")
+    frames = feeds[ctx.manifest.input.name]
     conv = converter_for(ctx)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative_dataset(frames, ctx.manifest.input.name)
+    conv.representative_dataset = representative_dataset(feeds)
     # Full integer: an op without an int8 kernel fails the build instead of silently staying float.
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8

@@ -16,9 +16,9 @@ from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, ver
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
 from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
-from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu
+from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
 from runtime.tensorrt.runner import EngineRunner
-from runtime.tensorrt.shapes import engine_input_shape
+from runtime.tensorrt.shapes import engine_input_shapes
 from runtime.tensorrt.sources import needs_calibrator, select_source
 from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
 
@@ -34,15 +34,15 @@ def target_matches(engine_target: dict[str, Any] | None, here: dict[str, Any]) -
     return all(str(engine_target.get(k)) == str(here[k]) for k in TARGET_KEYS)
 
 
-def _environment(device_id: int) -> tuple[str, str, dict[str, str]]:
-    """(TensorRT version, API path, target dict) or BackendUnavailable saying what is missing."""
+def _environment(device_id: int) -> tuple[str, str, dict[str, str], GpuInfo]:
+    """(TensorRT version, API path, target dict, GPU) or BackendUnavailable saying what is missing."""
     try:
         version = installed_version()
         api = api_path(version)
         gpu = detect_gpu(device_id)
     except (TensorRTUnavailable, UnsupportedTensorRT, GpuUnavailable) as e:
         raise BackendUnavailable(str(e)) from e
-    return version, api, {"tensorrt": version, "compute_capability": gpu.compute_capability, "device": gpu.device}
+    return version, api, {"tensorrt": version, "compute_capability": gpu.compute_capability, "device": gpu.device}, gpu
 
 
 class TensorRTBackend(Backend):
@@ -58,21 +58,34 @@ class TensorRTBackend(Backend):
         built_for = (build.target or {}).get("tensorrt")
         if built_for and str(built_for) != self.trt_version:
             raise EngineLoadError(f"{path.name} was built with TensorRT {built_for}, this is {self.trt_version}")
-        shapes = {io.name: engine_input_shape(manifest.input_named(n).shape) for n, io in self.input_io.items()}
+        try:
+            shapes = engine_input_shapes(manifest, build.io)
+        except ValueError as e:
+            raise BundleError(f"{path.name}: {e}") from e
         try:
             self.runner = EngineRunner(Path(path).read_bytes(), self.api, shapes, device_id)
         except PycudaUnavailable as e:
             raise BackendUnavailable(str(e)) from e
-        have = {t.name for t in self.runner.tensors}
-        wanted = list(shapes) + [io.name for io in self.output_io.values()]
-        missing = [n for n in wanted if n not in have]
-        if missing:
+        try:
+            self._check_io(path, shapes)
+        except BaseException:
             self.runner.close()
-            raise BundleError(f"{path.name}: tensors {missing} named in the manifest are not in the engine ({sorted(have)})")
+            raise
+
+    def _check_io(self, path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Every tensor the manifest names is in the engine, as input or output, with the right
+        kind of dtype; the engine has no input the manifest does not feed."""
+        inputs = {t.name: t for t in self.runner.inputs}
+        outputs = {t.name: t for t in self.runner.outputs}
+        problems = [f"input {n} is not an engine input" for n in shapes if n not in inputs]
+        problems += [f"engine input {n} is not fed by the manifest" for n in inputs if n not in shapes]
+        problems += [f"output {io.name} is not an engine output" for io in self.output_io.values() if io.name not in outputs]
         for io in self.input_io.values():
-            if io.quantized and self.runner.dtype(io.name).kind == "f":
-                self.runner.close()
-                raise BundleError(f"{path.name}: the manifest gives {io.name} a quantized integer input, the engine takes floats")
+            if io.name in inputs and io.quantized and self.runner.dtype(io.name).kind == "f":
+                problems.append(f"the manifest gives {io.name} a quantized integer input, the engine takes floats")
+        if problems:
+            raise BundleError(f"{path.name} does not match its manifest: " + "; ".join(problems)
+                              + f" (engine inputs {sorted(inputs)}, outputs {sorted(outputs)})")
 
     @property
     def last_timings_ms(self) -> dict[str, float]:
@@ -112,7 +125,7 @@ class TensorRTBackend(Backend):
             log.debug("tensorrt backend ignores options %s", sorted(opts))
         bundle_dir = Path(bundle_dir)
         precision = formats.get(fmt).precision
-        version, api, here = _environment(device_id)
+        version, api, here, gpu = _environment(device_id)
         for b in manifest.builds:
             if b.format == fmt and target_matches(b.target, here):
                 path = verified_path(bundle_dir, b)
@@ -131,13 +144,19 @@ class TensorRTBackend(Backend):
         except BundleError as e:
             raise BackendUnavailable(str(e)) from e
         onnx_path = verified_path(bundle_dir, src)
-        input_shape = engine_input_shape(manifest.input.shape)
-        key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, input_shape)
+        try:
+            shapes = engine_input_shapes(manifest, src.io)
+        except ValueError as e:
+            raise BundleError(str(e)) from e
+        (_, first_shape), *others = shapes.items()
+        key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, first_shape,
+                        tuple(others))
         cache = EngineCache(cache_dir or default_cache_dir())
         timing_cache = cache.timing_cache_path(version, here["compute_capability"])
 
         def build(engine_path: Path) -> dict[str, Any]:
-            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shape=input_shape)
+            info = build_engine(onnx_path, precision, engine_path, workspace_mb, timing_cache, None, input_shapes=shapes,
+                                gpu=gpu)
             return {**info.to_dict(), "source_build": src.format}
 
         def load(engine_path: Path) -> TensorRTBackend:

@@ -1,4 +1,4 @@
-"""TensorRT calls that are the same on every API path we support (8.5/8.6, 10.x, 11.x).
+"""TensorRT calls that are the same on every API path we support (8.6, 10.x, 11.x).
 
 Only names present in every one of those versions' bindings may appear here
 (tests/runtime/tensorrt/test_api_names.py checks it against the real binding modules).
@@ -7,7 +7,7 @@ Only names present in every one of those versions' bindings may appear here
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from runtime.tensorrt.atomic import atomic_write_bytes
 from runtime.tensorrt.engine_cache import EngineLoadError
 from runtime.tensorrt.shapes import EngineBuildError, resolve_shape
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+TRT_VERSIONS = ("8.6", "10", "11")
 
 log = logging.getLogger(__name__)
 trt_log = logging.getLogger("tensorrt")
@@ -90,23 +90,31 @@ def save_timing_cache(config: Any, path: Path | None) -> None:
 
 
 def add_input_profile(
-    builder: Any, network: Any, config: Any, input_shape: Sequence[int] | None
+    builder: Any, network: Any, config: Any, input_shapes: Mapping[str, Sequence[int]] | None
 ) -> tuple[dict[str, tuple[int, ...]], set[str]]:
-    """Pin every dynamic network input to ``input_shape`` with an optimization profile.
+    """Pin every dynamic network input to its shape in ``input_shapes`` (by tensor name; a dynamic
+    batch without one becomes 1) with an optimization profile.
 
     Returns the static shape of each input and the names of those that were dynamic.
+    ``EngineBuildError`` when ``input_shapes`` names a tensor the network lacks, or a shape
+    contradicts the ONNX.
     """
     shapes: dict[str, tuple[int, ...]] = {}
     dynamic: set[str] = set()
+    wanted = dict(input_shapes or {})
     profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
+        name = str(tensor.name)
         dims = tuple(tensor.shape)
-        shape = resolve_shape(dims, input_shape if network.num_inputs == 1 else None, tensor.name)
+        shape = resolve_shape(dims, wanted.pop(name, None), name)
         if any(d < 0 for d in dims):
-            profile.set_shape(tensor.name, shape, shape, shape)
-            dynamic.add(tensor.name)
-        shapes[tensor.name] = shape
+            profile.set_shape(name, shape, shape, shape)
+            dynamic.add(name)
+        shapes[name] = shape
+    if wanted:
+        raise EngineBuildError(f"the bundle gives shapes for inputs {sorted(wanted)} that the ONNX lacks "
+                               f"(its inputs: {sorted(shapes)})")
     if dynamic:
         config.add_optimization_profile(profile)
     return shapes, dynamic
@@ -125,8 +133,10 @@ def deserialize(trt: Any, data: bytes) -> tuple[Any, Any]:
     try:
         engine = runtime.deserialize_cuda_engine(data)
     except Exception as e:  # some versions raise instead of returning None
+        del runtime  # dies here, while the caller's CUDA context is current, not with the traceback
         raise EngineLoadError(f"TensorRT refused the engine: {e}") from e
     if engine is None:
+        del runtime
         raise EngineLoadError("TensorRT refused the engine (built by another TensorRT version or GPU, or corrupt)")
     return runtime, engine
 

@@ -1,6 +1,7 @@
-"""TensorRT 8.5/8.6 (JetPack 5.1): explicit-batch flag, precision flags, entropy calibrator,
+"""TensorRT 8.6 (JetPack 6.0, x86): explicit-batch flag, precision flags, entropy calibrator,
 and the bindings execution API (``execute_async_v2``).
 
+TensorRT 8.5 (JetPack 5) is not driven: JetPack 5's Python 3.8 cannot run this package (3.10+).
 Names used here were removed later (``EXPLICIT_BATCH`` and calibrators in 11, the bindings API in
 10): they must stay on this path only (tests/runtime/tensorrt/test_api_names.py).
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from runtime.tensorrt.shapes import EngineBuildError, IOTensor, with_batch
 
-TRT_VERSIONS = ("8.5", "8.6")
+TRT_VERSIONS = ("8.6",)
 
 
 def create_network(trt: Any, builder: Any) -> Any:
@@ -40,21 +41,18 @@ def configure_precision(
             "(--calibration DIR) or a valid calibration cache"
         )
     config.set_flag(trt.BuilderFlag.INT8)
+    # The calibrator sizes its batches to the network's (a fixed batch must be matched exactly)
+    # and checks that it has data for every input.
+    batch = int(calibrator.prepare(input_shapes, dynamic))
     config.int8_calibrator = calibrator
-    batch = int(calibrator.get_batch_size())
     if dynamic:
         # Calibration runs with the calibrator's batch, so it gets a profile of its own.
         profile = builder.create_optimization_profile()
-        for name in dynamic:
+        for name in sorted(dynamic):
             shape = with_batch(input_shapes[name], batch)
             profile.set_shape(name, shape, shape, shape)
-        config.set_calibration_profile(profile)
-    else:
-        static_batch = next(iter(input_shapes.values()))[0]
-        if batch != static_batch:
-            raise EngineBuildError(
-                f"the ONNX has a fixed batch of {static_batch} but the calibrator feeds batches of {batch}"
-            )
+        if not config.set_calibration_profile(profile):
+            raise EngineBuildError(f"TensorRT refused the calibration profile (batch {batch} for {sorted(dynamic)})")
 
 
 def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:

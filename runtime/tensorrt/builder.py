@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator
 from runtime.tensorrt.version import api_path, import_tensorrt
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+TRT_VERSIONS = ("8.6", "10", "11")
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,15 @@ def build_engine(
     timing_cache_path: str | Path | None = None,
     calibrator: Any = None,
     *,
-    input_shape: Sequence[int] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
     gpu: GpuInfo | None = None,
 ) -> EngineInfo:
     """Build ``onnx_path`` into a serialized engine at ``engine_path`` (written atomically).
 
     ``precision`` is ``"fp16"`` or ``"int8"``; the ONNX must be the one the installed version's
     path expects (see runtime.tensorrt.sources). ``calibrator`` is for INT8 on TensorRT 8.x only.
-    ``input_shape`` fixes dynamic input dimensions (default: batch 1). The timing cache at
-    ``timing_cache_path`` is loaded when valid and saved after the build.
+    ``input_shapes`` fixes dynamic input dimensions by input tensor name (default: batch 1). The
+    timing cache at ``timing_cache_path`` is loaded when valid and saved after the build.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -86,9 +86,11 @@ def build_engine(
     parser = api_common.parse_onnx(trt, network, onnx_path)
     config = api_common.create_config(trt, builder, workspace_mb)
     timing_used = api_common.attach_timing_cache(config, tc_path)
-    shapes, dynamic = api_common.add_input_profile(builder, network, config, input_shape)
+    shapes, dynamic = api_common.add_input_profile(builder, network, config, input_shapes)
     mod.configure_precision(trt, builder, config, precision, calibrator, shapes, dynamic)
     plan = api_common.build_plan(builder, network, config)
+    if calibrator is not None:
+        calibrator.verify()  # TensorRT swallows errors raised inside the calibrator's callbacks
     atomic_write_bytes(engine_path, plan)
     api_common.save_timing_cache(config, tc_path)
     seconds = time.perf_counter() - t0

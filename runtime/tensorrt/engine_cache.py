@@ -41,6 +41,8 @@ class EngineKey:
     device: str
     precision: str
     input_shape: tuple[int, ...]
+    # Models with several inputs: (tensor name, batch-1 shape) of each input but the first.
+    other_inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.onnx_sha256) != 64:
@@ -51,6 +53,10 @@ class EngineKey:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_shape"] = [int(x) for x in self.input_shape]
+        if self.other_inputs:
+            d["other_inputs"] = [[str(n), [int(x) for x in s]] for n, s in self.other_inputs]
+        else:  # single-input keys keep the digest they always had
+            del d["other_inputs"]
         return d
 
     @classmethod
@@ -62,6 +68,7 @@ class EngineKey:
             device=str(d["device"]),
             precision=str(d["precision"]),
             input_shape=tuple(int(x) for x in d["input_shape"]),
+            other_inputs=tuple((str(n), tuple(int(x) for x in s)) for n, s in d.get("other_inputs", ())),
         )
 
     def digest(self) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from runtime.manifest import Manifest, TensorIO
 
 
 class EngineBuildError(RuntimeError):
@@ -34,6 +38,20 @@ def engine_input_shape(manifest_shape: Sequence[int]) -> tuple[int, ...]:
     if any(d <= 0 for d in shape[1:]):
         raise ValueError(f"input shape {list(shape)} has dynamic non-batch dimensions; export a fixed-size model")
     return (1, *shape[1:])
+
+
+def engine_input_shapes(manifest: Manifest, io: Mapping[str, TensorIO]) -> dict[str, tuple[int, ...]]:
+    """Every model input's engine shape (batch 1), keyed by the build's own tensor name.
+
+    ``io`` is the build's logical-name -> TensorIO map. ``ValueError`` for an input the build does
+    not name or a dynamic non-batch dimension.
+    """
+    out: dict[str, tuple[int, ...]] = {}
+    for spec in manifest.inputs:
+        if spec.name not in io:
+            raise ValueError(f"the build names no tensor for the model input {spec.name!r}")
+        out[io[spec.name].name] = engine_input_shape(spec.shape)
+    return out
 
 
 def resolve_shape(dims: Sequence[int], wanted: Sequence[int] | None, name: str = "input") -> tuple[int, ...]:

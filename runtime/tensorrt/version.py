@@ -2,7 +2,8 @@
 
 TensorRT's Python API changed twice in ways that matter here (see DESIGN.md):
 
-* ``"8"``  — 8.5/8.6 (JetPack 5.1): explicit-batch flag, builder precision flags, INT8 calibrators,
+* ``"8"``  — 8.6 (JetPack 6.0, x86 workstations): explicit-batch flag, builder precision flags, INT8
+  calibrators,
   the bindings execution API.
 * ``"10"`` — 10.x (JetPack 6): explicit batch implied, tensor API, ``execute_async_v3``; INT8 from a
   Q/DQ ONNX.
@@ -18,9 +19,9 @@ import importlib
 import re
 from types import ModuleType
 
-TRT_VERSIONS = ("8.5", "8.6", "10", "11")  # what this module may touch (test_api_names.py)
+TRT_VERSIONS = ("8.6", "10", "11")  # what this module may touch (test_api_names.py)
 API_PATHS = ("8", "10", "11")
-SUPPORTED_TEXT = "TensorRT 8.5/8.6 (JetPack 5.1), 10.x (JetPack 6) or 11.x (JetPack 7)"
+SUPPORTED_TEXT = "TensorRT 8.6 (JetPack 6.0, x86), 10.x (JetPack 6.1/6.2) or 11.x (JetPack 7)"
 
 
 class TensorRTUnavailable(RuntimeError):
@@ -61,8 +62,14 @@ def api_path(version: str) -> str:
     """Map a TensorRT version to the API path that drives it: ``"8"``, ``"10"`` or ``"11"``."""
     v = parse_version(version)
     major, minor = v[0], (v[1] if len(v) > 1 else 0)
-    if major == 8 and minor in (5, 6):
+    if major == 8 and minor == 6:
         return "8"
+    if major == 8 and minor == 5:
+        # 8.5 is JetPack 5's TensorRT, and JetPack 5's Python is 3.8: this runtime needs 3.10+.
+        raise UnsupportedTensorRT(
+            f"TensorRT {version} (JetPack 5) is not supported: JetPack 5 has Python 3.8 and this runtime needs "
+            f"3.10+; upgrade the Jetson to JetPack 6 (TensorRT 8.6 or 10.x). This runtime drives {SUPPORTED_TEXT}"
+        )
     if major == 10:
         return "10"
     if major == 11:

@@ -47,3 +47,21 @@ def test_tensorrt_build_has_gpu_split(demo_bundle: Path, tmp_path: Path) -> None
     assert set(r["gpu_ms"]) == {"h2d", "compute", "d2h"}
     assert 0 < r["gpu_ms"]["compute"]["p50"] <= r["latency_ms"]["p99"] * 1.5
     assert r["accuracy"]["max_abs"] < 1e-2
+
+
+def test_a_build_with_several_inputs_is_timed_and_checked_on_every_input(tmp_path: Path) -> None:
+    """An IMU + memory pilot: every call gets sample i of every input (frames and reference
+    ``in/<name>`` values), and the accuracy is reported raw and decoded."""
+    from tests.runtime.multi_input import image_input, vector_input, write_bundle
+
+    bundle = write_bundle(tmp_path, "imu_mem", [image_input(), vector_input("imu_in", "imu", 6),
+                                                vector_input("mem_in", "memory", 4, length=2)], reference=True)
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.worker", "--bundle", str(bundle), "--format", "onnx",
+                    "--warmup", "2", "--min-count", "20", "--min-time", "0.05", "--accuracy", "--out", str(out)],
+                   check=True, timeout=300)
+    r = json.loads(out.read_text())
+    assert r["status"] == "ok", r
+    acc = r["accuracy"]
+    assert acc["samples"] == 12 and acc["max_abs"] < 1e-5  # the vectors reached the model: outputs match
+    assert set(acc["decoded"]) == {"steering", "throttle"} and acc["decoded"]["steering"]["max_abs"] < 1e-5

@@ -78,3 +78,26 @@ def test_the_jetson_default_config_loads() -> None:
         pytest.skip("jetson/config/runtime.toml is not in this checkout")
     cfg = load_config(path)
     assert cfg.link.uri == "/dev/rc-car" and cfg.policy.max_throttle <= 0.5
+
+
+def test_imu_and_behavior_from_the_file_and_the_flags(tmp_path: Path) -> None:
+    p = write(tmp_path, "[model]\nbehavior = 'left'\n[imu]\nuri = 'mpu6050://1?addr=0x68'\n")
+    cfg = load_config(p)
+    assert cfg.model.behavior == "left" and cfg.imu.uri == "mpu6050://1?addr=0x68"
+    cfg = config_from_args(build_parser().parse_args(["--config", str(p), "--imu", "file://imu.csv", "--behavior", "right"]))
+    assert cfg.imu.uri == "file://imu.csv" and cfg.model.behavior == "right"
+    assert load_config(None).imu.uri == "" and load_config(None).model.behavior == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("[imu]\nuri = 'bno055://1'\n", r"\[imu\] uri: IMU URI 'bno055://1': unknown scheme 'bno055'; use file://imu.csv"),
+        ("[imu]\nuri = 'mpu6050://1?adr=0x68'\n", r"\[imu\] uri: .*unknown option 'adr'"),
+        ("[imu]\ndevice = 'x'\n", r"\[imu\] unknown key 'device'"),
+        ("[model]\nbehaviour = 'left'\n", r"\[model\] unknown key 'behaviour'; did you mean 'behavior'"),
+    ],
+)
+def test_bad_imu_and_behavior_keys(tmp_path: Path, text: str, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        load_config(write(tmp_path, text))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from runtime.camera.base import Frame
 from runtime.events import Events
+from runtime.inputs import ImageProvider
 from runtime.link.base import to_wire
 from runtime.loop import DriveLoop
 from runtime.policy import Command, Policy, PolicyConfig
@@ -67,7 +68,8 @@ def test_throttle_ramps_from_zero_after_a_camera_stall() -> None:
     policy = Policy(PolicyConfig(max_throttle=0.5, throttle_slew_rate=1.0), "steer", "thr")
     camera: Any = StallingCamera(link.t0)  # scripted: the stall must fall exactly where the test says
     backend: Any = FullThrottle()
-    DriveLoop(camera, backend, cast(Any, None), policy, wd, events, duration_s=1.25).run()
+    frame_input = ImageProvider("x", (1,), prepare=np.copy, use_frame_input=True)  # frames come prepared
+    DriveLoop(camera, backend, [frame_input], policy, wd, events, duration_s=1.25).run()
     wd.stop()
     drives = [(t, thr) for t, kind, thr in link.log if kind == "drive"]
     before = [thr for t, thr in drives if t < 0.6]

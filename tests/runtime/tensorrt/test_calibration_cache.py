@@ -23,7 +23,7 @@ from calibration.trt_calibrator import (
 )
 
 KEY = CalibrationCacheKey(tensorrt="8.5.2.2", calibration_sha256="c" * 64, onnx_sha256="d" * 64,
-                          input_shape=(1, 120, 160, 3))
+                          input_shapes={"input_1": (1, 120, 160, 3)})
 # The layout TensorRT 8.x writes: a TRT-<version>-<algorithm> line, then "tensor: hex scale" lines.
 CACHE_TEXT = b"TRT-8502-EntropyCalibration2\ninput_1: 3c010a14\nmodel/conv2d/Conv2D: 3d237c3a\n"
 
@@ -50,7 +50,7 @@ def test_cache_written_here_is_reused(tmp_path: Path) -> None:
         (replace(KEY, tensorrt="8.6.1"), "TensorRT version"),
         (replace(KEY, calibration_sha256="e" * 64), "calibration set"),
         (replace(KEY, onnx_sha256="f" * 64), "ONNX model"),
-        (replace(KEY, input_shape=(1, 96, 160, 3)), "input shape"),
+        (replace(KEY, input_shapes={"input_1": (1, 96, 160, 3)}), "input shapes"),
     ],
 )
 def test_cache_from_another_version_set_model_or_shape_is_redone(tmp_path: Path, other: CalibrationCacheKey,

@@ -6,7 +6,9 @@ Skipped with the reason wherever TensorRT, pycuda or a CUDA GPU is missing (ever
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,7 +140,8 @@ def test_int8_engine(tiny_bundle: tuple[Path, Manifest]) -> None:
     if api != "8":
         _add_qdq_onnx(bundle, manifest)
     ctx = BuildContext(fmt=formats.get("trt-int8"), staging=bundle, manifest=manifest, source=None,
-                       saved_model_dir=None, calibration=_frames(64), calibration_id="9" * 64)
+                       saved_model_dir=None, calibration={manifest.input.name: _frames(64)},
+                       calibration_id="9" * 64)
     result = build_int8(ctx)
     path = bundle / result.file
     entry = BuildEntry("trt-int8", "int8", result.file, sha256_file(path), path.stat().st_size, result.io,
@@ -150,5 +153,210 @@ def test_int8_engine(tiny_bundle: tuple[Path, Manifest]) -> None:
         assert cache.read_bytes().startswith(b"TRT-8")
         from calibration.trt_calibrator import CalibrationCacheKey
 
-        key = CalibrationCacheKey(result.toolchain["tensorrt"], "9" * 64, manifest.build("onnx").sha256, (1, H, W, 3))
+        key = CalibrationCacheKey(result.toolchain["tensorrt"], "9" * 64, manifest.build("onnx").sha256,
+                                  {"input_1": (1, H, W, 3)})
         assert check_calibration_cache(cache, key).usable
+
+
+# ---- teardown, several inputs, INT8 with a fixed batch (issue 13)
+
+BAD_STDERR = ("PyCUDA WARNING", "PyCUDA ERROR", "context is destroyed", "[TRT] [E]", "Error Code", "cudaError",
+              "invalid resource handle", "CUDA_ERROR")
+
+
+def _no_errors(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing on stderr from pycuda/CUDA, and no error TensorRT logged (through our logger bridge)."""
+    err = capfd.readouterr().err
+    assert not [line for line in err.splitlines() if any(b in line for b in BAD_STDERR)], err
+    trt_errors = [r.getMessage() for r in caplog.records if r.name == "tensorrt" and r.levelno >= logging.ERROR]
+    assert not trt_errors, trt_errors
+
+
+def _current_context() -> int:
+    """The driver's current context on this thread (0 when none): a context left pushed shows here."""
+    import ctypes
+
+    lib = ctypes.CDLL("libcuda.so.1")
+    ctx = ctypes.c_void_p()
+    assert lib.cuCtxGetCurrent(ctypes.byref(ctx)) == 0
+    return int(ctx.value or 0)
+
+
+def test_open_infer_close_20_times_frees_everything(tiny_bundle: tuple[Path, Manifest], tmp_path: Path,
+                                                    capfd: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from runtime.tensorrt.cuda_context import CudaContext
+
+    bundle, manifest = tiny_bundle
+    if _api() == "11":
+        _add_fp16_onnx(bundle, manifest)
+    cache = tmp_path / "engines"
+    x = _frames(1)
+    with open_backend(bundle, "tensorrt", "trt-fp16", cache_dir=cache) as backend:  # builds; loads TensorRT's libs
+        backend.infer(x)
+    before = _current_context()
+    # Held across the loop so the primary context is never reset between cycles: free memory is then
+    # comparable, and what a cycle leaves allocated stays counted.
+    probe = CudaContext()
+    try:
+        with probe.active() as cuda:
+            baseline = cuda.mem_get_info()[0]
+        for _ in range(20):
+            with open_backend(bundle, "tensorrt", "trt-fp16", cache_dir=cache) as backend:
+                backend.infer(x)
+            assert _current_context() == before, "a CUDA context was left on this thread's stack"
+        with probe.active() as cuda:
+            after = cuda.mem_get_info()[0]
+    finally:
+        probe.release()
+    assert _current_context() == before
+    assert baseline - after < 8 << 20, f"{(baseline - after) >> 20} MiB not given back after 20 open/close cycles"
+    _no_errors(capfd, caplog)
+
+
+def test_close_from_another_thread(tiny_bundle: tuple[Path, Manifest], tmp_path: Path,
+                                   capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    bundle, manifest = tiny_bundle
+    if _api() == "11":
+        _add_fp16_onnx(bundle, manifest)
+    before = _current_context()
+    backend = open_backend(bundle, "tensorrt", "trt-fp16", cache_dir=tmp_path / "engines")
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(y=backend.infer(_frames(1))))  # the loop's thread
+    worker.start()
+    worker.join()
+    assert set(result["y"]) == {"steering", "throttle"}
+    closer = threading.Thread(target=backend.close)
+    closer.start()
+    closer.join()
+    assert _current_context() == before
+    _no_errors(capfd, caplog)
+
+
+def _two_input_onnx(path: Path, batch: int | str) -> None:
+    """img (B,H,W,3) and imu (B,6) -> out_a (B,1) = tanh(img·a + imu·c), out_b (B,2) = imu[:, :2] * 2."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    n = H * W * 3
+    a = (rng.standard_normal((n, 1)) / np.sqrt(n)).astype(np.float32)
+    c = rng.standard_normal((6, 1)).astype(np.float32)
+    sel = np.zeros((6, 2), np.float32)
+    sel[0, 0] = sel[1, 1] = 2.0
+    nodes = [
+        helper.make_node("Flatten", ["img"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "wa"], ["za"]),
+        helper.make_node("MatMul", ["imu", "wc"], ["zc"]),
+        helper.make_node("Add", ["za", "zc"], ["z"]),
+        helper.make_node("Tanh", ["z"], ["out_a"]),
+        helper.make_node("MatMul", ["imu", "sel"], ["out_b"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "two_inputs",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, [batch, H, W, 3]),
+         helper.make_tensor_value_info("imu", TensorProto.FLOAT, [batch, 6])],
+        [helper.make_tensor_value_info("out_b", TensorProto.FLOAT, [batch, 2]),
+         helper.make_tensor_value_info("out_a", TensorProto.FLOAT, [batch, 1])],
+        initializer=[numpy_helper.from_array(a, "wa"), numpy_helper.from_array(c, "wc"),
+                     numpy_helper.from_array(sel, "sel")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _run_engine_against_onnxruntime(onnx_path: Path, engine_path: Path, tol: float) -> None:
+    import onnxruntime as ort
+
+    from runtime.tensorrt.runner import EngineRunner
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    runner = EngineRunner(engine_path.read_bytes(), _api(), {"img": (1, H, W, 3), "imu": (1, 6)})
+    try:
+        assert sorted(t.name for t in runner.inputs) == ["img", "imu"]
+        assert sorted(t.name for t in runner.outputs) == ["out_a", "out_b"]
+        for _ in range(5):
+            feeds = {"imu": rng.standard_normal((1, 6)).astype(np.float32),
+                     "img": rng.random((1, H, W, 3), dtype=np.float32)}
+            got = runner.run(feeds)
+            want = dict(zip(["out_b", "out_a"], sess.run(["out_b", "out_a"], feeds), strict=True))
+            for name in want:
+                assert np.max(np.abs(got[name] - want[name])) <= tol, name
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize("batch", ["N", 1], ids=["dynamic-batch", "fixed-batch-1"])
+def test_two_inputs_two_outputs_by_name(tmp_path: Path, batch: int | str) -> None:
+    from runtime.tensorrt.builder import build_engine
+
+    onnx_path = tmp_path / "two.onnx"
+    _two_input_onnx(onnx_path, batch)
+    engine = tmp_path / "two.engine"
+    info = build_engine(onnx_path, "fp16", engine, input_shapes={"img": (1, H, W, 3), "imu": (1, 6)})
+    assert info.input_shapes == {"img": [1, H, W, 3], "imu": [1, 6]}
+    _run_engine_against_onnxruntime(onnx_path, engine, 2e-2)
+
+
+def test_int8_on_8x_calibrates_a_fixed_batch_onnx_with_every_input(tmp_path: Path) -> None:
+    if _api() != "8":
+        pytest.skip("entropy calibration is the TensorRT 8.x path")
+    from calibration.trt_calibrator import (
+        CalibrationCacheKey,
+        cache_paths,
+        check_calibration_cache,
+        make_entropy_calibrator,
+    )
+    from runtime.tensorrt.builder import build_engine
+    from runtime.tensorrt.version import installed_version
+
+    onnx_path = tmp_path / "two.onnx"
+    _two_input_onnx(onnx_path, 1)
+    shapes = {"img": (1, H, W, 3), "imu": (1, 6)}
+    rng = np.random.default_rng(9)
+    data = {"img": rng.random((24, H, W, 3), dtype=np.float32), "imu": rng.standard_normal((24, 6)).astype(np.float32)}
+    key = CalibrationCacheKey(installed_version(), "a" * 64, sha256_file(onnx_path), shapes)
+    cache, _ = cache_paths(tmp_path, key.onnx_sha256)
+    cal = make_entropy_calibrator(data, cache, key)
+    try:
+        build_engine(onnx_path, "int8", tmp_path / "two.int8.engine", calibrator=cal, input_shapes=shapes)
+        assert cal.batch == 1 and cal.batches_fed == 24
+    finally:
+        cal.release()
+    assert check_calibration_cache(cache, key).usable
+    _run_engine_against_onnxruntime(onnx_path, tmp_path / "two.int8.engine", 0.15)
+
+
+def test_schema2_bundle_with_image_and_imu_inputs_matches_onnxruntime(tmp_path: Path) -> None:
+    """The whole path for a multi-input bundle: from_bundle builds and caches the engine, infer by
+    logical input names, outputs by name (a scalar and a component output), against ONNX Runtime."""
+    from runtime.manifest import InputSpec, ModelInfo, OutputSpec, PreprocessSpec
+
+    bundle = tmp_path / "two"
+    bundle.mkdir()
+    onnx_path = bundle / "model.onnx"
+    _two_input_onnx(onnx_path, "N")
+    io = {n: TensorIO(n, "float32") for n in ("img", "imu", "out_a", "out_b")}
+    manifest = Manifest(
+        model=ModelInfo("two", "1", None, "test://two", "onnx"),
+        inputs=[InputSpec("img", (1, H, W, 3), "float32", "NHWC", PreprocessSpec(width=W, height=H)),
+                InputSpec("imu", (1, 6), "float32", "NC", role="imu")],
+        outputs=[OutputSpec("out_a", (1, 1), "steering"),
+                 OutputSpec("out_b", (1, 2), "throttle", {"kind": "component", "index": 0})],
+        builds=[BuildEntry("onnx", "fp32", "model.onnx", sha256_file(onnx_path), onnx_path.stat().st_size, io)],
+        created_at="2026-11-30T00:00:00Z", converter_version="test")
+    (bundle / "manifest.json").write_text(manifest.dumps())
+    if _api() == "11":
+        _add_fp16_onnx(bundle, manifest)
+    rng = np.random.default_rng(8)
+    with open_backend(bundle, "tensorrt", "trt-fp16", cache_dir=tmp_path / "engines") as trt_backend, \
+            open_backend(bundle, "onnxruntime", "onnx") as ref:
+        for _ in range(4):
+            feeds = {"img": rng.random((1, H, W, 3), dtype=np.float32), "imu": rng.standard_normal((1, 6)).astype(np.float32)}
+            got, want = trt_backend.infer(feeds), ref.infer(feeds)
+            for name in ("out_a", "out_b"):
+                assert np.max(np.abs(got[name] - want[name])) <= 2e-2, name

@@ -38,7 +38,7 @@ HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
 @pytest.mark.parametrize(
     "version,path",
-    [("8.5.2.2", "8"), ("8.6.1", "8"), ("8.6.2.3", "8"), ("10.0.1", "10"), ("10.3.0.30", "10"),
+    [("8.6.1", "8"), ("8.6.2.3", "8"), ("10.0.1", "10"), ("10.3.0.30", "10"),
      ("10.2.0.post1", "10"), ("10.16.1.11", "10"), ("11.0.0.114", "11"), ("11.4.0.106", "11")],
 )
 def test_versions_pick_their_api_path(version: str, path: str) -> None:
@@ -49,6 +49,11 @@ def test_versions_pick_their_api_path(version: str, path: str) -> None:
 def test_unsupported_versions_are_refused_with_the_supported_list(version: str) -> None:
     with pytest.raises(UnsupportedTensorRT, match="TensorRT"):
         api_path(version)
+
+
+def test_jetpack_5_tensorrt_is_refused_saying_why() -> None:
+    with pytest.raises(UnsupportedTensorRT, match=r"JetPack 5 has Python 3\.8.*upgrade the Jetson to JetPack 6"):
+        api_path("8.5.2.2")
 
 
 def test_parse_version() -> None:

@@ -21,22 +21,29 @@ REPO = Path(__file__).resolve().parents[3]
 # Parameter / variable names that hold TensorRT objects in our TensorRT code, by convention.
 TRT_VALUED = frozenset(
     {"trt", "builder", "network", "config", "parser", "engine", "context", "runtime", "profile", "tensor",
-     "cache", "plan", "severity", "calibrator", "import_tensorrt"}
+     "cache", "plan", "severity", "calibrator", "import_tensorrt",
+     # attributes of ours that hold TensorRT objects, reached as ``self._context.<name>``
+     "_context", "_engine", "_runtime"}
 )
 # Methods our subclasses of TensorRT interfaces define that are ours, not overrides.
-OWN_METHODS = frozenset({"__init__", "release"})
+OWN_METHODS = frozenset({"__init__", "release", "prepare", "verify", "n_samples"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def _root(node: ast.expr) -> ast.expr:
-    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node
-
-
 def _root_name(node: ast.expr) -> str | None:
-    r = _root(node)
-    return r.id if isinstance(r, ast.Name) else None
+    """The variable an attribute chain starts from; for ``self.<attr>...`` chains, ``<attr>``."""
+    last_attr = None
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        if isinstance(node, ast.Attribute):
+            last_attr = node.attr
+        node = node.func if isinstance(node, ast.Call) else node.value
+    if isinstance(node, ast.Name):
+        return last_attr if node.id == "self" and last_attr else node.id
+    return None
+
+
+def _is_self_attr(node: ast.Attribute) -> bool:
+    return isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 @dataclass
@@ -73,6 +80,8 @@ def used_trt_names(path: Path) -> UsedNames:
             isinstance(node, ast.Attribute)
             and _root_name(node) in trt_vars
             and (not node.attr.startswith("__") or node.attr == "__version__")
+            and node.attr not in OWN_METHODS
+            and not _is_self_attr(node)
         ):
             out.add(node.attr, node.lineno)
         if isinstance(node, ast.ClassDef) and any(_root_name(b) in trt_vars for b in node.bases):

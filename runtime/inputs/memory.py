@@ -1,0 +1,88 @@
+"""Role ``memory``: the last L commands the car was really given (donkeycar KerasMemory ``mem_in``),
+shape (1, 2L), oldest first, steering and throttle interleaved: (s0, t0, s1, t1, ...).
+
+"Really given" means what went out on the link, not what the model asked for: :class:`SentCommands`
+sits between the watchdog and the link and remembers the last command written (a drive, or zeros
+for a neutral, however it came: a stale frame, the watchdog's deadline, a fault). Once per frame,
+before the model runs, the provider appends the command the car is under at that moment, which is
+the previous frame's command if it went out and nothing has neutralled the car since. The history
+starts as zeros (the car starts in neutral), so the input is always ready.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from runtime.camera.base import Frame
+from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
+
+
+class SentCommands:
+    """A drive link wrapper that remembers the last (steering, throttle) it wrote; neutral = (0, 0).
+
+    Forwards ``arm``, ``drive``, ``neutral``, ``poll`` and ``close`` to ``link``; a call that raises
+    changes nothing (the car did not get it). Give this to the watchdog in place of the link."""
+
+    def __init__(self, link: Any) -> None:
+        self.link = link
+        self.last: tuple[float, float] = (0.0, 0.0)  # replaced whole, so a reader never sees half
+
+    def arm(self) -> Any:
+        return self.link.arm()
+
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
+        r = self.link.drive(steering, throttle, tag)
+        self.last = (float(steering), float(throttle))
+        return r
+
+    def neutral(self) -> Any:
+        r = self.link.neutral()
+        self.last = (0.0, 0.0)
+        return r
+
+    def poll(self) -> Any:
+        return self.link.poll()
+
+    def close(self) -> Any:
+        r = self.link.close()
+        self.last = (0.0, 0.0)
+        return r
+
+    def __getattr__(self, name: str) -> Any:  # stats, describe, ...: the link's own
+        if name == "link":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.link, name)
+
+
+class MemoryProvider(InputProvider):
+    """``length``: L commands; ``commands``: where the sent commands are read."""
+
+    role = "memory"
+
+    def __init__(self, name: str, shape: tuple[int, ...], length: int, commands: SentCommands) -> None:
+        super().__init__(name, shape)
+        if length < 1 or self.shape != (1, 2 * length):
+            raise InputError(f"input {name!r} (memory): shape {list(shape)} must be (1, 2 x length={length}); re-convert")
+        self.length, self.commands = length, commands
+        self._scratch = np.zeros(2 * length - 2, np.float32)
+
+    @classmethod
+    def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> MemoryProvider:
+        if ctx.commands is None:
+            raise InputError(f"input {spec.name!r} (memory): the runtime has no record of sent commands")
+        shape = tuple(spec.shape)
+        length = int(spec.length) if spec.length is not None else int(shape[-1]) // 2
+        return cls(spec.name, shape, length, ctx.commands)
+
+    def reset(self) -> None:
+        self.out.fill(0.0)
+
+    def fill(self, frame: Frame) -> np.ndarray | None:
+        row = self.out[0]
+        if self.length > 1:  # shift left by one command, through a scratch buffer (no overlap, no allocation)
+            np.copyto(self._scratch, row[2:])
+            np.copyto(row[:-2], self._scratch)
+        row[-2], row[-1] = self.commands.last
+        return self.out

@@ -1,0 +1,81 @@
+"""Role memory: the last L commands really sent to the car, oldest first, neutral as zeros."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from runtime.events import Events
+from runtime.inputs import InputError, MemoryProvider, SentCommands
+from runtime.link.null_link import NullDriveLink
+from runtime.policy import Command
+from runtime.watchdog import Watchdog
+from tests.runtime.inputs.conftest import MakeFrame
+
+IMG = np.zeros((4, 4, 3), np.uint8)
+
+
+def fed(p: MemoryProvider, make_frame: MakeFrame) -> list[float]:
+    x = p.fill(make_frame(IMG))
+    assert x is not None and x is p.out and x.dtype == np.float32 and x.shape == p.shape
+    return [float(v) for v in x[0]]
+
+
+class BrokenLink(NullDriveLink):
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
+        raise OSError("serial port gone")
+
+
+def test_interleaved_oldest_first_from_what_the_link_sent(make_frame: MakeFrame) -> None:
+    sent = SentCommands(NullDriveLink())
+    p = MemoryProvider("mem_in", (1, 6), 3, sent)
+    assert fed(p, make_frame) == pytest.approx([0, 0, 0, 0, 0, 0])  # starts in neutral
+    sent.drive(0.25, 0.5)
+    assert fed(p, make_frame) == pytest.approx([0, 0, 0, 0, 0.25, 0.5])
+    sent.drive(-0.75, 0.125)
+    assert fed(p, make_frame) == pytest.approx([0, 0, 0.25, 0.5, -0.75, 0.125])
+    sent.neutral()  # however the car was stopped, it got zeros
+    assert fed(p, make_frame) == [0.25, 0.5, -0.75, 0.125, 0, 0]
+    assert p.recorded() == [0.25, 0.5, -0.75, 0.125, 0.0, 0.0]
+    p.reset()
+    assert fed(p, make_frame) == [0.0] * 6
+
+
+def test_length_one(make_frame: MakeFrame) -> None:
+    sent = SentCommands(NullDriveLink())
+    p = MemoryProvider("mem_in", (1, 2), 1, sent)
+    sent.drive(0.5, 0.25)
+    assert fed(p, make_frame) == pytest.approx([0.5, 0.25])
+
+
+def test_a_failed_write_is_not_remembered() -> None:
+    sent = SentCommands(BrokenLink())
+    with pytest.raises(OSError):
+        sent.drive(0.5, 0.5)
+    assert sent.last == (0.0, 0.0)
+
+
+def test_the_watchdogs_neutral_is_remembered_as_zeros(make_frame: MakeFrame) -> None:
+    """Through the real watchdog: a drive, then its deadline expires and the car gets neutral."""
+    link = NullDriveLink()
+    link.open()
+    sent = SentCommands(link)
+    wd = Watchdog(sent, Events(), deadline_s=0.03, rate_hz=500).start()
+    try:
+        p = MemoryProvider("mem_in", (1, 4), 2, sent)
+        assert wd.drive(Command(0.3, 0.2, True, 0.3, 0.2), time.monotonic(), 1)
+        assert fed(p, make_frame) == pytest.approx([0, 0, 0.3, 0.2])
+        time.sleep(0.1)  # no newer command: the watchdog neutrals the car
+        assert wd.trips == 1
+        assert fed(p, make_frame) == pytest.approx([0.3, 0.2, 0, 0])
+        assert not wd.drive(Command(0.9, 0.9, True, 0.9, 0.9), time.monotonic() - 1.0, 2)  # stale: not sent
+        assert fed(p, make_frame) == pytest.approx([0, 0, 0, 0])
+    finally:
+        wd.stop()
+
+
+def test_a_shape_that_is_not_two_per_command_is_refused() -> None:
+    with pytest.raises(InputError, match=r"mem_in.*\[1, 5\]"):
+        MemoryProvider("mem_in", (1, 5), 3, SentCommands(NullDriveLink()))

@@ -1,0 +1,194 @@
+"""The loop feeds every input role: sequences, memory, IMU, behaviour, on real ONNX Runtime
+bundles (tests/runtime/multi_input.py), through a real pty to the car simulator. Each command on
+the wire is checked against the model's function of the inputs the runtime should have fed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from runtime.cli import main, run
+from runtime.imu import read_imu_csv
+from runtime.manifest import PreprocessSpec
+from runtime.preprocess import preprocess_frame
+from runtime.recording import read_recording
+from runtime.recording import write_imu_csv as write_imu_csv_from
+from runtime.sim import CarSimulator
+from tests.runtime.helpers import WIRE_TOL, make_config
+from tests.runtime.imu.helpers import imu_log, write_imu_csv
+from tests.runtime.multi_input import PREPROCESS, image_input, predict, vector_input, write_bundle
+
+SPEC = PreprocessSpec.from_dict(PREPROCESS)
+LABELS = ["left", "straight", "right"]
+
+
+def folder_frames(clip_folder: Path, clip_frames: np.ndarray) -> list[np.ndarray]:
+    return list(clip_frames[: len(list(clip_folder.iterdir()))])
+
+
+def wire(car: CarSimulator, n: int) -> list[dict[str, Any]]:
+    assert car.wait_for(lambda s: s.state == "disarmed" and len(s.commands()) >= n, 3.0)
+    return car.commands()
+
+
+@pytest.mark.parametrize("layout", ["NTHWC", "NTCHW"])
+def test_a_sequence_pilot_waits_in_neutral_then_gets_the_last_frames_oldest_first(
+    tmp_path: Path, clip_folder: Path, clip_frames: np.ndarray, sim: tuple[CarSimulator, str], layout: str,
+) -> None:
+    car, port = sim
+    inputs = [image_input(length=3, layout=layout)]
+    bundle = write_bundle(tmp_path, "seq", inputs)
+    frames = folder_frames(clip_folder, clip_frames)
+    summary = run(make_config(bundle, f"file://{clip_folder}?realtime=0", link=port, deadline_ms=1000.0))
+    n = len(frames)
+    assert summary["frames"] == summary["commands"] == n - 2 and summary["inputs_not_ready"] == 2
+    ev = summary["events"]["input.not_ready"]
+    assert ev["episodes"] == 1 and ev["occurrences"] == 2 and not ev["active"]
+    cmds = wire(car, n - 2)
+    assert [c["tag"] for c in cmds] == list(range(3, n + 1))  # frames 1 and 2: neutral, no drive
+    frame_layout = "NHWC" if layout == "NTHWC" else "NCHW"
+    pre = [preprocess_frame(f, SPEC, frame_layout)[0] for f in frames]
+    reversed_error = []
+    for c in cmds:
+        k = c["tag"] - 1
+        window = np.stack(pre[k - 2 : k + 1])[None]  # oldest first
+        s, t = predict(inputs, {"img_in": window})
+        assert abs(c["steering"] - s) <= WIRE_TOL and abs(c["throttle"] - t) <= WIRE_TOL, (c, s, t)
+        reversed_error.append(abs(predict(inputs, {"img_in": window[:, ::-1]})[0] - c["steering"]))
+    assert np.mean(reversed_error) > 5 * WIRE_TOL  # newest last, not first: the order is what is checked
+
+
+def test_a_memory_pilot_remembers_the_commands_really_sent(
+    tmp_path: Path, clip_folder: Path, clip_frames: np.ndarray, sim: tuple[CarSimulator, str],
+) -> None:
+    car, port = sim
+    inputs = [image_input(), vector_input("mem_in", "memory", 6, length=3)]
+    bundle = write_bundle(tmp_path, "mem", inputs)
+    frames = folder_frames(clip_folder, clip_frames)
+    cfg = make_config(bundle, f"file://{clip_folder}?realtime=0", link=port, deadline_ms=1000.0)
+    cfg.record.dir = str(tmp_path / "rec")
+    summary = run(cfg)
+    n = len(frames)
+    assert summary["commands"] == n
+    cmds = wire(car, n)
+    history = [0.0] * 6  # the car starts in neutral
+    _, records = read_recording(summary["recording"]["dir"])
+    for c, r, f in zip(cmds, records, frames, strict=True):
+        assert r["sent"] and r["inputs"]["mem_in"] == pytest.approx(history, abs=1e-6)  # float32 of what was sent
+        s, t = predict(inputs, {"img_in": preprocess_frame(f, SPEC), "mem_in": np.asarray([history], np.float32)})
+        assert abs(c["steering"] - s) <= WIRE_TOL and abs(c["throttle"] - t) <= WIRE_TOL
+        history = [*history[2:], r["steering"], r["throttle"]]
+
+
+def test_an_imu_pilot_gets_the_sample_nearest_each_frame(
+    tmp_path: Path, clip_folder: Path, clip_frames: np.ndarray, sim: tuple[CarSimulator, str],
+) -> None:
+    car, port = sim
+    inputs = [image_input(), vector_input("imu_in", "imu", 6, order=["ax", "ay", "az", "gx", "gy", "gz"])]
+    bundle = write_bundle(tmp_path, "imu", inputs)
+    t_csv, v_csv = imu_log(n=300, rate_hz=100.0)  # 3 s, longer than the drive
+    csv = write_imu_csv(tmp_path / "imu.csv", t_csv, v_csv)
+    frames = folder_frames(clip_folder, clip_frames)
+    cfg = make_config(bundle, f"file://{clip_folder}?realtime=1&fps=50", link=port)
+    cfg.imu.uri = f"file://{csv}"
+    cfg.record.dir = str(tmp_path / "rec")
+    summary = run(cfg)
+    # paced like a camera on a busy machine: a frame may be dropped or late, the rest must drive
+    assert summary["commands"] >= len(frames) // 2 and summary["imu"]["samples"] == 300
+    cmds = wire(car, summary["commands"])
+    header, records = read_recording(summary["recording"]["dir"])
+    assert header["imu"] == f"file://{csv}" and [i["role"] for i in header["inputs"]] == ["image", "imu"]
+    rows = list(records)
+    t0 = rows[0]["t_capture"]  # the replay's row 0 is the first frame
+    by_id = {r["frame_id"]: r for r in rows}
+    for r in rows:
+        if r["inputs"]["imu_in"] is None:
+            assert r["not_ready"] == "imu_in"
+            continue
+        got = np.asarray(r["inputs"]["imu_in"], np.float32)
+        row = round(float(got[0]) * 100.0)  # ax identifies the row (imu_log)
+        np.testing.assert_allclose(got, v_csv[row], atol=1e-6)
+        # the nearest row to the frame on the replay clock: within half a period
+        assert abs((t_csv[row] - t_csv[0]) - (r["t_capture"] - t0)) <= 0.005 + 2e-6
+    for c in cmds:
+        r = by_id[c["tag"]]
+        img = preprocess_frame(frames[r["source_index"]], SPEC)
+        s, _ = predict(inputs, {"img_in": img, "imu_in": np.asarray([r["inputs"]["imu_in"]], np.float32)})
+        assert abs(c["steering"] - s) <= WIRE_TOL
+    # the drive's IMU values come back out as a replay CSV, on the same clock
+    fed = [r for r in rows if r["inputs"]["imu_in"] is not None]
+    t_out, v_out = read_imu_csv(write_imu_csv_from(summary["recording"]["dir"], tmp_path / "replay.csv"))
+    assert len(t_out) == len(fed) and t_out[0] == 0.0
+    np.testing.assert_allclose(v_out, [r["inputs"]["imu_in"] for r in fed], atol=1e-6)
+    np.testing.assert_allclose(t_out, [r["t_capture"] - fed[0]["t_capture"] for r in fed], atol=2e-6)
+
+
+def test_a_stale_imu_means_neutral_and_an_event(
+    tmp_path: Path, clip_folder: Path, sim: tuple[CarSimulator, str],
+) -> None:
+    car, port = sim
+    bundle = write_bundle(tmp_path, "imu", [image_input(), vector_input("imu_in", "imu", 6)])
+    t_csv, v_csv = imu_log(n=20, rate_hz=100.0)  # 0.2 s of IMU for a 0.48 s drive
+    cfg = make_config(bundle, f"file://{clip_folder}?realtime=1&fps=50", link=port)
+    cfg.imu.uri = f"file://{write_imu_csv(tmp_path / 'imu.csv', t_csv, v_csv)}"
+    t_start = time.monotonic()
+    summary = run(cfg)
+    assert 0 < summary["commands"] < summary["camera"]["delivered"]
+    assert summary["inputs_not_ready"] == summary["camera"]["delivered"] - summary["commands"]
+    ev = summary["events"]["imu.stale"]
+    assert ev["episodes"] == 1 and "no IMU sample for" in ev["last_detail"]
+    cmds = wire(car, summary["commands"])
+    last_drive = max(c["t"] for c in cmds)
+    neutrals = [e["t"] for e in car.events if e["event"] == "neutral" and e["t"] > last_drive]
+    assert neutrals and neutrals[0] - last_drive < 0.2  # the car is stopped, not left driving
+    assert last_drive - t_start < 10.0
+
+
+def test_a_behavior_pilot_gets_the_configured_one_hot(
+    tmp_path: Path, clip_folder: Path, clip_frames: np.ndarray, sim: tuple[CarSimulator, str],
+) -> None:
+    car, port = sim
+    inputs = [image_input(), vector_input("behavior_in", "behavior", 3, labels=LABELS)]
+    bundle = write_bundle(tmp_path, "beh", inputs)
+    frames = folder_frames(clip_folder, clip_frames)[:6]
+    cfg = make_config(bundle, f"file://{clip_folder}?realtime=0", link=port, deadline_ms=1000.0, max_frames=6)
+    cfg.model.behavior = "right"
+    run(cfg)
+    for c in wire(car, 6):
+        img = preprocess_frame(frames[c["tag"] - 1], SPEC)
+        s, _ = predict(inputs, {"img_in": img, "behavior_in": np.asarray([[0, 0, 1]], np.float32)})
+        assert abs(c["steering"] - s) <= WIRE_TOL
+        assert abs(predict(inputs, {"img_in": img, "behavior_in": np.asarray([[1, 0, 0]], np.float32)})[0] - s) > 0.01
+
+
+@pytest.mark.parametrize(
+    ("inputs", "flags", "message"),
+    [
+        ([vector_input("behavior_in", "behavior", 3, labels=LABELS)], ["--behavior", "reverse"],
+         "behavior 'reverse' is not one of the model's labels (left, straight, right); fix --behavior"),
+        ([vector_input("behavior_in", "behavior", 3, labels=LABELS)], [],
+         "behavior input 'behavior_in'; choose one of left, straight, right with --behavior NAME"),
+        ([vector_input("imu_in", "imu", 6)], [], "IMU input 'imu_in'; give an IMU source with --imu URI"),
+        ([vector_input("imu_in", "imu", 6)], ["--imu", "file://nope/imu.csv"],
+         "IMU source file://nope/imu.csv: nope/imu.csv not found"),
+        ([vector_input("imu_in", "imu", 6)], ["--imu", "mpu6050://41"], "mpu6050://41: /dev/i2c-41 not found"),
+        ([vector_input("lidar_in", "lidar", 8)], [], "unknown role 'lidar'"),
+        ([{**image_input("seq_in", length=3), "shape": [1, -1, 20, 32, 3]}], [], "must be fixed and positive"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_neutral(
+    tmp_path: Path, clip_folder: Path, sim: tuple[CarSimulator, str], capsys: pytest.CaptureFixture[str],
+    inputs: list[dict[str, Any]], flags: list[str], message: str,
+) -> None:
+    car, port = sim
+    bundle = write_bundle(tmp_path, "bad", [image_input(), *inputs])
+    code = main(["--bundle", str(bundle), "--backend", "onnxruntime", "--camera", f"file://{clip_folder}",
+                 "--serial", port, *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err, err
+    assert car.wait_for(lambda s: s.output.neutral and any(e["event"] == "neutral" for e in s.events), 2.0)
+    assert car.commands() == []
