@@ -33,9 +33,10 @@ from converter.demo.family_data import drive_clip, write_imu_csv
 from converter.demo.track import write_image_folder
 from runtime.manifest import load_manifest
 from runtime.recording import read_recording
-from tests.converter.demo.family_helpers import seeded_family
+from tests.converter.demo.family_helpers import FAMILY_TIMEOUT_S, seeded_family
 
-pytestmark = pytest.mark.slow
+# The first test trains all nine kinds (minutes on a shared laptop CPU), then converts each.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(FAMILY_TIMEOUT_S)]
 
 FORMATS = ("onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16")
 BACKEND = {"onnx": "onnxruntime", "onnx-fp16": "onnxruntime", "tflite-fp32": "tflite", "tflite-fp16": "tflite"}

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 _CACHE: dict[str, Any] = {}
+# Whichever test first asks for the family pays for training all nine kinds (about 5 min alone on a
+# laptop CPU, several times that on a shared one): such tests get this instead of the suite's 600 s.
+FAMILY_TIMEOUT_S = 2400
 
 
 def seeded_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from converter.demo.family import (
     throttle_unbin,
 )
 from converter.demo.family_data import drive_clip, memory_values, sequence_index
-from tests.converter.demo.family_helpers import seeded_family
+from tests.converter.demo.family_helpers import FAMILY_TIMEOUT_S, seeded_family
 
 # donkeycar/parts/keras.py (autorope/donkeycar cde8bbe9): input names -> shape without batch, and
 # output names -> shape without batch, per kind.
@@ -158,6 +158,7 @@ def test_tags_give_preprocessing_and_only_what_the_names_do_not_say() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(FAMILY_TIMEOUT_S)
 def test_every_kind_is_registered_with_its_tags(tmp_path_factory: pytest.TempPathFactory) -> None:
     from mlflow import MlflowClient
 
@@ -181,6 +182,7 @@ def test_every_kind_is_registered_with_its_tags(tmp_path_factory: pytest.TempPat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(FAMILY_TIMEOUT_S)
 @pytest.mark.parametrize("key", list(KINDS))
 def test_each_kind_learns_the_road(tmp_path_factory: pytest.TempPathFactory, key: str) -> None:
     m = seeded_family(tmp_path_factory)["kind_by_name"][key]["metrics"]
@@ -193,6 +195,7 @@ def test_each_kind_learns_the_road(tmp_path_factory: pytest.TempPathFactory, key
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(FAMILY_TIMEOUT_S)
 def test_a_second_call_keeps_what_is_registered(tmp_path_factory: pytest.TempPathFactory) -> None:
     from converter.demo.family_seed import seed_family
 
