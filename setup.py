@@ -24,11 +24,12 @@ CONVERTER = [
     "tensorflow-cpu>=2.16",
     "tf2onnx>=1.16",
     "onnx>=1.15",
-    "mlflow>=3.0",
+    "mlflow[auth]>=3.0",  # [auth]: the basic-auth fleet server the tests run against
     "rich>=13",
     "psutil>=5.9",
 ]
 BENCHMARKS = [*CONVERTER, "matplotlib>=3.7"]
+MUTATION = ["mutmut>=3.8,<4"]  # `make mutation` (pinned in requirements/constraints.txt)
 
 setup(
     name="rc-edge",
@@ -44,7 +45,8 @@ setup(
         "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
-        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3"],
+        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3",
+                *MUTATION],
     },
     entry_points={
         "console_scripts": [

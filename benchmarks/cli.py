@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--promote", action="store_true", help="on a pass, point --promote-alias at this version")
     g.add_argument("--promote-alias", default="candidate", help="alias set by --promote (default candidate)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="progress (-v) or debug (-vv) logging")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
@@ -111,6 +112,19 @@ def _baseline(args: argparse.Namespace, registry: Any, name: str, machine: dict[
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    step: list[str] = ["preparing"]
+    try:
+        return _main(args, step)
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        from converter.cli_guard import report_unexpected
+
+        model = str(args.bundle) if args.bundle else f"{args.name or '$RC_MODEL_NAME'} v{args.version or '@' + str(args.alias)}"
+        return report_unexpected("rc-benchmark", e, args.debug or args.verbose >= 1, step[0], model,
+                                 args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def _main(args: argparse.Namespace, step: list[str]) -> int:
+    """The benchmark; ``step[0]`` names the stage running, for the error line if one fails."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -126,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if base_error and args.gate:
             err.print(f"[bold red]gate failed[/] before measuring: {escape(base_error)}", highlight=False, soft_wrap=True)
             return EXIT_FAIL
+        step[0] = "measuring"
         results, samples = steps.measure(args, ctx)
     except steps.USAGE_ERRORS as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
@@ -133,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: nothing was written")
         return 130
+    step[0] = "judging and writing the results"
     outcome = steps.judge(args, ctx, results, base, label) if args.gate else None
     out_dir, log_error = steps.write_and_log(args, ctx, results, samples)
     if args.json:
@@ -153,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if outcome is not None and not outcome.passed:
         return EXIT_FAIL
     if outcome is not None and args.promote and code == EXIT_OK:
+        step[0] = "promoting"
         code = steps.promote(args, ctx, console, err)
     return code
 

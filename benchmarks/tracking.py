@@ -20,7 +20,7 @@ from benchmarks.machine import short
 from benchmarks.results import RESULTS_FILE, ResultsError, load_results
 from converter.errors import RegistryError
 from converter.mlflow_log import experiment_id, flat_params
-from converter.registry import Registry, with_retries
+from converter.registry import AuthError, Registry, auth_error, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,13 @@ def build_metrics(results: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _raise_if_refused(registry: Registry, what: str, e: Exception) -> None:
+    """A 401/403 from the tracking server becomes the AuthError naming the variables to set."""
+    err = auth_error(e, registry.tracking_uri, what)
+    if err is not None:
+        raise err from None
+
+
 def log_run(registry: Registry, results: dict[str, Any], files: Iterable[Path], run_id: str) -> None:
     """Fill the run ``start_run`` created: params, metrics, tags, artifacts; then finish it."""
     from mlflow.entities import Metric, Param, RunTag
@@ -86,12 +93,21 @@ def log_run(registry: Registry, results: dict[str, Any], files: Iterable[Path], 
         for f in files:
             client.log_artifact(run_id, str(f))
         client.set_terminated(run_id, "FINISHED")
-    except Exception:
+    except Exception as e:
+        _raise_if_refused(registry, "logging the benchmark run", e)  # a refused run cannot be marked either
         client.set_terminated(run_id, "FAILED")
         raise
 
 
 def start_run(registry: Registry, results: dict[str, Any]) -> str:
+    try:
+        return _start_run(registry, results)
+    except Exception as e:
+        _raise_if_refused(registry, "starting the benchmark run", e)
+        raise
+
+
+def _start_run(registry: Registry, results: dict[str, Any]) -> str:
     client = registry.client
     exp = experiment_id(client, EXPERIMENT, registry.tracking_uri)
     m, mach = results["model"], results["machine"]
@@ -104,6 +120,14 @@ def start_run(registry: Registry, results: dict[str, Any]) -> str:
 
 
 def _runs_of(registry: Registry, name: str, version: str) -> list[Any]:
+    try:
+        return _search_runs(registry, name, version)
+    except Exception as e:
+        _raise_if_refused(registry, "reading benchmark runs", e)
+        raise
+
+
+def _search_runs(registry: Registry, name: str, version: str) -> list[Any]:
     client = registry.client
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -121,6 +145,7 @@ def _download_results(registry: Registry, run_id: str) -> dict[str, Any]:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=RESULTS_FILE, dst_path=tmp,
                                                         tracking_uri=registry.tracking_uri)
         except Exception as e:
+            _raise_if_refused(registry, f"downloading {RESULTS_FILE} of baseline run {run_id}", e)
             raise BaselineError(f"could not download {RESULTS_FILE} of baseline run {run_id}: {e}") from None
         try:
             return load_results(Path(local))
@@ -136,6 +161,8 @@ def find_baseline(
     why there is none: the policy is to fail clearly, never to benchmark another version silently."""
     try:
         version = registry.resolve(name, alias=alias).version
+    except AuthError:
+        raise
     except RegistryError as e:
         raise BaselineError(f"no baseline: {e} (no version holds @{alias}? for a first release pass --no-baseline)") from None
     runs = _runs_of(registry, name, version)
@@ -162,5 +189,9 @@ def find_baseline(
 
 
 def promote(registry: Registry, name: str, version: str, alias: str) -> None:
-    with_retries(f"setting alias @{alias}",
-                 lambda: registry.client.set_registered_model_alias(name, alias, str(version)))
+    try:
+        with_retries(f"setting alias @{alias}",
+                     lambda: registry.client.set_registered_model_alias(name, alias, str(version)))
+    except Exception as e:
+        _raise_if_refused(registry, f"setting alias @{alias}", e)
+        raise

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing set at --out")
     p.add_argument("--json", action="store_true", help="print the set's manifest as JSON on stdout")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
@@ -77,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _main(args)
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        from converter.cli_guard import report_unexpected
+
+        return report_unexpected("rc-calibrate", e, args.debug or args.verbose >= 1, "making the calibration set",
+                                 str(args.bundle) if args.bundle else None)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         spec, bundle = resolve_spec(args)
         # a bundle's inputs: sequence inputs keep each frame's predecessors, recorded inputs their values

@@ -70,6 +70,8 @@ class Staging:
         # A symlinked bundle path (e.g. /opt/rc-car/bundles/current) is updated where it points.
         target = target.resolve()
         self.target = target
+        # Folders made here (builds/, builds/<name>/) go again if nothing is committed into them.
+        self._made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
         target.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         # Builds kept from the existing bundle are copied, never hard-linked: a builder writing the
@@ -84,6 +86,11 @@ class Staging:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
+            for made in self._made:  # innermost first
+                try:
+                    made.rmdir()
+                except OSError:
+                    break  # not empty (another bundle landed there meanwhile) or gone: leave it
 
     def commit(self, manifest: Manifest) -> Path:
         """Write the manifest last, fsync, and swap the staging directory into place."""

@@ -70,6 +70,8 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "samples": {"path": str(req.samples_path) if req.samples_path else None,
                     "content": fingerprint(req.samples_path), "n": req.n_samples},
         "opset": req.options.opset,
+        # Only when given, so keys of earlier bundles stay valid.
+        **({"model_file": req.model_file} if getattr(req, "model_file", None) else {}),
     }
 
 

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(roles: image, image_sequence, memory, imu, behavior; else edge.inputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
+    p.add_argument("--model-file", metavar="PATH",
+                   help="the model file (or SavedModel folder) to convert when the version's artifacts hold several, "
+                        "relative to them, e.g. data/model.keras")
     p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
     p.add_argument("--n-samples", type=int, help="reference samples for the parity check (default 64)")
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=MAXABS",
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even when the bundle is up to date")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
@@ -110,6 +114,7 @@ def _request(args: argparse.Namespace) -> Any:
         outputs=args.outputs or "",
         inputs=args.inputs or "",
         custom_objects=args.custom_objects,
+        model_file=args.model_file,
         samples_path=args.samples,
         n_samples=args.n_samples or cfg.convert.samples,
         tolerance=tol,
@@ -119,6 +124,14 @@ def _request(args: argparse.Namespace) -> Any:
         log_to_mlflow=not args.no_log and args.bundle is None,
         force=args.force,
     )
+
+
+def _model_label(args: argparse.Namespace, req: Any) -> str | None:
+    if args.bundle is not None:
+        return str(args.bundle)
+    name = getattr(req, "name", None) or args.name
+    which = f" v{args.version}" if args.version else f" @{args.alias}" if args.alias else ""
+    return f"{name}{which}" if name else None
 
 
 def _int8_limits(values: dict[str, float]) -> Any:
@@ -139,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.manifest import BundleError
 
     ui = ConsoleUI(quiet=args.json)
+    req = None
     try:
         req = _request(args)
         if req.n_samples < 1:
@@ -159,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.console.print("[bold red]interrupted[/]: nothing was written")
         return 130
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        from converter.cli_guard import report_unexpected
+
+        return report_unexpected("convert-model", e, args.debug or args.verbose >= 1, ui.current,
+                                 _model_label(args, req), getattr(req, "tracking_uri", None))
     if args.json:
         print_json(summary)
     else:

@@ -51,6 +51,7 @@ class ConvertRequest:
     outputs: str = ""  # the --outputs flag's text (converter.model_outputs syntax)
     inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
     custom_objects: list[str] = field(default_factory=list)
+    model_file: str | None = None  # which model file in the version's artifacts, when they hold several
     samples_path: Path | None = None
     n_samples: int = 64
     tolerance: dict[str, float] = field(default_factory=dict)
@@ -185,14 +186,16 @@ def _log_cached(registry: Registry, ref: ModelVersionRef, manifest: Manifest, su
 
 def _log(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, ui: ConsoleUI) -> None:
     from converter.mlflow_log import log_conversion
+    from converter.registry import logging_failure
 
     assert summary.bundle is not None
     try:
+        registry.check_writable()
         with ui.step("Logging to MLflow"):
             summary.run_id = log_conversion(registry, ref, manifest, summary, summary.bundle)
     except Exception as e:  # the bundle is written and valid; say so, and exit non-zero
         log.debug("MLflow logging failed", exc_info=True)
-        summary.log_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        summary.log_error = logging_failure(e, registry.tracking_uri)
 
 
 def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
@@ -206,7 +209,7 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
 def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
     from converter.sources import find_model_file, import_custom_objects, load_source
 
-    found = find_model_file(art)
+    found = find_model_file(art, req.model_file)
     return load_source(found, import_custom_objects(req.custom_objects)), found
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +42,80 @@ class ModelVersionRef:
 def resolve_tracking_uri(cli_value: str | None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the project's local demo store."""
     return cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+_AUTH_CODES = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
+_STATUS_IN_TEXT = re.compile(r"error code (40[13])\b|\b(40[13]) Client Error")
+
+
+def http_auth_status(e: BaseException) -> int | None:
+    """401 or 403 when ``e`` is a tracking server's authentication/permission refusal, else None."""
+    code = getattr(getattr(e, "response", None), "status_code", None)
+    if code in (401, 403):
+        return int(code)
+    by_name = _AUTH_CODES.get(str(getattr(e, "error_code", "")))
+    if by_name:
+        return by_name
+    m = _STATUS_IN_TEXT.search(str(e))
+    return int(m.group(1) or m.group(2)) if m else None
+
+
+def auth_error(e: BaseException, tracking_uri: str, what: str) -> RegistryError | None:
+    """A one-line RegistryError for a 401/403 while ``what`` (e.g. "reading the version"), naming the
+    variables to set and the URI; None when ``e`` is not an authentication/permission refusal."""
+    status = http_auth_status(e)
+    if status is None:
+        return None
+    if status == 401:
+        given = ("the credentials in MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD were refused"
+                 if os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_TOKEN")
+                 else "no credentials were given")
+        return AuthError(
+            f"the MLflow server at {tracking_uri} requires authentication (HTTP 401 while {what}; {given}); "
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (basic auth) or MLFLOW_TRACKING_TOKEN"
+        )
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    who = f"user {user!r}" if user else "these credentials"
+    return AuthError(
+        f"the MLflow server at {tracking_uri} refused {what}: {who} lacks permission (HTTP 403); ask its admin "
+        "for READ on the model to convert it and EDIT on the experiment to log conversions, or pass --no-log"
+    )
+
+
+class AuthError(RegistryError):
+    """The tracking server refused our credentials (401) or their permissions (403)."""
+
+
+def is_file_store(tracking_uri: str) -> bool:
+    """A local MLflow file store (``mlruns``, ``./mlruns``, ``file:///...``), not sqlite or http."""
+    scheme = urllib.parse.urlparse(tracking_uri).scheme
+    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
+def file_store_root(tracking_uri: str) -> Path:
+    parsed = urllib.parse.urlparse(tracking_uri)
+    path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else tracking_uri
+    return Path(path).expanduser().resolve()
+
+
+FILE_STORE_WRITE_RULE = (
+    "MLflow 3 writes to a file store only when MLFLOW_ALLOW_FILE_STORE=true (it is in maintenance mode); "
+    "set it to log the conversion there, pass --no-log, or migrate the store (mlflow migrate-filestore) "
+    "and use the sqlite URI"
+)
+
+
+def logging_failure(e: BaseException, tracking_uri: str) -> str:
+    """One line for a failed write-back (the bundle itself is fine), never cut before its fix."""
+    if isinstance(e, RegistryError):
+        return str(e)
+    err = auth_error(e, tracking_uri, "logging the conversion")
+    if err is not None:
+        return str(err)
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if len(text) > 300:  # a server's whole response body: the head says what failed
+        text = text[:300] + "..."
+    return f"{type(e).__name__}: {text}"
 
 
 def _is_connection_error(e: BaseException) -> bool:
@@ -83,14 +159,59 @@ class Registry:
 
         self.tracking_uri = tracking_uri
         self.retries = retries
+        self.file_store: Path | None = None
+        # Whether this process may write to a file store: the user's own MLFLOW_ALLOW_FILE_STORE.
+        self.file_store_writable = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
         try:
-            self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-            self.client._get_registry_client()  # an unsupported URI scheme fails here, not mid-run
+            if is_file_store(tracking_uri):
+                self.client, self.file_store = self._open_file_store(tracking_uri)
+            else:
+                self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                self.client._get_registry_client()  # an unsupported URI scheme fails here, not mid-run
         except MlflowException as e:
-            raise RegistryError(f"tracking URI {tracking_uri!r} is not usable: {str(e).splitlines()[0][:200]}") from None
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RegistryError(f"tracking URI {tracking_uri!r} is not usable: {text}") from None
+
+    def _open_file_store(self, tracking_uri: str) -> tuple[Any, Path]:
+        """A client on an existing ``mlruns`` folder, for reading (reading is safe; MLflow 3 refuses
+        file stores unless opted in, so we opt in while this client's two stores are built)."""
+        from mlflow.tracking import MlflowClient
+
+        root = file_store_root(tracking_uri)
+        if not root.is_dir():
+            raise RegistryError(
+                f"tracking URI {tracking_uri!r}: no MLflow file store at {root}; check --tracking-uri / "
+                "MLFLOW_TRACKING_URI (e.g. the training project's mlruns folder, or sqlite:///mlflow.db)"
+            )
+        before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+        try:
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            _ = client._tracking_client.store  # both stores are built now, and kept
+            _ = client._get_registry_client().store
+        finally:
+            if before is None:
+                os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+            else:
+                os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
+        log.info("reading the MLflow file store at %s", root)
+        return client, root
+
+    def check_writable(self) -> None:
+        """RegistryError when writing here would break MLflow's own rule for file stores."""
+        if self.file_store is not None and not self.file_store_writable:
+            raise RegistryError(f"not logged to the file store {self.file_store}: {FILE_STORE_WRITE_RULE}")
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        return with_retries(what, fn, attempts=self.retries)
+        try:
+            return with_retries(what, fn, attempts=self.retries)
+        except RegistryError:
+            raise
+        except Exception as e:
+            err = auth_error(e, self.tracking_uri, what)
+            if err is not None:
+                raise err from None
+            raise
 
     def versions(self, name: str) -> list[str]:
         mvs = self._call("listing versions", lambda: self.client.search_model_versions(f"name='{name}'"))
@@ -165,9 +286,28 @@ class Registry:
     def _artifact_uri(self, ref: ModelVersionRef) -> str:
         # Resolve through our own client: download_artifacts would resolve models:/ URIs against
         # the process-global registry URI, not the one this command was given.
-        return self._call(
+        uri = self._call(
             "locating artifacts", lambda: self.client.get_model_version_download_uri(ref.name, ref.version)
         )
+        return self._rebased(uri)
+
+    def _rebased(self, uri: str) -> str:
+        """A file store records absolute artifact paths; a store copied or cloned elsewhere still
+        holds its artifacts under itself, so a missing path is looked up under this store's root."""
+        if self.file_store is None or not is_file_store(uri):
+            return uri
+        path = file_store_root(uri)
+        if path.exists():
+            return uri
+        parts = path.parts
+        name = self.file_store.name
+        if name in parts:
+            i = len(parts) - 1 - parts[::-1].index(name)
+            moved = self.file_store.joinpath(*parts[i + 1:])
+            if moved.exists():
+                log.info("artifacts recorded at %s found at %s (the store was moved)", path, moved)
+                return moved.as_uri()
+        return uri
 
     def set_version_tags(self, ref: ModelVersionRef, tags: dict[str, str]) -> None:
         for k, v in tags.items():

@@ -45,10 +45,12 @@ class ConsoleUI:
         # Our own handle on stderr: native-noise filtering (converter.tf_import) redirects fd 2.
         stream = os.fdopen(os.dup(2), "w", buffering=1)
         self.console = Console(file=stream, quiet=quiet, log_path=False)
+        self.current: str | None = None  # the step running (or that failed): named in error lines
 
     @contextmanager
     def step(self, text: str) -> Iterator[None]:
         t0 = time.perf_counter()
+        self.current = text
         with self.console.status(f"{text}…"):
             yield
         self.console.log(f"{text} [dim]({time.perf_counter() - t0:.1f}s)[/dim]")

@@ -4,8 +4,9 @@
     rc-runtime --config /etc/rc-car/runtime.toml --record /data/drives
 
 Exit status: 0 after a normal end (``--max-frames``, ``--duration``, end of a file, SIGTERM/SIGINT),
-2 for bad input (config, bundle, camera URI, link), 1 if the loop crashed. In every case the car
-is commanded to neutral before the process exits.
+2 for bad input (config, bundle, camera URI, link), 1 if the loop crashed, 3 when a run that ended
+by itself never heard from the car (no valid STATUS: no port, wrong port, no firmware). In every
+case the car is commanded to neutral before the process exits.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from runtime.events import Events
 from runtime.imu import ImuError, ImuSource, open_imu
 from runtime.inputs import InputContext, InputError, SentCommands, make_providers
 from runtime.link import DriveLink, LinkError, open_link
+from runtime.link.report import link_report, never_reached_car
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.notify import notify, watchdog_interval_s
@@ -112,7 +114,7 @@ def run(
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        policy = Policy.for_manifest(cfg.policy, manifest)
+        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
         for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
             policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
         policy.reset()
@@ -151,6 +153,7 @@ def run(
     finally:
         if notify_fn is not None:
             notify_fn("STOPPING=1")
+        link_state = link_report(link)  # before close() releases the port
         wd.stop()  # final neutral
         try:
             link.close()  # sends neutral + disarm
@@ -161,7 +164,7 @@ def run(
         if own_backend and backend is not None:
             backend.close()
         summary["watchdog"] = wd.stats()
-        summary["link"] = _link_stats(link)
+        summary["link"] = {**_link_stats(link), **link_state}
         summary["process"] = {"peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
         summary["events"] = events.summary()
         if recorder is not None:
@@ -212,7 +215,8 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
 class SignalStop:
     """SIGTERM/SIGINT set ``stop``. The C-level wakeup fd is read by a thread too, so the stop is
     seen (and the watchdog sends neutral) even while the main thread is stuck in native code,
-    where Python signal handlers cannot run. A second signal raises KeyboardInterrupt."""
+    where Python signal handlers cannot run. A second signal changes nothing: the car is already
+    being stopped, and the exit status stays that of a normal stop."""
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
@@ -225,8 +229,9 @@ class SignalStop:
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.received += 1  # counted here: the wakeup thread may already have set ``stop``
-        if self.received > 1 and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if self.received > 1:
+            log.info("received %s: already stopping", signal.Signals(signum).name)
+            return
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stop.set()
 
@@ -305,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(format_summary(summary) + "\n")
     if cfg.run.stats_json:
         write_json_atomic(cfg.run.stats_json, summary)
+    failure = never_reached_car(summary)
+    if failure:
+        sys.stderr.write(f"rc-runtime: {failure}\n")
+        return 3
     return 0
 
 

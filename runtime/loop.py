@@ -62,6 +62,7 @@ class DriveLoop:
         self.recorder, self.notify = recorder, notify
         self.max_frames, self.duration_s = max_frames, duration_s
         self.reason = ""
+        self._ready = False
 
     def run(self, stop: threading.Event | None = None) -> str:
         """Run until ``max_frames``, ``duration_s``, the camera's end or ``stop``; the reason."""
@@ -128,7 +129,8 @@ class DriveLoop:
         cmd = self.policy(outputs, t2)
         t3 = time.monotonic()
         st.frames += 1
-        if st.frames == 1 and self.notify is not None:
+        if not self._ready and self.notify is not None and self.watchdog.car_answered():
+            self._ready = True  # systemd: started once a frame was inferred AND the car answered
             _safe_notify(self.notify, "READY=1")
         if not cmd.valid:
             st.invalid += 1
@@ -145,7 +147,7 @@ class DriveLoop:
             if st.t_first_command is None:
                 st.t_first_command = t4
             ev.clear("frame.stale")
-        elif cmd.valid:
+        elif cmd.valid and not wd.halt.is_set():  # a frame cut short by a stop request is not stale
             st.stale += 1
             self.policy.reset()
             ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")

@@ -7,7 +7,9 @@ Order for steering: ``clip(raw * steering_scale + steering_trim, -max_steering, 
 Throttle: ``constant_throttle`` if set (models without a throttle output), else the model's
 value; then clipped to ``[-max_reverse, max_throttle]``; then slew-limited: the magnitude may grow
 by at most ``throttle_slew_rate`` per second (0 = unlimited) while a move towards zero is applied
-at once (braking is never delayed). A NaN or inf anywhere gives an invalid command: the caller
+at once (braking is never delayed). The time one step may ramp over is capped at ``max_gap_s``, the
+watchdog's deadline: after a longer gap the car was in neutral, so it gets no more than one frame's
+ramp (not the whole gap's worth at once). A NaN or inf anywhere gives an invalid command: the caller
 sends neutral instead, and the slew state restarts from zero.
 """
 
@@ -23,7 +25,7 @@ from runtime.decode import Decoder, decoder_for
 from runtime.decode.scalar import ScalarDecoder
 from runtime.manifest import BundleError, Manifest
 
-_MAX_SLEW_DT_S = 0.1  # the watchdog deadline: a gap longer than this had the car in neutral
+DEFAULT_MAX_GAP_S = 0.1  # the watchdog's default deadline (``[watchdog] deadline_ms = 100``)
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -64,13 +66,17 @@ class Policy:
 
     ``steering_output`` / ``throttle_output`` are logical output names; ``decoders`` maps
     ``"steering"`` / ``"throttle"`` to their :class:`~runtime.decode.Decoder` (default: scalar).
-    Raises :class:`BundleError` when there is no throttle output and no ``constant_throttle``.
+    ``max_gap_s`` (seconds, > 0) is the watchdog's deadline: the slew step never ramps over a longer
+    gap than that. Raises :class:`BundleError` when there is no throttle output and no
+    ``constant_throttle``, ``ValueError`` when ``max_gap_s`` is not positive.
     """
 
     def __init__(
         self, config: PolicyConfig, steering_output: str, throttle_output: str | None,
-        decoders: dict[str, Decoder] | None = None,
+        decoders: dict[str, Decoder] | None = None, max_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
+        if not max_gap_s > 0:
+            raise ValueError(f"the policy's max_gap_s (the watchdog deadline) must be positive, got {max_gap_s}")
         if throttle_output is None and config.constant_throttle is None:
             raise BundleError(
                 "the model has no output with meaning 'throttle'; set policy.constant_throttle in the config"
@@ -78,6 +84,7 @@ class Policy:
         self.config = config
         self.steering_output = steering_output
         self.throttle_output = throttle_output
+        self.max_gap_s = max_gap_s
         decoders = decoders or {}
         self._decode_steering = decoders.get("steering") or ScalarDecoder()
         self._decode_throttle = decoders.get("throttle") or ScalarDecoder()
@@ -85,14 +92,15 @@ class Policy:
         self._t_last: float | None = None
 
     @classmethod
-    def for_manifest(cls, config: PolicyConfig, manifest: Manifest) -> Policy:
+    def for_manifest(cls, config: PolicyConfig, manifest: Manifest, max_gap_s: float = DEFAULT_MAX_GAP_S) -> Policy:
+        """The policy for a bundle's steering/throttle outputs and decoders (see the class)."""
         steering = manifest.output_by_meaning("steering")
         if steering is None:
             have = ", ".join(f"{o.name}={o.meaning}" for o in manifest.outputs)
             raise BundleError(f"the bundle's model has no output with meaning 'steering' (outputs: {have})")
         throttle = manifest.output_by_meaning("throttle")
         decoders = {o.meaning: decoder_for(o.decode, o.shape, o.name) for o in (steering, throttle) if o is not None}
-        return cls(config, steering.name, throttle.name if throttle else None, decoders)
+        return cls(config, steering.name, throttle.name if throttle else None, decoders, max_gap_s)
 
     def reset(self) -> None:
         """After any neutral: the next throttle ramps up from zero again."""
@@ -116,7 +124,7 @@ class Policy:
         rate, prev = self.config.throttle_slew_rate, self._throttle
         if rate > 0 and abs(target) > abs(prev) and (prev == 0 or (target > 0) == (prev > 0)):
             # A long gap (the car was stopped meanwhile) grants no more than one frame's ramp.
-            dt = 0.0 if self._t_last is None else min(max(0.0, now - self._t_last), _MAX_SLEW_DT_S)
+            dt = 0.0 if self._t_last is None else min(max(0.0, now - self._t_last), self.max_gap_s)
             step = rate * dt
             target = min(target, prev + step) if target > 0 else max(target, prev - step)
         elif rate > 0 and prev != 0 and (target > 0) != (prev > 0) and target != 0:

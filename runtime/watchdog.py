@@ -1,5 +1,9 @@
 """The watchdog: the only writer to the drive link, and the reason the car stops.
 
+With a serial link it also hands each command's deadline to the link's deadline guard, a separate
+process that writes NEUTRAL itself when the deadline passes (runtime/link/guard.py): the thread
+below shares this interpreter's CPU time and GIL with the loop, the guard does not.
+
 Every drive command goes through :meth:`Watchdog.drive`, which refuses a command whose frame is
 already older than the deadline. A thread checks, every ``1 / rate_hz`` seconds, how old the newest
 valid command is; when it is older than ``deadline_s`` (default 100 ms) - or no valid command was
@@ -69,6 +73,7 @@ class Watchdog:
         self.trips = 0  # deadline expiries after having driven
         self.last_tag = 0
         self.last_status: dict[str, Any] | None = None
+        self._health_line: str | None = None
 
     # -- the loop's side -----------------------------------------------------------------------
 
@@ -87,6 +92,7 @@ class Watchdog:
                     self.link.arm()
                     self._armed = True
                 self.link.drive(cmd.steering, cmd.throttle, tag)
+                self._guard_deadline(t_capture + self.deadline_s)
             except Exception as e:
                 self.events.raise_("link.error", f"drive: {e}")
                 self._send_neutral_locked()
@@ -118,12 +124,20 @@ class Watchdog:
         s = self.last_status or {}
         return bool(s.get("failsafe")) or s.get("armed") is False or str(s.get("mode", "")).lower() == "manual"
 
+    def car_answered(self) -> bool:
+        """The car has sent a valid STATUS (links that cannot tell, e.g. null://, say True)."""
+        reached = getattr(self.link, "reached_car", None)
+        return True if reached is None else bool(reached)
+
     def healthy(self) -> bool:
         return not self.expired() and self.events.healthy()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Watchdog:
+        start_guard = getattr(self.link, "start_guard", None)
+        if callable(start_guard):  # its own process: the deadline holds while this interpreter is busy
+            start_guard()
         with self._lock:
             self._send_neutral_locked()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
@@ -151,8 +165,14 @@ class Watchdog:
 
     # -- the watchdog thread -------------------------------------------------------------------
 
+    def _guard_deadline(self, deadline: float | None) -> None:
+        set_deadline = getattr(self.link, "set_deadline", None)
+        if callable(set_deadline):
+            set_deadline(deadline)
+
     def _send_neutral_locked(self) -> None:
         try:
+            self._guard_deadline(None)
             self.link.neutral()
         except Exception as e:
             self.events.raise_("link.error", f"neutral: {e}")
@@ -215,6 +235,7 @@ class Watchdog:
             except Exception as e:
                 self.events.raise_("link.error", f"poll: {e}")
                 return
+        self._report_health()
         if status is None:
             return
         self.last_status = _status_dict(status)
@@ -227,6 +248,16 @@ class Watchdog:
             self.events.raise_("link.failsafe")
         else:
             self.events.clear("link.failsafe")
+
+    def _report_health(self) -> None:
+        """The link's health on the systemd status line, when it changes (the link logs it)."""
+        describe = getattr(self.link, "describe_health", None)
+        if self.notify is None or not callable(describe):
+            return
+        line = f"car link: {describe()}"
+        if line != self._health_line:
+            self._health_line = line
+            self._notify(f"STATUS={line}")
 
     def _notify(self, msg: str) -> None:
         try:

@@ -24,6 +24,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def checkout_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` (plus ``extra``) with this checkout first on PYTHONPATH, for subprocesses:
+    they then import the code under test, not whatever the venv's (editable) install points at."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != REPO]
+    return {**os.environ, **(extra or {}), "PYTHONPATH": os.pathsep.join([str(REPO), *rest])}
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The argv that runs ``module`` of this checkout under the test's own interpreter (never a
+    console script from the venv's ``bin/``); pair it with ``env=checkout_env()``."""
+    return [sys.executable, "-m", module, *args]
+
+
+# Subprocesses that the code under test starts itself (benchmark workers, ...) import this
+# checkout too, whatever their working directory.
+os.environ["PYTHONPATH"] = checkout_env()["PYTHONPATH"]
+
 
 @dataclass(frozen=True)
 class DemoRegistry:

@@ -41,7 +41,11 @@ class Source(Protocol):
 
 
 def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None) -> Source:
-    """Load what ``found`` is; :class:`ModelLoadError` naming the problem and the fix otherwise."""
+    """Load what ``found`` is, decided by the file itself: a SavedModel directory, a Keras 3
+    ``.keras``/``.h5``, or a legacy (Keras 1/2, tf.keras 2.x) ``.h5`` through ``tf_keras``.
+
+    Raises :class:`ModelLoadError` naming the problem and the fix.
+    """
     from converter.sources.keras import KerasSource, _explain_load_failure
     from converter.sources.saved_model import SavedModelSource
 
@@ -52,13 +56,43 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None)
             raise
         except Exception as e:
             raise _explain_load_failure(found.path, e) from None
-    import keras
-
     if found.path.stat().st_size == 0:
         raise ModelLoadError(f"{found.path.name} is empty (0 bytes); re-log the model")
+    if found.kind == "h5":
+        from converter.sources.keras_legacy import load_legacy_h5, read_h5_info
+
+        info = read_h5_info(found.path)
+        if not info.is_keras3:
+            return load_legacy_h5(found.path, info, custom_objects)
+    import keras
+
     try:
         model = keras.saving.load_model(str(found.path), custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:
         raise _explain_load_failure(found.path, e) from None
     log.info("loaded %s (%s, %d params)", found.path.name, found.kind, model.count_params())
+    if not getattr(model, "inputs", None):
+        model = _as_functional(model, found.path)
     return KerasSource(model)
+
+
+def _as_functional(model: Any, path: Path) -> Any:
+    """A subclassed model, saved after it was built, as a Functional model calling it on one
+    input of the shape it was built with (a loaded subclassed model has no ``inputs``)."""
+    import keras
+
+    shape = (model.get_build_config() or {}).get("input_shape") if hasattr(model, "get_build_config") else None
+    if not shape or not isinstance(shape, list | tuple) or not all(isinstance(d, int | None) for d in shape):
+        raise ModelLoadError(
+            f"{path.name} holds a subclassed model ({type(model).__name__}) without a single recorded input shape; "
+            "call it on one batch before model.save, or save it as a Functional model"
+        )
+    x = keras.Input(tuple(shape[1:]), name="input")
+    try:
+        return keras.Model(x, model(x), name=model.name)
+    except Exception as e:
+        raise ModelLoadError(
+            f"{path.name}: the subclassed model {type(model).__name__} could not be called on its recorded input "
+            f"shape {tuple(shape)} ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
+            "save it as a Functional model"
+        ) from None

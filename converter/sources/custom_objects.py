@@ -19,6 +19,11 @@ def import_custom_objects(specs: list[str]) -> dict[str, Any]:
             obj = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
             raise ConverterError(f"--custom-objects {spec!r}: {e}") from None
+        except Exception as e:  # the user's module failed while importing: its error, in one line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ConverterError(
+                f"--custom-objects {spec!r}: importing {module} raised {type(e).__name__}: {first}; fix that module"
+            ) from None
         if isinstance(obj, dict):
             out.update(obj)
         else:

@@ -1,7 +1,10 @@
 """Find the model file in a version's downloaded artifacts, however it was logged.
 
 MLflow metadata can mislead (DESIGN.md), so we never trust it: we look for the files themselves.
-Priority: a ``.keras`` file, then ``.h5``/``.hdf5``, then a SavedModel directory.
+A version's source may be a folder (a flavor's model folder, a run's artifact folder, nested
+folders), or the model file itself. Model files are ``.keras``, ``.h5``/``.hdf5`` (not
+``*.weights.h5``) and SavedModel directories; more than one is ambiguous and refused with the
+list and ``--model-file`` to choose.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from converter.errors import ModelLoadError
 
 KERAS_SUFFIXES = (".keras",)
 H5_SUFFIXES = (".h5", ".hdf5")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -21,25 +26,81 @@ class FoundModel:
     kind: str  # keras | h5 | saved_model
 
 
-def find_model_file(root: Path) -> FoundModel:
-    """The model file or SavedModel directory in ``root``; ModelLoadError listing what is there."""
+def _kind_of_file(path: Path) -> str | None:
+    if path.name.endswith(".weights.h5"):
+        return None  # weights without the model
+    if path.suffix in KERAS_SUFFIXES:
+        return "keras"
+    if path.suffix in H5_SUFFIXES:
+        return "h5"
+    return None
+
+
+def _sniff(path: Path) -> str | None:
+    """A model file logged under another name (e.g. ``model`` or ``pilot.bin``): by its magic bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    if head == _HDF5_MAGIC:
+        return "h5"
+    if head.startswith(_ZIP_MAGIC):
+        return "keras"
+    return None
+
+
+def candidates(root: Path) -> list[FoundModel]:
+    """Every model file or SavedModel directory under ``root`` (files inside a SavedModel excluded)."""
     files = sorted(p for p in root.rglob("*") if p.is_file())
-    if not files:
+    saved = sorted({p.parent for p in files if p.name in ("saved_model.pb", "saved_model.pbtxt")})
+    found = [FoundModel(d, "saved_model") for d in saved]
+    for p in files:
+        if any(d in p.parents for d in saved):
+            continue
+        kind = _kind_of_file(p)
+        if kind is not None:
+            found.append(FoundModel(p, kind))
+    return found
+
+
+def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
+    """The one model file or SavedModel directory in ``root`` (a folder, or the model file itself).
+
+    ``model_file``: a path relative to ``root`` choosing among several (``--model-file``).
+    Raises ModelLoadError when there is none, or more than one without ``model_file``.
+    """
+    if root.is_file():
+        kind = _kind_of_file(root) or _sniff(root)
+        if kind is None:
+            raise ModelLoadError(
+                f"the version's source is the single file {root.name}, which is not a Keras model "
+                "(.keras, .h5) or a SavedModel; register the model's file or folder"
+            )
+        return FoundModel(root, kind)
+    if not root.exists() or not any(p.is_file() for p in root.rglob("*")):
         raise ModelLoadError(f"the version's artifacts at {root} are empty; re-log the model")
-
-    def pick(cands: list[Path]) -> Path:
-        return min(cands, key=lambda p: (len(p.relative_to(root).parts), str(p)))
-
-    keras_files = [p for p in files if p.suffix in KERAS_SUFFIXES]
-    if keras_files:
-        return FoundModel(pick(keras_files), "keras")
-    h5 = [p for p in files if p.suffix in H5_SUFFIXES]
-    if h5:
-        return FoundModel(pick(h5), "h5")
-    saved = [p.parent for p in files if p.name in ("saved_model.pb", "saved_model.pbtxt")]
-    if saved:
-        return FoundModel(pick(saved), "saved_model")
-    listing = ", ".join(str(p.relative_to(root)) for p in files[:12])
+    if model_file:
+        chosen = root / model_file
+        if not chosen.exists():
+            listing = ", ".join(str(c.path.relative_to(root)) for c in candidates(root)) or "none"
+            raise ModelLoadError(f"--model-file {model_file}: not in the version's artifacts (model files: {listing})")
+        if chosen.is_dir():
+            if (chosen / "saved_model.pb").is_file() or (chosen / "saved_model.pbtxt").is_file():
+                return FoundModel(chosen, "saved_model")
+            return find_model_file(chosen)
+        return find_model_file(chosen)
+    found = candidates(root)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        listing = ", ".join(str(p.relative_to(root)) for p in files[:12])
+        raise ModelLoadError(
+            f"no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb); found: {listing}"
+        )
+    listing = ", ".join(str(c.path.relative_to(root)) for c in found[:12])
     raise ModelLoadError(
-        f"no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb); found: {listing}"
+        f"the version's artifacts hold {len(found)} model files ({listing}); choose one with --model-file PATH "
+        "(relative to the version's artifacts)"
     )

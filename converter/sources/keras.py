@@ -27,7 +27,8 @@ def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
         names = ", ".join(repr(n) for n in _lambda_layer_names(path)) or "(unnamed)"
         return ModelLoadError(
             f"{path.name} contains Lambda layer {names}, refused with safe_mode on (it could run arbitrary "
-            "code); replace it with a registered custom layer and pass --custom-objects module:attr"
+            "code); pass --custom-objects module:attr with a layer doing the same math registered as 'Lambda' "
+            "(e.g. a dict {'Lambda': MyNormalize}), or replace it with a registered custom layer"
         )
     m = _UNKNOWN_LAYER.search(text)
     if m:
@@ -41,21 +42,37 @@ def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
 
 
 def _lambda_layer_names(path: Path) -> list[str]:
-    """Names of Lambda layers in a .keras file's config (Keras' own error does not name them)."""
+    """Names of the Lambda layers in a model file's config: a ``.keras`` zip's config.json or an
+    ``.h5``'s ``model_config`` attribute (Keras' own error does not name them)."""
     import json
     import zipfile
 
-    try:
-        with zipfile.ZipFile(path) as z:
-            config = json.loads(z.read("config.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return []
+    config: Any = None
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                config = json.loads(z.read("config.json"))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return []
+    elif path.is_file():
+        from converter.sources.keras_legacy import read_h5_info
+
+        try:
+            config = read_h5_info(path).model_config
+        except ModelLoadError:
+            return []
+    return lambda_layers_in_config(config)
+
+
+def lambda_layers_in_config(config: Any) -> list[str]:
+    """Names of the Lambda layers anywhere in a Keras 1/2/3 model config (nested models included)."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("class_name") == "Lambda":
-                found.append(str(node.get("config", {}).get("name", "?")))
+                cfg = node.get("config")
+                found.append(str(cfg.get("name", "?")) if isinstance(cfg, dict) else "?")
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

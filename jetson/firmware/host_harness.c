@@ -3,7 +3,7 @@
  *   decode HEX...   parse with every type accepted; one canonical line per frame, then "end"
  *   stream HEX...   the same as the car's parser (host->car types only)
  *   status SEQ VERSION MODE FLAGS LAST_SEQ LAST_TAG STEERING THROTTLE BATTERY_MV RX_ERRORS -> frame hex
- *   crc TEXT        CRC-16 of TEXT, e.g. "crc 123456789" -> 0x29B1
+ *   crc TEXT        CRC-16 of TEXT, e.g. "crc 123456789" -> 0x906E
  *   reset | rx T_MS HEX... | rc STEERING THROTTLE | manual T_MS 0|1 | state T_MS  (car scenarios)
  * The canonical lines are those of tests/runtime/link/vectors.py, e.g. "DRIVE seq=11 steering=-300
  * throttle=450 tag=1001"; a CRC-valid frame with a bad payload prints "PAYLOAD_ERROR".
@@ -34,13 +34,15 @@ static void print_frame(const rl_frame *f, void *ctx)
         return;
     case RL_NEUTRAL:
         if (p[0] & ~RL_NEUTRAL_FLAG_DISARM) break;
-        printf("NEUTRAL seq=%u disarm=%u\n", f->seq, p[0] & RL_NEUTRAL_FLAG_DISARM);
+        printf("NEUTRAL seq=%u flags=%u\n", f->seq, p[0]);
         return;
     case RL_HEARTBEAT:
         printf("HEARTBEAT seq=%u\n", f->seq);
         return;
     case RL_STATUS:
-        if (p[1] > 1 || (p[2] & ~7) || !axis_ok(s16(p + 9)) || !axis_ok(s16(p + 11))) break;
+        /* what a host must check before acting on a STATUS (docs/protocol.md, STATUS validation) */
+        if (p[0] != RL_PROTOCOL_VERSION || p[1] > 1 || (p[2] & ~7) || !axis_ok(s16(p + 9)) || !axis_ok(s16(p + 11)))
+            break;
         printf("STATUS seq=%u version=%u mode=%u flags=%u last_seq=%u last_tag=%lu steering=%d throttle=%d "
                "battery_mv=%u rx_errors=%u\n",
                f->seq, p[0], p[1], p[2], u16(p + 3), u32(p + 5), s16(p + 9), s16(p + 11), u16(p + 13), u16(p + 15));
@@ -95,7 +97,7 @@ int main(void)
             printf("\n");
         } else if (!strcmp(line, "crc")) {
             arg[strcspn(arg, "\n")] = 0;
-            printf("0x%04X\n", rl_crc16((const uint8_t *)arg, (uint8_t)strlen(arg), 0xFFFF));
+            printf("0x%04X\n", rl_crc16((const uint8_t *)arg, (uint8_t)strlen(arg)));
         } else if (!strcmp(line, "reset")) {
             rl_car_init(&car, ignore_frame, NULL);
         } else if (!strcmp(line, "rx")) {

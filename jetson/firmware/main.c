@@ -1,6 +1,6 @@
 /*
  * Reference firmware for an ATmega328P board (Arduino Uno / Nano, 16 MHz), plain avr-libc.
- * Speaks protocol v1 (docs/protocol.md) at 115200 8N1 through rc_link.c, drives the steering
+ * Speaks protocol v2 (docs/protocol.md) at 115200 8N1 through rc_link.c, drives the steering
  * servo and the ESC with hardware PWM, and lets an RC transmitter take over. Pins: README.md.
  *
  * Safety: outputs are neutral (1500 us) from the first instruction; nothing moves before ARM;

@@ -1,17 +1,20 @@
-/* RC car serial protocol v1: see rc_link.h and docs/protocol.md. Mirrors runtime/sim/car.py. */
+/* RC car serial protocol v2: see rc_link.h and docs/protocol.md. Mirrors runtime/sim/car.py. */
 #include "rc_link.h"
 
 #include <string.h>
 
-uint16_t rl_crc16(const uint8_t *data, uint8_t len, uint16_t crc)
+uint16_t rl_crc16(const uint8_t *data, uint8_t len)
 {
-    /* CRC-16/CCITT-FALSE, bitwise: small flash beats a 512-byte table on an ATmega328P */
+    /* CRC-16/IBM-SDLC (X-25, the HDLC FCS): reflected 0x1021 = 0x8408, init and final xor 0xFFFF.
+     * Bitwise: small flash beats a 512-byte table on an ATmega328P. Sent low byte first, so with
+     * the UART's LSB-first bits the whole frame is one codeword: every burst <= 16 bits is caught. */
+    uint16_t crc = 0xFFFF;
     for (uint8_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)data[i] << 8;
+        crc ^= data[i];
         for (uint8_t b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0x8408) : (uint16_t)(crc >> 1);
     }
-    return crc;
+    return (uint16_t)~crc;
 }
 
 int8_t rl_payload_len(uint8_t type)
@@ -80,7 +83,7 @@ static void parse(rl_parser *p)
         if (p->n < total)
             break;
         uint8_t end = (uint8_t)(RL_HEADER_LEN + len);
-        if (rl_crc16(p->buf + 1, (uint8_t)(end - 1), 0xFFFF) != rd16(p->buf + end)) {
+        if (rl_crc16(p->buf + 1, (uint8_t)(end - 1)) != rd16(p->buf + end)) {
             p->crc_errors++;
             drop(p, 1);
             continue;
@@ -137,7 +140,7 @@ uint8_t rl_encode_frame(uint8_t type, uint16_t seq, const uint8_t *payload, uint
     out[2] = type;
     wr16(out + 3, seq);
     memcpy(out + RL_HEADER_LEN, payload, len);
-    wr16(out + RL_HEADER_LEN + len, rl_crc16(out + 1, (uint8_t)(RL_HEADER_LEN - 1 + len), 0xFFFF));
+    wr16(out + RL_HEADER_LEN + len, rl_crc16(out + 1, (uint8_t)(RL_HEADER_LEN - 1 + len)));
     return (uint8_t)(RL_HEADER_LEN + len + RL_CRC_LEN);
 }
 

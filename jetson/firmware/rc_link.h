@@ -1,5 +1,5 @@
 /*
- * RC car serial protocol v1 (docs/protocol.md): CRC, resynchronising frame parser and the car's
+ * RC car serial protocol v2 (docs/protocol.md): CRC, resynchronising frame parser and the car's
  * state machine. Portable C99 without hardware access: main.c runs it on an ATmega328P, and
  * host_harness.c runs the very same code on a PC against docs/protocol_vectors.json.
  * Times are milliseconds from a free-running uint32 clock (wrap-safe arithmetic).
@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define RL_PROTOCOL_VERSION 1
+#define RL_PROTOCOL_VERSION 2
 #define RL_SYNC 0xA5
 #define RL_HEADER_LEN 5
 #define RL_CRC_LEN 2
@@ -35,7 +35,8 @@ enum rl_type {
 #define RL_STATUS_FLAG_FAILSAFE 0x02
 #define RL_STATUS_FLAG_RC_PRESENT 0x04
 
-uint16_t rl_crc16(const uint8_t *data, uint8_t len, uint16_t crc);
+/* CRC-16/IBM-SDLC: "123456789" -> 0x906E */
+uint16_t rl_crc16(const uint8_t *data, uint8_t len);
 /* Fixed payload length of a message type, or -1 for an unknown type. */
 int8_t rl_payload_len(uint8_t type);
 

@@ -3,7 +3,8 @@
 ``open_link(url)`` picks the implementation:
 
 - ``/dev/rc-car``, ``/dev/ttyACM0``, ``/dev/pts/5``: serial port at 115200 baud;
-- ``serial:///dev/ttyACM0?baud=115200&reconnect_s=0.5&write_timeout_s=0.02``: the same with options;
+- ``serial:///dev/ttyACM0?baud=115200&reconnect_s=0.5&write_timeout_s=0.02&guard=1``: the same with
+  options (``guard=0``: no deadline guard process, runtime/link/guard.py);
 - ``null://``: logs commands, sends nothing (bench runs without a car);
 - ``sim://`` (options ``log=PATH``, ``battery_mv=N``): starts the car simulator in this process on
   a fresh pseudo-terminal and drives it over real serial I/O (the whole stack on a laptop).
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from runtime.link.base import CarStatus, DriveLink, LinkError, LinkStats
@@ -19,10 +21,16 @@ from runtime.link.serial_link import SerialDriveLink
 
 __all__ = ["CarStatus", "DriveLink", "LinkError", "LinkStats", "NullDriveLink", "SerialDriveLink", "open_link"]
 
-_SERIAL_OPTIONS = {"baud": int, "reconnect_s": float, "write_timeout_s": float}
+def _flag(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError(value)
+    return value == "1"
 
 
-def _options(query: str, allowed: dict[str, type], url: str) -> dict[str, object]:
+_SERIAL_OPTIONS = {"baud": int, "reconnect_s": float, "write_timeout_s": float, "guard": _flag}
+
+
+def _options(query: str, allowed: dict[str, Callable[[str], object]], url: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, values in parse_qs(query, keep_blank_values=True, strict_parsing=False).items():
         if key not in allowed:

@@ -63,12 +63,19 @@ class LinkStats:
     dropped: int = 0  # commands not written: disconnected or the write failed/timed out
     nonfinite: int = 0  # drive() called with NaN/inf: neutral sent instead
     reconnects: int = 0
-    rearms: int = 0  # ARM re-sent because the car said it was disarmed (reset, silence)
-    status_frames: int = 0
+    rearms: int = 0  # ARM re-sent because a car that was armed for us said disarmed (reset, silence)
+    arm_retries: int = 0  # ARM repeated because the car had not confirmed it yet (lost ARM, slow car)
+    status_frames: int = 0  # valid STATUS frames from the car
+    status_invalid: int = 0  # CRC-valid STATUS with a bad version/mode/flags/range: never acted on
     rx_rejected: int = 0  # corrupted or foreign frames from the car
     manual_frames: int = 0  # status frames reporting the RC override
+    withheld_unarmed: int = 0  # DRIVEs not written because the car had not confirmed it is armed
+    paced: int = 0  # DRIVEs not written because the line's byte budget was spent (a newer one won)
+    heartbeats: int = 0  # HEARTBEATs sent because nothing else was written for a while
+    guard_neutrals: int = 0  # NEUTRALs written by the deadline guard process (runtime/link/guard.py)
+    health: str = "no_port"  # no_port / no_status / disarmed / manual / ok (null: the null link)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -80,8 +87,9 @@ class DriveLink(Protocol):
 
     def arm(self) -> None: ...
 
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
-        """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq."""
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
+        """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq, or
+        None when it was not written (no port, car not confirmed armed, paced)."""
         ...
 
     def neutral(self) -> None: ...
@@ -104,7 +112,9 @@ class DriveLink(Protocol):
 
 
 def to_wire(value: float) -> int | None:
-    """[-1, 1] float -> protocol units (clamped); None for NaN/inf."""
+    """[-1, 1] float -> protocol units: clamped, then rounded to nearest with ties away from zero
+    (C's ``lround``; protocol.md, "Host encoding"); None for NaN/inf."""
     if not math.isfinite(value):
         return None
-    return round(max(-1.0, min(1.0, value)) * AXIS_MAX)  # clamp first: huge values cannot overflow
+    scaled = max(-1.0, min(1.0, value)) * AXIS_MAX  # clamp first: huge values cannot overflow
+    return int(math.copysign(math.floor(abs(scaled) + 0.5), scaled))

@@ -15,7 +15,7 @@ class NullDriveLink:
     def __init__(self) -> None:
         self._seq = 0
         self._open = False
-        self._stats = LinkStats()
+        self._stats = LinkStats(health="null")
         self.last_command: tuple[int, int, int] | None = None  # (steering, throttle, tag) in wire units
 
     @property
@@ -26,6 +26,13 @@ class NullDriveLink:
     def stats(self) -> LinkStats:
         return self._stats
 
+    @property
+    def health(self) -> str:
+        return "null"
+
+    def describe_health(self) -> str:
+        return "null link: commands are logged, not sent"
+
     def open(self) -> None:
         self._open = True
         log.info("null link: commands are logged, not sent")
@@ -33,7 +40,7 @@ class NullDriveLink:
     def arm(self) -> None:
         self._count("arm")
 
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
         s, t = to_wire(steering), to_wire(throttle)
         if s is None or t is None:
             self._stats.nonfinite += 1

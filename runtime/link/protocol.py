@@ -1,4 +1,4 @@
-"""RC car serial protocol, version 1: frames, CRC, messages, and a resynchronising decoder.
+"""RC car serial protocol, version 2: frames, CRC, messages, and a resynchronising decoder.
 
 The normative description, with test vectors, is docs/protocol.md; this module, the car simulator
 (runtime/sim) and the reference firmware (jetson/firmware) all implement it.
@@ -11,7 +11,9 @@ Frame (all multi-byte integers little-endian)::
     2       1     TYPE   message type (host->car 0x01..0x04, car->host 0x81)
     3       2     SEQ    u16, sender's frame counter, wraps
     5       LEN   PAYLOAD
-    5+LEN   2     CRC    CRC-16/CCITT-FALSE over bytes 1 .. 4+LEN (LEN, TYPE, SEQ, PAYLOAD)
+    5+LEN   2     CRC    CRC-16/IBM-SDLC (X-25) over bytes 1 .. 4+LEN (LEN, TYPE, SEQ, PAYLOAD),
+                         low byte first: with the UART's LSB-first bit order the frame is one
+                         reflected-CRC codeword on the wire, so every burst <= 16 bits is caught
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: CRC-16/IBM-SDLC instead of CRC-16/CCITT-FALSE (protocol.md, history)
 SYNC = 0xA5
 HEADER_LEN = 5
 CRC_LEN = 2
@@ -71,25 +73,32 @@ class ProtocolError(ValueError):
     """A frame with a valid CRC whose payload breaks the spec (range, version, reserved bits)."""
 
 
+CRC_POLY_REFLECTED = 0x8408  # 0x1021 bit-reversed
+CRC_INIT = 0xFFFF
+CRC_XOROUT = 0xFFFF
+CRC_CHECK = 0x906E  # the catalogue's check value: CRC of ASCII "123456789"
+
+
 def _make_table() -> list[int]:
     table = []
     for byte in range(256):
-        crc = byte << 8
+        crc = byte
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
+            crc = (crc >> 1) ^ CRC_POLY_REFLECTED if crc & 1 else crc >> 1
+        table.append(crc)
     return table
 
 
 _CRC_TABLE = _make_table()
 
 
-def crc16(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor ("123456789" -> 0x29B1)."""
-    table = _CRC_TABLE
+def crc16(data: bytes | bytearray | memoryview) -> int:
+    """CRC-16/IBM-SDLC (also called CRC-16/X-25, the HDLC FCS): poly 0x1021 reflected, init 0xFFFF,
+    reflected in and out, final xor 0xFFFF; "123456789" -> 0x906E. Sent low byte first."""
+    table, crc = _CRC_TABLE, CRC_INIT
     for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ b]
-    return crc
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
+    return crc ^ CRC_XOROUT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,10 +239,14 @@ def decode_message(frame: Frame) -> Message:
     if t == MsgType.HEARTBEAT:
         return Heartbeat()
     if t == MsgType.STATUS:
-        fields = _STATUS.unpack(p)
-        status = Status(*fields)
-        if status.mode not in (MODE_AUTO, MODE_MANUAL) or status.flags & ~STATUS_FLAGS_ALL:
-            raise ProtocolError(f"STATUS with unknown mode {status.mode} or flags 0x{status.flags:02X}")
+        status = Status(*_STATUS.unpack(p))
+        # Every field the host acts on is checked (protocol.md, "STATUS validation").
+        if status.version != PROTOCOL_VERSION:
+            raise ProtocolError(f"STATUS from a car speaking protocol version {status.version}, not {PROTOCOL_VERSION}")
+        if status.mode not in (MODE_AUTO, MODE_MANUAL):
+            raise ProtocolError(f"STATUS with unknown mode {status.mode}")
+        if status.flags & ~STATUS_FLAGS_ALL:
+            raise ProtocolError(f"STATUS with reserved flag bits set: 0x{status.flags:02X}")
         _check_axis("steering", status.steering)
         _check_axis("throttle", status.throttle)
         return status

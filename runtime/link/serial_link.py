@@ -1,4 +1,6 @@
-"""DriveLink over a serial port (pyserial): never blocks the loop for long, survives USB unplugs."""
+"""DriveLink over a serial port (pyserial): never blocks the loop for long, survives USB unplugs,
+never drives a car that has not confirmed it is armed, and (with the watchdog) hands each
+command's deadline to the deadline guard process (runtime/link/guard.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,15 @@ import time
 import serial
 
 from runtime.link.base import CarStatus, LinkError, LinkStats, to_wire
+from runtime.link.guard import DeadlineGuard
 from runtime.link.protocol import (
     CAR_TO_HOST,
+    CRC_LEN,
+    HEADER_LEN,
+    MAX_FRAME,
+    PAYLOAD_LEN,
+    SEQ_MOD,
+    STATUS_PERIOD_MS,
     Arm,
     Drive,
     FrameDecoder,
@@ -24,6 +33,7 @@ from runtime.link.protocol import (
     Status,
     decode_message,
     encode,
+    message_type,
 )
 
 log = logging.getLogger(__name__)
@@ -31,14 +41,33 @@ log = logging.getLogger(__name__)
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 _MAX_WRITE_TIMEOUTS = 5  # consecutive timed-out writes before the port is treated as gone
 _MAX_QUEUED_BYTES = 64  # about four frames: more than that queued means the far end stopped reading
-_REARM_INTERVAL_S = 0.5
+ARM_RETRY_S = 0.05  # ARM again this soon while the car has not confirmed it (one STATUS period)
+HEARTBEAT_S = 0.2  # nothing written for this long: send HEARTBEAT (keeps the car's 1 s disarm away)
+STATUS_TIMEOUT_S = 10 * STATUS_PERIOD_MS / 1000  # no STATUS for this long: the car is not answering
+LINE_SHARE = 0.5  # the host uses at most this share of the line's bytes/s (STATUS replies, noise)
+BURST_BYTES = 8 * MAX_FRAME  # token bucket depth: a few frames back to back are fine
+PENDING_MAX_AGE_S = 0.02  # a paced DRIVE not written within this is dropped (an old world)
+
+# Link health, worst first (stats, log, systemd status).
+NO_PORT, NO_STATUS, DISARMED, MANUAL, OK = "no_port", "no_status", "disarmed", "manual", "ok"
+
+
+def seq_at_or_after(seq: int, ref: int) -> bool:
+    """``seq`` is ``ref`` or later in u16 serial-number order (within half the space)."""
+    return (seq - ref) % SEQ_MOD < SEQ_MOD // 2
 
 
 class SerialDriveLink:
-    """Protocol v1 over pyserial. Lost ports are reopened every ``reconnect_s`` from within the
-    normal calls (no thread); while disconnected, commands are counted as dropped, never raised.
-    The link re-arms a car that reports itself disarmed (USB reset, silence) for as long as the
-    caller wants it armed; ``close()`` disarms."""
+    """Protocol v2 over pyserial (docs/protocol.md, "Host implementation").
+
+    Lost ports are reopened every ``reconnect_s`` from within the normal calls (no thread); while
+    disconnected, commands are counted as dropped, never raised. DRIVE goes out only while the car
+    has confirmed our latest ARM (a STATUS saying armed with ``last_seq`` at or after the ARM's
+    SEQ): after a reconnect or a STATUS saying disarmed, DRIVEs are withheld and ARM is repeated
+    every ``ARM_RETRY_S`` for as long as the caller wants the car armed. DRIVEs are paced to
+    ``LINE_SHARE`` of the line (the newest waits, an older waiting one is dropped); NEUTRAL and ARM
+    are never paced. SEQ numbers only frames actually written, in write order. The port is locked
+    exclusively; a second user is refused, naming the process that holds it."""
 
     def __init__(
         self,
@@ -46,22 +75,38 @@ class SerialDriveLink:
         baud: int = 115200,
         reconnect_s: float = 0.5,
         write_timeout_s: float = 0.02,
+        arm_wait_s: float = 0.02,
+        guard: bool = True,
     ) -> None:
         self.port = port
         self.baud = baud
         self.reconnect_s = reconnect_s
         self.write_timeout_s = write_timeout_s
+        self.arm_wait_s = arm_wait_s
+        self.guard_enabled = guard
+        self._guard: DeadlineGuard | None = None
         self._ser: serial.Serial | None = None
-        self._seq = 0
+        self._seq = 0  # SEQ of the next frame written; starts at 0 on open, continues over reconnects
         self._want_armed = False
+        self._confirmed = False  # the car confirmed our latest ARM and has not said disarmed since
+        self._lost_arm = False  # it had confirmed, then said disarmed: the next ARM is a re-arm
+        self._arm_seq: int | None = None
+        self._last_arm = -1e9
         self._opened = False
         self._decoder = FrameDecoder(accept=CAR_TO_HOST)
         self._status: CarStatus | None = None
         self._fresh = False
         self._next_try = 0.0
-        self._last_rearm = -1e9
         self._write_timeouts = 0
         self._nonfinite_episode = False
+        self._last_write = -1e9
+        self._bytes_per_s = baud / 10.0 * LINE_SHARE  # 8N1: 10 bits a byte
+        self._tokens = float(BURST_BYTES)
+        self._tokens_at = time.monotonic()
+        self._pending: tuple[Drive, float] | None = None
+        self._health = NO_PORT
+        self._connected_at = 0.0
+        self._missing_reason = "not opened"
         self._stats = LinkStats()
 
     # -- DriveLink -----------------------------------------------------------------------------
@@ -72,39 +117,120 @@ class SerialDriveLink:
     @property
     def stats(self) -> LinkStats:
         self._stats.rx_rejected = self._decoder.counters.rejected
+        self._stats.health = self.health
         return self._stats
 
     @property
     def last_status(self) -> CarStatus | None:
         return self._status
 
+    @property
+    def car_armed(self) -> bool:
+        """The car confirmed our latest ARM (DRIVE frames go out)."""
+        return self._confirmed
+
+    @property
+    def reached_car(self) -> bool:
+        """A valid STATUS has come from the car at least once since ``open()``."""
+        return self._stats.status_frames > 0
+
+    @property
+    def health(self) -> str:
+        """``no_port``, ``no_status`` (connected, the car does not answer), ``disarmed``, ``manual``
+        or ``ok``."""
+        if self._ser is None:
+            return NO_PORT
+        st = self._status
+        if st is None or time.monotonic() - st.received_at > STATUS_TIMEOUT_S:
+            return NO_STATUS
+        if st.manual:
+            return MANUAL
+        return OK if st.armed else DISARMED
+
+    def describe_health(self) -> str:
+        """One line for logs, errors and the systemd status."""
+        h = self.health
+        if h == NO_PORT:
+            return f"no port: {self.port} {self._missing_reason}"
+        if h == NO_STATUS:
+            return f"no STATUS from the car on {self.port} for {STATUS_TIMEOUT_S:.1f} s"
+        return {DISARMED: "car disarmed", MANUAL: "car in manual (RC transmitter) mode", OK: "car armed"}[h]
+
+    def start_guard(self) -> None:
+        """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
+        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` does nothing."""
+        if not self.guard_enabled or self._guard is not None:
+            return
+        self._guard = DeadlineGuard()
+        self._guard.start()
+        if self._ser is not None:
+            self._guard.set_fd(self._ser.fileno())
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Have the guard write NEUTRAL at ``deadline`` (time.monotonic()) unless a newer deadline
+        comes first; None: no deadline (the caller is sending neutral itself)."""
+        if self._guard is None:
+            return
+        if deadline is None:
+            self._guard.clear()
+        else:
+            self._guard.arm(deadline, self._seq)
+
     def open(self) -> None:
         """Open the port. A missing device is waited for (USB may enumerate late); a path that
-        can never work (not a character device, no permission) raises LinkError."""
+        can never work (not a serial device, no permission, locked by another process) raises
+        LinkError."""
         self._check_path()
         self._opened = True
         self._connect(first=True)
+        self._update_health()
 
     def arm(self) -> None:
+        """Ask the car to arm and wait up to ``arm_wait_s`` for its confirmation (reading STATUS);
+        DRIVE frames go out only once it has confirmed. Never raises."""
         self._want_armed = True
-        self._last_rearm = time.monotonic()  # statuses already in flight still say "disarmed"
-        self._send(Arm())
+        self._service()
+        if self._confirmed:  # armed and not disarmed since (a NEUTRAL without disarm keeps it armed)
+            return
+        self._send_arm()
+        end = time.monotonic() + self.arm_wait_s
+        while not self._confirmed and self._ser is not None and time.monotonic() < end:
+            time.sleep(0.001)
+            self._service(connect=False)
 
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> int:
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
+        """Send a DRIVE; returns its SEQ, or None when it was not written (no port, car not
+        confirmed armed, paced: then it waits as the newest command)."""
         s, t = to_wire(steering), to_wire(throttle)
         if s is None or t is None:
             self._stats.nonfinite += 1
             if not self._nonfinite_episode:
                 log.warning("drive(%r, %r): not finite; sending neutral instead", steering, throttle)
                 self._nonfinite_episode = True
+            self._pending = None
             return self._send(Neutral())
         self._nonfinite_episode = False
-        return self._send(Drive(s, t, tag & 0xFFFFFFFF))
+        msg = Drive(s, t, tag & 0xFFFFFFFF)
+        self._service()  # statuses first: they may confirm (or revoke) the arm
+        if self._ser is None:
+            self._stats.dropped += 1
+            return None
+        if not self._confirmed:
+            self._stats.withheld_unarmed += 1
+            return None
+        if not self._spend(len_of(msg)):
+            if self._pending is not None:
+                self._stats.paced += 1  # replaced by a newer command before it could go out
+            self._pending = (msg, time.monotonic())
+            return None
+        self._drop_pending()
+        return self._write(msg)
 
     def neutral(self) -> None:
         # Neutral means the host does not intend to drive: never re-arm a car that disarms now
         # (protocol.md, host obligations); the next arm() says so again.
         self._want_armed = False
+        self._drop_pending()
         self._send(Neutral())
 
     def heartbeat(self) -> None:
@@ -119,9 +245,15 @@ class SerialDriveLink:
 
     def close(self) -> None:
         self._want_armed = False
+        self._drop_pending()
         if self._ser is not None:
             self._send(Neutral(disarm=True))
             self._drop_port()
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())
+            self._guard.stop()
+            self._guard = None
+        self._confirmed = False
         self._opened = False
 
     # -- internals -----------------------------------------------------------------------------
@@ -140,27 +272,35 @@ class SerialDriveLink:
                 "(the rc-runtime service runs as rc-car with SupplementaryGroups=dialout)"
             )
 
-    def _next_seq(self) -> int:
-        seq = self._seq
-        self._seq = (self._seq + 1) & 0xFFFF
-        return seq
-
-    def _send(self, msg: Message) -> int:
-        seq = self._next_seq()
+    def _send(self, msg: Message) -> int | None:
+        """Write a frame that is never paced (ARM, NEUTRAL, HEARTBEAT)."""
         if self._opened and self._ser is None:
             self._connect()
         if self._ser is None:
             self._stats.dropped += 1
-            return seq
-        self._write(encode(msg, seq))
+            return None
+        self._spend(len_of(msg), force=True)
+        seq = self._write(msg)
         self._service(connect=False)
         return seq
 
-    def _write(self, frame: bytes) -> bool:
+    def _send_arm(self) -> None:
+        self._last_arm = time.monotonic()
+        seq = self._send(Arm())
+        if seq is not None:
+            self._arm_seq = seq
+            self._confirmed = False  # until a STATUS covers this ARM
+
+    def _write(self, msg: Message) -> int | None:
+        """Encode ``msg`` with the next SEQ and write it; the SEQ is used up only if it went out."""
         ser = self._ser
         if ser is None:
             self._stats.dropped += 1
-            return False
+            return None
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())  # a NEUTRAL it wrote used up our next SEQ
+        seq = self._seq
+        frame = encode(msg, seq)
         try:
             # A far end that stopped reading must not get a backlog of old commands replayed later
             # (each one restarting its failsafe timer): drop what is still queued, newest wins.
@@ -174,40 +314,92 @@ class SerialDriveLink:
             self._write_timeouts += 1
             if self._write_timeouts >= _MAX_WRITE_TIMEOUTS:
                 self._lost(f"{self._write_timeouts} writes timed out")
-            return False
+            return None
         except _PORT_ERRORS as exc:
             self._stats.dropped += 1
             self._lost(str(exc))
-            return False
+            return None
         self._write_timeouts = 0
         if written != len(frame):
             self._stats.dropped += 1  # partial frame: the car's CRC rejects it
-            return False
+            return None
+        self._seq = (seq + 1) % SEQ_MOD
+        self._last_write = time.monotonic()
         self._stats.sent += 1
+        return seq
+
+    def _spend(self, n: int, force: bool = False) -> bool:
+        """Token bucket over the line's byte budget; ``force`` spends even into debt (safety frames)."""
+        now = time.monotonic()
+        self._tokens = min(BURST_BYTES, self._tokens + (now - self._tokens_at) * self._bytes_per_s)
+        self._tokens_at = now
+        if self._tokens < n and not force:
+            return False
+        self._tokens -= n
         return True
 
+    def _drop_pending(self) -> None:
+        if self._pending is not None:
+            self._stats.paced += 1
+            self._pending = None
+
+    def _flush_pending(self, now: float) -> None:
+        if self._pending is None:
+            return
+        msg, since = self._pending
+        if now - since > PENDING_MAX_AGE_S or not self._confirmed:
+            self._drop_pending()
+        elif self._spend(len_of(msg)):
+            self._pending = None
+            self._write(msg)
+
     def _service(self, connect: bool = True) -> None:
-        """Reconnect when due, read what the car sent, re-arm a car that reset."""
+        """Reconnect when due, read what the car sent, re-arm, flush a paced DRIVE, heartbeat."""
         if self._ser is None and connect and self._opened:
             self._connect()
         ser = self._ser
         if ser is None:
+            self._update_health()
             return
         try:
             data = ser.read(4096)  # timeout=0: returns at once
         except _PORT_ERRORS as exc:
             self._lost(str(exc))
-            return
-        if not data:
+            self._update_health()
             return
         now = time.monotonic()
-        for frame in self._decoder.feed(data, now):
+        if self._guard is not None:
+            self._on_guard(self._guard.poll())
+        for frame in self._decoder.feed(data, now) if data else []:
             try:
                 msg = decode_message(frame)
-            except ProtocolError:
+            except ProtocolError as exc:
+                self._stats.status_invalid += 1  # counted, never acted on
+                log.debug("invalid STATUS ignored: %s", exc)
                 continue
             if isinstance(msg, Status):
                 self._on_status(CarStatus.from_status(msg, frame.seq, now))
+        if self._ser is None:
+            return
+        self._flush_pending(now)
+        if self._want_armed and not self._confirmed and now - self._last_arm >= ARM_RETRY_S:
+            if self._lost_arm:  # the car was armed for us and is not any more
+                self._stats.rearms += 1
+                self._lost_arm = False
+            else:
+                self._stats.arm_retries += 1
+            self._send_arm()
+        elif now - self._last_write >= HEARTBEAT_S:
+            self._stats.heartbeats += 1
+            self._spend(len_of(Heartbeat()), force=True)
+            self._write(Heartbeat())
+        self._update_health()
+
+    def _on_guard(self, fired: list[int]) -> None:
+        for seq in fired:  # the guard wrote NEUTRAL with our next SEQ: it is used up
+            self._stats.guard_neutrals += 1
+            if self._seq == seq:
+                self._seq = (seq + 1) % SEQ_MOD
 
     def _on_status(self, status: CarStatus) -> None:
         self._status = status
@@ -215,12 +407,22 @@ class SerialDriveLink:
         self._stats.status_frames += 1
         if status.manual:
             self._stats.manual_frames += 1
-        now = status.received_at
-        if self._want_armed and not status.armed and now - self._last_rearm >= _REARM_INTERVAL_S:
-            self._last_rearm = now
-            self._stats.rearms += 1
-            log.info("car reports disarmed; re-arming")
-            self._write(encode(Arm(), self._next_seq()))
+        if status.armed:
+            if self._arm_seq is not None and seq_at_or_after(status.last_seq, self._arm_seq):
+                self._confirmed = True
+        elif self._confirmed:
+            self._confirmed = False  # a reset board, silence, or its own disarm: re-arm before driving
+            self._lost_arm = True
+            if self._want_armed:
+                log.warning("car reports disarmed; DRIVE withheld until it confirms a new ARM")
+
+    def _update_health(self) -> None:
+        h = self.health
+        if h == NO_STATUS and self._status is None and time.monotonic() - self._connected_at <= STATUS_TIMEOUT_S:
+            return  # just connected: the first STATUS is not due yet
+        if h != self._health:
+            (log.info if h in (OK, DISARMED) else log.warning)("car link: %s", self.describe_health())
+            self._health = h
 
     def _connect(self, first: bool = False) -> None:
         now = time.monotonic()
@@ -232,36 +434,90 @@ class SerialDriveLink:
                 self.port, self.baud, timeout=0, write_timeout=self.write_timeout_s, exclusive=True
             )
         except _PORT_ERRORS as exc:
-            if first:
-                code = getattr(exc, "errno", None)
-                if code in (errno.EACCES, errno.EPERM):
-                    raise LinkError(f"no permission to open {self.port}; add the user to 'dialout'") from exc
-                log.warning("serial port %s not available (%s); retrying every %.1f s", self.port, exc,
-                            self.reconnect_s)
+            self._open_failed(exc, first)
             return
         self._ser = ser
+        self._connected_at = now
+        if self._guard is not None:
+            self._guard.set_fd(ser.fileno())
         self._decoder.reset()
         try:
             ser.reset_input_buffer()  # statuses queued before we came are stale
         except _PORT_ERRORS as exc:
             log.debug("flushing %s: %s", self.port, exc)
         self._write_timeouts = 0
+        self._confirmed = False
+        self._arm_seq = None
+        self._status = None
         if not first:
             self._stats.reconnects += 1
             log.warning("serial port %s reconnected", self.port)
         if self._want_armed:
-            self._last_rearm = now
-            self._write(encode(Arm(), self._next_seq()))
+            self._send_arm()
+
+    def _open_failed(self, exc: BaseException, first: bool) -> None:
+        code = getattr(exc, "errno", None)
+        text = str(exc)
+        if code == errno.EAGAIN or "exclusively lock" in text:
+            holder = lock_holder(self.port)
+            self._missing_reason = f"is in use by {holder}"
+            if first:
+                raise LinkError(f"serial port {self.port} is in use by {holder}; stop that process first") from exc
+        elif code in (errno.EACCES, errno.EPERM):
+            if first:
+                raise LinkError(f"no permission to open {self.port}; add the user to 'dialout'") from exc
+            self._missing_reason = "cannot be opened (permission denied)"
+        elif "Inappropriate ioctl" in text or code == errno.ENOTTY:
+            if first:
+                raise LinkError(f"{self.port} is not a serial port (no terminal settings); point --serial at "
+                                "the car's port (e.g. /dev/rc-car)") from exc
+            self._missing_reason = "is not a serial port"
+        else:
+            self._missing_reason = "does not exist" if not os.path.exists(self.port) else f"cannot be opened ({exc})"
+        if first:
+            log.warning("serial port %s not available (%s); retrying every %.1f s", self.port, exc, self.reconnect_s)
 
     def _lost(self, reason: str) -> None:
         log.warning("serial port %s lost (%s); reconnecting every %.1f s", self.port, reason, self.reconnect_s)
+        self._missing_reason = f"lost ({reason})"
         self._drop_port()
         self._next_try = time.monotonic() + self.reconnect_s
 
     def _drop_port(self) -> None:
         ser, self._ser = self._ser, None
+        self._confirmed = False
+        if ser is not None and self._guard is not None:
+            self._guard.set_fd(None)
         if ser is not None:
             try:
                 ser.close()
             except _PORT_ERRORS as exc:
                 log.debug("closing %s: %s", self.port, exc)
+
+
+def len_of(msg: Message) -> int:
+    """Frame size of ``msg`` in bytes."""
+    return HEADER_LEN + PAYLOAD_LEN[message_type(msg)] + CRC_LEN
+
+
+def lock_holder(port: str) -> str:
+    """Who holds the exclusive (flock) lock on ``port``: "pid N (command line)" from /proc/locks, or
+    "another process" when that cannot be read (not Linux, another user's process)."""
+    try:
+        st = os.stat(port)
+        want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        with open("/proc/locks", encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "another process"
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == want:
+            pid = parts[4]
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = ""
+            return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"
+    return "another process"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import checkout_env, python_module
 from tests.runtime.tensorrt.conftest import gpu_missing_reason
 
 
@@ -17,7 +18,7 @@ def test_worker_imports_neither_tensorflow_nor_mlflow() -> None:
     code = ("import sys, benchmarks.worker, benchmarks.reference_data, converter.reference; "
             "heavy = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]; "
             "assert not heavy, heavy")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=checkout_env())
 
 
 @pytest.mark.slow
@@ -26,8 +27,8 @@ def test_worker_reports_skip_with_the_reason(demo_bundle: Path, tmp_path: Path) 
     if gpu_missing_reason() is None:
         pytest.skip("this machine can run TensorRT")
     out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "benchmarks.worker", "--bundle", str(demo_bundle), "--format", "trt-fp16",
-                    "--out", str(out)], check=True, timeout=120)
+    subprocess.run([*python_module("benchmarks.worker"), "--bundle", str(demo_bundle), "--format", "trt-fp16",
+                    "--out", str(out)], check=True, timeout=120, env=checkout_env())
     r = json.loads(out.read_text())
     assert r["status"] == "skipped" and ("TensorRT" in r["reason"] or "GPU" in r["reason"] or "CUDA" in r["reason"])
 
@@ -39,9 +40,9 @@ def test_tensorrt_build_has_gpu_split(demo_bundle: Path, tmp_path: Path) -> None
     if reason is not None:
         pytest.skip(f"GPU test: {reason}")
     out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "benchmarks.worker", "--bundle", str(demo_bundle), "--format", "trt-fp16",
+    subprocess.run([*python_module("benchmarks.worker"), "--bundle", str(demo_bundle), "--format", "trt-fp16",
                     "--warmup", "5", "--min-count", "50", "--min-time", "0.1", "--accuracy", "--out", str(out),
-                    "--cache-dir", str(tmp_path / "engines")], check=True, timeout=900)
+                    "--cache-dir", str(tmp_path / "engines")], check=True, timeout=900, env=checkout_env())
     r = json.loads(out.read_text())
     assert r["status"] == "ok", r
     assert set(r["gpu_ms"]) == {"h2d", "compute", "d2h"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from runtime.backends import open_backend
 from runtime.manifest import Manifest, load_manifest, sha256_file
 from runtime.preprocess import preprocess_frame
 from tests.calibration.conftest import TrackSources
-from tests.conftest import DemoRegistry
+from tests.conftest import DemoRegistry, checkout_env, python_module
 
 pytestmark = pytest.mark.slow
 
@@ -139,10 +138,10 @@ def test_a_drive_recorded_by_the_runtime_on_int8_calibrates_again(int8_run: Int8
                                                                    tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     proc = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "--bundle", str(int8_run.bundle), "--backend", "tflite",
+        [*python_module("runtime.cli"), "--bundle", str(int8_run.bundle), "--backend", "tflite",
          "--format", "tflite-int8", "--camera", f"file://{track_sources.video}?realtime=0",
          "--serial", "null://", "--max-frames", "60", "--record", str(rec), "--log-level", "WARNING"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, env=checkout_env(),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = tmp_path / "from-recording"

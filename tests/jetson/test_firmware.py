@@ -129,7 +129,16 @@ def test_c_and_python_parsers_agree_on_corrupted_streams(harness: Path) -> None:
     in one harness run; frames found and error counters must be identical."""
     import random
 
-    from runtime.link.protocol import Arm, Drive, Heartbeat, Message, Neutral, Status, encode
+    from runtime.link.protocol import (
+        PROTOCOL_VERSION,
+        Arm,
+        Drive,
+        Heartbeat,
+        Message,
+        Neutral,
+        Status,
+        encode,
+    )
 
     rng = random.Random(4)
     streams = []
@@ -139,7 +148,7 @@ def test_c_and_python_parsers_agree_on_corrupted_streams(harness: Path) -> None:
             choices: list[Message] = [
                 Drive(rng.randint(-1000, 1000), rng.randint(-1000, 1000), rng.getrandbits(32)),
                 Arm(), Neutral(rng.random() < 0.5), Heartbeat(),
-                Status(1, 0, 1, seq, 0, 0, 0, 7400, 0),
+                Status(rng.choice((PROTOCOL_VERSION, PROTOCOL_VERSION, 1)), 0, 1, seq, 0, 0, 0, 7400, 0),
             ]
             msg = rng.choice(choices)
             frame = bytearray(encode(msg, rng.getrandbits(16)))

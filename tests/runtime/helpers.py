@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
-from runtime.backends import open_backend
 from runtime.backends.base import Backend
 from runtime.config import (
     CameraSection,
@@ -19,9 +20,8 @@ from runtime.config import (
     RuntimeConfig,
     WatchdogSection,
 )
-from runtime.manifest import load_manifest
+from runtime.manifest import PreprocessSpec, load_manifest
 from runtime.policy import PolicyConfig
-from runtime.preprocess import preprocess_frame
 from runtime.sim import CarSimulator
 
 N_FRAMES = 48
@@ -31,20 +31,46 @@ PASS_THROUGH = PolicyConfig(max_throttle=1.0, max_reverse=1.0, throttle_slew_rat
 WIRE_TOL = 0.0006
 
 
-def reference_outputs(bundle: Path, backend: str, frames: list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
-    """The model's steering and throttle for each frame, computed outside the runtime loop."""
+def hand_preprocess(frame_bgr: np.ndarray, spec: PreprocessSpec, layout: str) -> np.ndarray:
+    """The manifest's preprocessing written out again with plain numpy (an oracle independent of
+    ``runtime.preprocess``): resize (OpenCV INTER_AREA), drop ``crop_top`` rows, channel order by
+    indexing, ``(x * scale - mean) / std`` per channel. -> (1, H, W, C) or (1, C, H, W) float32."""
+    assert spec.color in ("RGB", "BGR"), "the demo model takes colour frames"
+    img = frame_bgr
+    if img.shape[:2] != (spec.height, spec.width):
+        img = cv2.resize(img, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+    img = img[spec.crop_top:]
+    img = img[:, :, ::-1] if spec.color == "RGB" else img
+    x = (img.astype(np.float64) * spec.scale - np.array(spec.mean)) / np.array(spec.std)
+    if layout == "NCHW":
+        x = np.moveaxis(x, 2, 0)
+    return np.ascontiguousarray(x[None], dtype=np.float32)
+
+
+def reference_outputs(bundle: Path, frames: list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+    """Steering and throttle for each frame from the bundle's FP32 ONNX model run by ONNX Runtime
+    directly, with :func:`hand_preprocess` and a hand-written scalar decode: none of the loop's own
+    code (backends, ``runtime.preprocess``, ``runtime.decode``) computes the expected commands."""
+    import onnxruntime as ort
+
     manifest = load_manifest(bundle)
-    steering = manifest.output_by_meaning("steering")
-    throttle = manifest.output_by_meaning("throttle")
-    assert steering is not None and throttle is not None
-    be = open_backend(bundle, backend)
-    s, t = [], []
+    build = manifest.build("onnx")
+    image = manifest.input
+    assert image is not None and image.preprocess is not None
+    sess = ort.InferenceSession(str(bundle / build.file), providers=["CPUExecutionProvider"])
+    feed = build.io[image.name].name
+    out: dict[str, list[float]] = {"steering": [], "throttle": []}
     for f in frames:
-        y = be.infer(preprocess_frame(f, manifest.preprocess))
-        s.append(float(y[steering.name].reshape(-1)[0]))
-        t.append(float(y[throttle.name].reshape(-1)[0]))
-    be.close()
-    return {"steering": np.array(s), "throttle": np.array(t)}
+        y = dict(zip([o.name for o in sess.get_outputs()],
+                     sess.run(None, {feed: hand_preprocess(f, image.preprocess, image.layout)}), strict=True))
+        for meaning in out:
+            spec = manifest.output_by_meaning(meaning)
+            assert spec is not None
+            dec = spec.decode or {"kind": "scalar"}
+            assert dec.get("kind", "scalar") == "scalar", "the demo model's outputs are scalars"
+            raw = float(y[build.io[spec.name].name].reshape(-1)[0])
+            out[meaning].append(raw * float(dec.get("gain", 1.0)) + float(dec.get("bias", 0.0)))
+    return {k: np.array(v) for k, v in out.items()}
 
 
 def make_config(
@@ -121,3 +147,13 @@ def longest_unrefreshed_drive(simulator: CarSimulator) -> float:
         if kind == "drive":
             worst = max(worst, t_next - t)
     return worst
+
+
+def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``cond`` every 2 ms until it holds (True) or ``timeout`` seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.002)
+    return True

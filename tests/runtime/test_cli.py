@@ -15,6 +15,7 @@ import pytest
 from runtime.cli import main
 from runtime.manifest import load_manifest
 from runtime.sim import CarSimulator
+from tests.conftest import checkout_env, python_module
 from tests.runtime.helpers import first_neutral_after, host_neutrals
 
 DEADLINE_S = 0.1
@@ -22,8 +23,8 @@ MARGIN_S = 0.12  # scheduling slack on a loaded 2-core machine; still below the 
 
 
 def rc_runtime() -> list[str]:
-    script = Path(sys.executable).parent / "rc-runtime"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "runtime.cli"]
+    """rc-runtime of the checkout under test (``python -m runtime.cli``, with ``checkout_env()``)."""
+    return python_module("runtime.cli")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -35,7 +36,7 @@ def test_signal_sends_neutral_before_exit(
     proc = subprocess.Popen(
         [*rc_runtime(), "--bundle", str(bundle), "--camera", f"file://{clip_video}?loop=1&realtime=1",
          "--serial", port, "--backend", "tflite", "--stats-json", str(stats)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env(),
     )
     try:
         assert car.wait_for(lambda s: len(s.commands()) >= 10, 60.0), proc.stderr
@@ -127,13 +128,12 @@ def test_the_runtime_imports_neither_tensorflow_nor_mlflow() -> None:
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'mlflow', 'tf_keras'})\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=checkout_env())
 
 
 def test_systemd_notifications_over_a_real_notify_socket(
     bundle: Path, clip_video: Path, tmp_path: Path, sim: tuple[CarSimulator, str]
 ) -> None:
-    import os
     import socket
 
     car, port = sim
@@ -141,7 +141,7 @@ def test_systemd_notifications_over_a_real_notify_socket(
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     sock.settimeout(30.0)
-    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}  # ping every 0.1 s
+    env = checkout_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})  # ping every 0.1 s
     proc = subprocess.Popen(
         [*rc_runtime(), "--bundle", str(bundle), "--camera", f"file://{clip_video}?realtime=1&fps=30",
          "--serial", port, "--backend", "onnxruntime", "--duration", "1.0"],
@@ -157,6 +157,8 @@ def test_systemd_notifications_over_a_real_notify_socket(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert messages[0] == "READY=1"  # after the first inference, before any watchdog ping
+    lifecycle = [m for m in messages if not m.startswith("STATUS=")]  # STATUS= lines: the car link's health
+    assert lifecycle[0] == "READY=1"  # after the first inference and the car's first STATUS, before any ping
+    assert "STATUS=car link: car armed" in messages
     assert messages.count("WATCHDOG=1") >= 3
     assert car.commands()

@@ -1,6 +1,7 @@
 """The whole loop on a CPU: generated video and image folder -> TFLite / ONNX Runtime -> serial
 link -> car simulator on a real pty. Every command on the wire is checked against the model's
-outputs for the frame it names (tag = frame id)."""
+outputs for the frame it names (tag = frame id), computed by ONNX Runtime on the bundle's FP32 ONNX
+with a hand-written preprocessing (``helpers.reference_outputs``), not by the loop's own code."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_commands_on_the_wire_are_the_model_outputs_for_their_frames(
     assert car.wait_for(lambda s: s.state == "disarmed" and len(s.commands()) == n, 2.0)
     cmds = car.commands()
     assert [c["tag"] for c in cmds] == list(range(1, n + 1))  # every frame once, in order
-    ref = reference_outputs(bundle, backend, frames)
+    ref = reference_outputs(bundle, frames)  # independent of the loop's code
     for c in cmds:
         i = c["tag"] - 1  # frame ids start at 1, source indices at 0
         assert abs(c["steering"] - np.clip(ref["steering"][i], -1, 1)) <= WIRE_TOL, c

@@ -84,3 +84,54 @@ def test_commands_always_within_limits(s: float, t: float, dt: float) -> None:
     assert math.isfinite(c.steering) and math.isfinite(c.throttle)
     assert -0.9 <= c.steering <= 0.9 and -0.1 <= c.throttle <= 0.6
     assert c.valid == (math.isfinite(s) and math.isfinite(t))
+
+
+@pytest.mark.parametrize("deadline", [0.02, 0.1, 0.25, 0.5])
+def test_a_gap_longer_than_the_watchdog_deadline_ramps_only_one_deadline(deadline: float) -> None:
+    """The slew step ramps over at most the configured deadline (the watchdog had the car in
+    neutral after that), whatever the deadline is; a shorter gap ramps over the whole gap."""
+    rate = 1.0  # per second: small enough that no step below reaches max_throttle
+    p = Policy(PolicyConfig(max_throttle=1.0, throttle_slew_rate=rate), "steer", "thr", max_gap_s=deadline)
+    assert p(out(0, 1.0), 0.0).throttle == 0.0
+    assert p(out(0, 1.0), 0.6 * deadline).throttle == pytest.approx(rate * 0.6 * deadline)  # within: all of it
+    t = 0.6 * deadline + 3.0 * deadline  # a gap of three deadlines
+    assert p(out(0, 1.0), t).throttle == pytest.approx(rate * 1.6 * deadline)  # only one deadline's worth
+    # The same going backwards.
+    r = Policy(PolicyConfig(max_reverse=1.0, throttle_slew_rate=rate), "steer", "thr", max_gap_s=deadline)
+    r(out(0, -1.0), 0.0)
+    assert r(out(0, -1.0), 2.0 * deadline).throttle == pytest.approx(-rate * deadline)
+
+
+def test_the_gap_cap_defaults_to_the_default_deadline_and_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_gap_s"):
+        Policy(PolicyConfig(), "steer", "thr", max_gap_s=0.0)
+    p = Policy(PolicyConfig(), "steer", "thr")
+    assert p.max_gap_s == 0.1  # the default watchdog deadline, [watchdog] deadline_ms = 100
+
+
+def test_commands_carry_the_raw_decoded_values() -> None:
+    p = Policy(PolicyConfig(max_throttle=0.4, throttle_slew_rate=0), "steer", "thr")
+    cmd = p(out(0.7, 0.9), 0.0)
+    assert (cmd.raw_steering, cmd.raw_throttle) == pytest.approx((0.7, 0.9)) and cmd.throttle == pytest.approx(0.4)
+    bad = p(out(math.nan, 0.25), 0.1)
+    assert not bad.valid and math.isnan(bad.raw_steering) and bad.raw_throttle == 0.25
+    assert p(out(0.5, math.inf), 0.2).raw_steering == 0.5
+    zero = Policy(PolicyConfig(constant_throttle=0.0, throttle_slew_rate=0), "steer", None)
+    assert zero(out(0.1, 0.9), 0.0).raw_throttle == 0.0
+
+
+def test_constant_throttle_overrides_a_models_throttle_output() -> None:
+    p = Policy(PolicyConfig(max_throttle=1.0, constant_throttle=0.3, throttle_slew_rate=0), "steer", "thr")
+    cmd = p(out(0.0, 0.9), 0.0)
+    assert cmd.throttle == pytest.approx(0.3) and cmd.raw_throttle == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(("rate", "first", "then"), [(0.5, 1.0, -0.5), (10.0, -0.5, 1.0), (10.0, 1.0, -1.0)])
+def test_any_reversal_stops_at_zero_first(rate: float, first: float, then: float) -> None:
+    p = Policy(PolicyConfig(max_throttle=1.0, max_reverse=1.0, throttle_slew_rate=rate), "steer", "thr")
+    p(out(0, first), 0.0)
+    t = 0.0
+    while p(out(0, first), t).throttle != first:  # ramp up to `first`
+        t += 0.1
+        assert t < 100
+    assert p(out(0, then), t + 0.01).throttle == 0.0

@@ -16,6 +16,7 @@ from runtime.loop import DriveLoop
 from runtime.policy import Command, Policy, PolicyConfig
 from runtime.sim.link import SimulatedCarLink
 from runtime.watchdog import Watchdog
+from tests.runtime.helpers import wait_until
 
 
 class RecordingLink:
@@ -112,10 +113,14 @@ def test_halted_host_never_rearms_a_car_that_disarmed() -> None:
             wd.drive(Command(0.0, 0.2, True, 0.0, 0.2), time.monotonic(), i + 1)
             time.sleep(0.02)
         assert sim.model.state == "armed"
+        n_neutral = wd.neutral_sent
         halt.set()  # SIGTERM: neutral from now on
-        time.sleep(0.2)
+        assert wait_until(lambda: wd.neutral_sent > n_neutral, 1.0)
         sim.model.armed = False  # the board resets (USB glitch, brown-out)
-        time.sleep(0.8)
+        # The link decides to re-arm on each status frame that says "disarmed": watch until several
+        # such frames have arrived (and two neutral repeats went out), not for a fixed time.
+        n_status, n_neutral = link.stats.status_frames, wd.neutral_sent
+        assert wait_until(lambda: link.stats.status_frames >= n_status + 4 and wd.neutral_sent >= n_neutral + 2, 5.0)
         assert sim.model.state == "disarmed" and link.stats.rearms == 0
     finally:
         wd.stop()

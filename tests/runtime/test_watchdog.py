@@ -28,6 +28,11 @@ def cmd(s: float = 0.25, t: float = 0.3) -> Command:
 def link(sim: tuple[CarSimulator, str]) -> Iterator[SerialDriveLink]:
     lk = SerialDriveLink(sim[1])
     lk.open()
+    lk.arm()  # the watchdog arms on its first command; a confirmed car gets that command at once
+    end = time.monotonic() + 2
+    while not lk.car_armed and time.monotonic() < end:
+        lk.poll()
+        time.sleep(0.002)
     yield lk
     lk.close()
 
@@ -56,6 +61,9 @@ def test_neutral_within_the_deadline_when_commands_stop(sim: tuple[CarSimulator,
         assert car.wait_for(lambda s: any(n > t_drive for n in host_neutrals(s)), 1.0)
         t_neutral = min(n for n in host_neutrals(car) if n > t_drive)
         assert DEADLINE - 0.01 <= t_neutral - t <= DEADLINE + MARGIN
+        end = time.monotonic() + 0.5  # the guard process may have written that neutral a tick before this thread
+        while wd.trips == 0 and time.monotonic() < end:
+            time.sleep(0.002)
         assert wd.trips == 1 and wd.events.active("watchdog.expired")
         assert car.output.neutral and car.state == "armed"  # the host stopped it, not the car's failsafe
     finally:
@@ -67,8 +75,9 @@ def test_a_command_from_a_stale_frame_is_not_sent(sim: tuple[CarSimulator, str],
     wd = start_watchdog(link)
     try:
         assert not wd.drive(cmd(), time.monotonic() - 0.15, tag=3)
-        time.sleep(0.05)
-        assert not car.commands() and wd.commands == 0
+        # Had it been sent, the car would act on it for up to a deadline: watch that long.
+        assert not car.wait_for(lambda s: len(s.commands()) > 0, DEADLINE)
+        assert wd.commands == 0
     finally:
         wd.stop()
 

@@ -11,6 +11,7 @@ import pytest
 
 from converter.demo import track
 from converter.demo.media import FRAMES_DIR, LABELS_NAME, VIDEO_NAME, write_drive_media
+from tests.conftest import checkout_env
 
 
 def test_track_module_does_not_import_tensorflow() -> None:
@@ -18,7 +19,8 @@ def test_track_module_does_not_import_tensorflow() -> None:
     import subprocess
 
     code = "import sys, converter.demo.track, converter.demo.media; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=checkout_env()).stdout
     assert out.strip() == "False False"
 
 

@@ -2,45 +2,59 @@
 
 from __future__ import annotations
 
-import binascii
-
 import pytest
 
 from runtime.link.protocol import (
     CAR_TO_HOST,
     HOST_TO_CAR,
-    Arm,
+    PROTOCOL_VERSION,
     Drive,
     FrameDecoder,
     Heartbeat,
     MsgType,
-    Neutral,
     ProtocolError,
-    Status,
     crc16,
     decode_message,
     encode,
 )
-from tests.runtime.link.vectors import canonical, describe, hexbytes, load_vectors
+from tests.runtime.link.vectors import canonical, describe, hexbytes, load_vectors, message
 
 V = load_vectors()
-MESSAGES = {"ARM": Arm, "DRIVE": Drive, "NEUTRAL": Neutral, "HEARTBEAT": Heartbeat, "STATUS": Status}
 
 
-def test_crc_check_value_and_independent_implementation() -> None:
+def reference_crc(data: bytes) -> int:
+    """CRC-16/IBM-SDLC written out from the catalogue's parameters, bit by bit (poly 0x1021,
+    init 0xFFFF, refin, refout, xorout 0xFFFF): an independent check of the table version."""
+    crc = 0xFFFF
+    for byte in data:
+        for i in range(8):  # refin: the byte's least significant bit first
+            bit = ((byte >> i) & 1) ^ ((crc >> 15) & 1)
+            crc = ((crc << 1) & 0xFFFF) ^ (0x1021 if bit else 0)
+    crc = int(f"{crc:016b}"[::-1], 2)  # refout
+    return crc ^ 0xFFFF
+
+
+def test_crc_is_the_catalogue_crc16_ibm_sdlc() -> None:
+    assert V["crc"]["algorithm"] == "CRC-16/IBM-SDLC"
+    assert V["protocol_version"] == PROTOCOL_VERSION == 2
     for check in V["crc"]["check"]:
         data = check["ascii"].encode()
-        assert crc16(data) == int(check["crc"], 16)
-        assert binascii.crc_hqx(data, 0xFFFF) == int(check["crc"], 16)
+        assert int(check["crc"], 16) == 0x906E  # the catalogue's check value for CRC-16/IBM-SDLC
+        assert crc16(data) == 0x906E
+        assert reference_crc(data) == 0x906E
+    rng = __import__("random").Random(1)
+    for n in range(40):
+        data = rng.randbytes(n)
+        assert crc16(data) == reference_crc(data)
 
 
 @pytest.mark.parametrize("vec", V["frames"], ids=lambda v: v["name"])
 def test_frame_vector_encodes_and_decodes(vec: dict) -> None:
     raw = hexbytes(vec["hex"])
-    msg = MESSAGES[vec["type"]](**vec["fields"])
+    msg = message(vec["type"], vec["fields"])
     assert encode(msg, vec["seq"]) == raw
     # the CRC in the vector is the standard one, not just ours
-    assert int.from_bytes(raw[-2:], "little") == binascii.crc_hqx(raw[1:-2], 0xFFFF)
+    assert int.from_bytes(raw[-2:], "little") == reference_crc(raw[1:-2])
     frames = FrameDecoder().feed(raw)
     assert len(frames) == 1
     assert frames[0].type == MsgType[vec["type"]] and frames[0].seq == vec["seq"]
@@ -99,3 +113,11 @@ def test_gap_rule_abandons_stale_partial() -> None:
     frames = dec.expire(0.021)
     assert [f.type for f in frames] == [MsgType.HEARTBEAT]
     assert dec.counters.stale_partials == 1 and dec.pending == 0
+
+
+@pytest.mark.parametrize("vec", V["host_encoding"], ids=lambda v: str(v["value"]))
+def test_host_encoding_clamps_and_rounds_ties_away_from_zero(vec: dict) -> None:
+    # v1 rounded ties to even (Python's round): 0.0625 -> 62, where C's lround (and the spec) give 63.
+    from runtime.link.base import to_wire
+
+    assert to_wire(float(vec["value"])) == vec["wire"]

@@ -37,9 +37,11 @@ def test_commands_reach_the_car_with_seq_and_tag(car: tuple[CarSimulator, str]) 
     link.open()
     assert link.connected
     link.arm()
+    assert wait_until(lambda: link.car_armed, link=link)  # DRIVE waits for the car's armed STATUS
     seqs = [link.drive(0.25, -0.5, tag=1000 + i) for i in range(5)]
     seqs.append(link.drive(2.0, -3.0, tag=(1 << 32) + 7))  # clamped; tag wraps to u32
-    assert seqs == sorted(seqs) and len(set(seqs)) == 6
+    written = [s for s in seqs if s is not None]
+    assert written == sorted(written) and len(set(written)) == 6
     assert sim.wait_for(lambda s: len(s.commands()) == 6)
     cmds = sim.commands()
     assert [c["seq"] for c in cmds] == seqs
@@ -60,6 +62,7 @@ def test_manual_override_is_visible(car: tuple[CarSimulator, str]) -> None:
     link = SerialDriveLink(path)
     link.open()
     link.arm()
+    assert wait_until(lambda: link.car_armed, link=link)  # DRIVE waits for the car's armed STATUS
     link.drive(0.0, 0.3)
     sim.set_rc(-0.2, 0.1)
     sim.set_manual(True)
@@ -76,6 +79,7 @@ def test_nonfinite_command_sends_neutral(car: tuple[CarSimulator, str]) -> None:
     link = SerialDriveLink(path)
     link.open()
     link.arm()
+    assert wait_until(lambda: link.car_armed, link=link)  # DRIVE waits for the car's armed STATUS
     link.drive(0.1, 0.4)
     assert sim.wait_for(lambda s: s.output.throttle == 0.4)
     link.drive(float("nan"), 0.4)
@@ -90,6 +94,7 @@ def test_port_vanishes_and_comes_back(tmp_path: Path) -> None:
     link = SerialDriveLink(path, reconnect_s=0.05)
     link.open()
     link.arm()
+    assert wait_until(lambda: link.car_armed, link=link)  # DRIVE waits for the car's armed STATUS
     link.drive(0.0, 0.2, tag=1)
     assert sim1.wait_for(lambda s: s.output.throttle == 0.2)
     sim1.stop()  # USB unplugged: the pty and the /dev link are gone
@@ -125,6 +130,7 @@ def test_missing_port_is_waited_for(tmp_path: Path) -> None:
     try:
         link.arm()
         assert wait_until(lambda: link.connected, link=link)
+        assert wait_until(lambda: link.car_armed, link=link)  # ARM went out on connect, the car confirmed
         link.drive(0.0, 0.5)
         assert sim.wait_for(lambda s: s.output.throttle == 0.5)
         link.close()
@@ -138,9 +144,9 @@ def test_stuck_port_never_blocks_long() -> None:
         link = SerialDriveLink(path, write_timeout_s=0.02, reconnect_s=10)
         link.open()
         worst = 0.0
-        for i in range(3000):
+        for _ in range(3000):
             t0 = time.perf_counter()
-            link.drive(0.0, 0.1, tag=i)
+            link.neutral()  # never paced, never withheld: the safety frame must not block either
             worst = max(worst, time.perf_counter() - t0)
             if not link.connected:
                 break
@@ -183,6 +189,7 @@ def test_sim_url_drives_an_in_process_car(tmp_path: Path) -> None:
     assert isinstance(link, SerialDriveLink)
     link.open()
     link.arm()
+    assert wait_until(lambda: link.car_armed, link=link)  # DRIVE waits for the car's armed STATUS
     link.drive(0.1, 0.2, tag=42)
     assert wait_until(lambda: link.last_status is not None and link.last_status.last_tag == 42, link=link)
     link.close()

@@ -32,6 +32,7 @@ from runtime.tensorrt.version import (
     import_tensorrt,
     parse_version,
 )
+from tests.conftest import checkout_env
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -153,5 +154,5 @@ def test_engine_building_imports_no_tensorflow() -> None:
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=checkout_env())
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,223 @@
+"""The deadline guard: a small separate process that writes NEUTRAL to the car's port when the
+runtime's newest command passes its deadline, whether or not the runtime's Python gets the CPU.
+
+The watchdog thread lives in the runtime's interpreter: under load it waits for the CPU *and* for
+the GIL, and was measured 50-153 ms late. The guard is its own process: it sleeps in ``select()``
+until the deadline the runtime last handed it, so the kernel wakes it like any sleeper (and with
+``SCHED_FIFO`` where the process may use it, ahead of every normal process), and it writes one
+NEUTRAL frame on a duplicate of the port's file descriptor. The car's 250 ms failsafe remains the
+backstop for a guard that cannot run at all.
+
+Protocol on a SOCK_SEQPACKET socket pair (one message per datagram; ASCII):
+
+    parent -> guard   "F" + SCM_RIGHTS fd   the port (re)opened: write NEUTRAL here
+                      "X"                   the port is gone: forget the fd
+                      "D <deadline> <seq>"  at time.monotonic() >= deadline, write NEUTRAL with seq
+                      "C"                   no deadline (the runtime itself is sending neutral)
+                      "Q"                   quit without writing anything (orderly close)
+    guard -> parent   "P <policy>"          scheduling it got: "fifo" or "other"
+                      "N <seq> <t>"         it wrote NEUTRAL with seq at time t
+
+If the runtime dies (the socket closes without "Q"), the guard writes NEUTRAL with the disarm bit
+at once and exits: a killed runtime stops the car in milliseconds instead of the car's 250 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+
+from runtime.link.protocol import Neutral, encode
+
+log = logging.getLogger(__name__)
+
+FIFO_PRIORITY = 10  # above every normal process; low among real-time ones (kernel threads use 50)
+
+
+class DeadlineGuard:
+    """The runtime's handle on the guard process. Every method is non-blocking and never raises:
+    a guard that died leaves the in-process watchdog and the car's failsafe in charge (logged)."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self.policy: str | None = None  # "fifo" or "other" once the guard reported it
+        self.fired = 0
+        self.fired_at: list[float] = []  # time.monotonic() of each NEUTRAL it wrote (the last 1000)
+
+    @property
+    def running(self) -> bool:
+        return self._sock is not None and self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "import sys, socket; from runtime.link.guard import serve; "
+                 "serve(socket.socket(fileno=int(sys.argv[1])))", str(child.fileno())],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+        except OSError as exc:
+            log.warning("deadline guard not started (%s): the watchdog thread alone keeps the deadline", exc)
+            parent.close()
+            return
+        finally:
+            child.close()
+        self._sock = parent
+        parent.settimeout(2.0)  # its "P" hello: ready (Python start-up and imports, ~0.1 s)
+        try:
+            self._on_message(parent.recv(64))
+        except OSError as exc:
+            log.warning("deadline guard (pid %d) did not report ready (%s)", self._proc.pid, exc)
+        parent.setblocking(False)
+        log.info("deadline guard started (pid %d, scheduling %s)", self._proc.pid, self.policy)
+
+    def set_fd(self, fd: int | None) -> None:
+        if fd is None:
+            self._send(b"X")
+        else:
+            self._send(b"F", fd)
+
+    def arm(self, deadline: float, seq: int) -> None:
+        self._send(b"D %.6f %d" % (deadline, seq))
+
+    def clear(self) -> None:
+        self._send(b"C")
+
+    def poll(self) -> list[int]:
+        """SEQ numbers of the NEUTRAL frames the guard wrote since the last poll."""
+        out: list[int] = []
+        sock = self._sock
+        while sock is not None:
+            try:
+                msg = sock.recv(64)
+            except BlockingIOError:
+                break
+            except OSError:
+                msg = b""
+            if not msg:
+                self._died("its socket closed")
+                break
+            seq = self._on_message(msg)
+            if seq is not None:
+                out.append(seq)
+        return out
+
+    def _on_message(self, msg: bytes) -> int | None:
+        kind, _, rest = msg.partition(b" ")
+        if kind == b"N":
+            self.fired += 1
+            seq, at = rest.split()
+            self.fired_at = [*self.fired_at[-999:], float(at)]
+            return int(seq)
+        if kind == b"P":
+            self.policy = rest.decode()
+            if self.policy != "fifo":
+                log.info("deadline guard runs at normal priority (SCHED_FIFO not permitted: grant "
+                         "CAP_SYS_NICE for real-time); it still does not wait for the runtime's Python")
+        return None
+
+    def stop(self) -> None:
+        """Orderly stop: the guard exits without writing anything."""
+        self._send(b"Q")
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def _send(self, msg: bytes, fd: int | None = None) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            if fd is None:
+                sock.send(msg)
+            else:
+                socket.send_fds(sock, [msg], [fd])
+        except BlockingIOError:
+            log.debug("deadline guard busy; %r not sent", msg)  # 200+ queued: it will catch up
+        except OSError as exc:
+            self._died(str(exc))
+
+    def _died(self, why: str) -> None:
+        log.warning("deadline guard gone (%s): the watchdog thread alone keeps the deadline", why)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+# -------------------------------------------------------------------------------------------------
+# The guard process itself
+
+
+def _realtime() -> str:
+    if os.environ.get("RC_LINK_GUARD_REALTIME") == "0":  # benchmarks: measure the unprivileged case
+        return "other"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+    except (AttributeError, OSError):
+        return "other"
+    return "fifo"
+
+
+def _write_neutral(fd: int, seq: int, disarm: bool = False) -> bool:
+    try:
+        return os.write(fd, encode(Neutral(disarm=disarm), seq)) > 0
+    except OSError:  # a full or vanished port: the car's failsafe is the backstop
+        return False
+
+
+def serve(sock: socket.socket) -> None:
+    """The guard's loop (runs in the guard process)."""
+    fd: int | None = None
+    deadline: float | None = None
+    seq = 0
+    sock.send(b"P " + _realtime().encode())
+    while True:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if ready:
+            try:
+                msg, fds, _, _ = socket.recv_fds(sock, 64, 1)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:  # the runtime is gone without saying goodbye: stop the car now
+                if fd is not None:
+                    _write_neutral(fd, seq, disarm=True)
+                return
+            kind, _, rest = msg.partition(b" ")
+            if kind == b"F" and fds:
+                if fd is not None:
+                    os.close(fd)
+                fd = fds[0]
+            elif kind == b"X":
+                if fd is not None:
+                    os.close(fd)
+                fd = None
+            elif kind == b"D":
+                when, s = rest.split()
+                deadline, seq = float(when), int(s)
+            elif kind == b"C":
+                deadline = None
+            elif kind == b"Q":
+                return
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            deadline = None
+            if fd is not None and _write_neutral(fd, seq):
+                with contextlib.suppress(OSError):
+                    sock.send(b"N %d %.6f" % (seq, time.monotonic()))
+                seq = (seq + 1) & 0xFFFF
