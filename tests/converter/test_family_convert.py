@@ -16,9 +16,7 @@ import contextlib
 import io
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from converter.demo.family_data import drive_clip, write_imu_csv
 from converter.demo.track import write_image_folder
 from runtime.manifest import load_manifest
 from runtime.recording import read_recording
+from tests.conftest import checkout_env, python_module
 from tests.converter.demo.family_helpers import FAMILY_TIMEOUT_S, seeded_family
 
 # The first test trains all nine kinds (minutes on a shared laptop CPU), then converts each.
@@ -63,12 +62,6 @@ max_throttle = 1.0
 max_reverse = 1.0
 throttle_slew_rate = 0.0
 """
-
-
-def _bin(path: str) -> list[str]:
-    script = Path(sys.executable).parent / path
-    return [str(script)] if script.exists() else [sys.executable, "-m", {"rc-runtime": "runtime.cli",
-                                                                          "rc-car-sim": "runtime.sim.cli"}[path]]
 
 
 # kind x format -> what was measured (built, verified, driven): the table of the closing note.
@@ -165,8 +158,8 @@ def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, 
 def car_sim(tmp: Path) -> Iterator[tuple[str, Path]]:
     """``rc-car-sim`` on a pseudo-terminal (a process); yields (link path, JSON-lines command log)."""
     link, log = tmp / "rc-car", tmp / "car.jsonl"
-    proc = subprocess.Popen([*_bin("rc-car-sim"), "--pty-link", str(link), "--log", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*python_module("runtime.sim.cli"), "--pty-link", str(link), "--log", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env())
     try:
         deadline = time.monotonic() + 30
         while not link.exists():
@@ -191,16 +184,17 @@ def run_drive(bundle: Path, fmt: str, kind: Kind, media: DriveMedia, tmp: Path) 
     """``rc-runtime`` over the drive (with the kind's extra input), recording every input it fed."""
     cfg = tmp / "runtime.toml"
     cfg.write_text(PASS_THROUGH)
-    # The IMU replay runs on the camera's clock, so that pilot gets the frames in real time.
-    realtime = int(kind.extra == "imu")
+    # Frames in real time, as a camera gives them: the IMU replay runs on that clock, and the link
+    # paces DRIVEs to what the line carries (faster than real time, some would be replaced).
+    realtime = 1
     extra = {"imu": ["--imu", f"file://{media.imu_csv}"], "behavior": ["--behavior", BEHAVIOR]}.get(kind.extra or "", [])
     stats = tmp / "stats.json"
     with car_sim(tmp) as (link, log):
         run = subprocess.run(
-            [*_bin("rc-runtime"), "--config", str(cfg), "--bundle", str(bundle), "--backend", BACKEND[fmt],
+            [*python_module("runtime.cli"), "--config", str(cfg), "--bundle", str(bundle), "--backend", BACKEND[fmt],
              "--format", fmt, "--camera", f"file://{media.folder}?realtime={realtime}", "--serial", link,
              "--deadline-ms", "1000", "--stats-json", str(stats), "--record", str(tmp / "rec"), *extra],
-            capture_output=True, text=True, timeout=300, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True, text=True, timeout=300, env=checkout_env({"TF_CPP_MIN_LOG_LEVEL": "2"}),
         )
         assert run.returncode == 0, run.stderr[-3000:]
         time.sleep(0.3)  # the last frames reach the simulator's log
@@ -237,15 +231,16 @@ def keras_steering(kind: Kind, model: Any, feeds: dict[str, np.ndarray]) -> np.n
 def check_fed_inputs(kind: Kind, drive: Drive, media: DriveMedia) -> None:
     """What the runtime fed, against what it should have: the window of the last frames, the
     commands the car really got, the IMU sample of the frame's time, the configured behaviour."""
-    by_tag = {c["tag"]: c for c in drive.wire}
-    for c in drive.wire:
+    order = sorted(drive.records)  # the frames the loop handled, in order
+    for j, c in enumerate(drive.wire):
         r = drive.records[c["tag"]]
+        assert r["sent"], r
         if kind.sequence:
-            fid = r["frame_id"]
-            assert r["inputs"]["img_in"]["frame_ids"] == [fid - 2, fid - 1, fid]  # oldest first
+            p = order.index(r["frame_id"])
+            assert r["inputs"]["img_in"]["frame_ids"] == order[p - 2 : p + 1]  # the last 3, oldest first
         elif kind.extra == "memory":
-            prev = [by_tag.get(t) for t in range(c["tag"] - 3, c["tag"])]
-            want = [v for p in prev for v in ((p["steering"], p["throttle"]) if p else (0.0, 0.0))]
+            prev = [drive.wire[i] if i >= 0 else None for i in range(j - 3, j)]
+            want = [v for p_ in prev for v in ((p_["steering"], p_["throttle"]) if p_ else (0.0, 0.0))]
             np.testing.assert_allclose(r["inputs"]["mem_in"], want, atol=WIRE_TOL)
         elif kind.extra == "imu":
             rows = np.abs(media.imu - np.asarray(r["inputs"]["imu_in"], np.float32)).max(axis=1)
@@ -286,11 +281,8 @@ def test_the_wire_carries_the_keras_models_steering(
     assert bundles[key]["code"] in (0, 1), bundles[key]["summary"]
     drive = run_drive(bundles[key]["bundle"], fmt, kind, media, tmp_path)
     tags = [c["tag"] for c in drive.wire]
-    if kind.extra != "imu":  # realtime=0: every frame once, in order (a sequence waits for its window)
-        first = 3 if kind.sequence else 1
-        assert tags == list(range(first, N_DRIVE + 1))
-    else:
-        assert len(tags) >= N_DRIVE // 2 and tags == sorted(set(tags))
+    # In real time a loaded machine may skip a frame; commands stay in frame order, one per frame.
+    assert tags == sorted(set(tags)) and len(tags) >= 0.8 * N_DRIVE, tags
     check_fed_inputs(kind, drive, media)
     want = keras_steering(kind, family["kind_by_name"][key]["model"], keras_inputs(kind, drive, media.frames))
     assert np.std(want) > 0.05  # a pilot that steers through the curves, not a constant
