@@ -7,24 +7,33 @@ DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
 .PHONY: setup demo registry convert test test-deps lint typecheck pytest test-runtime-py310 clean mutation
 
+# torch's CPU build (190 MB) before the torch extra, so pip never pulls the multi-GB CUDA one: the
+# machine's wheelhouse when it has the wheel, else PyTorch's CPU index.
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl))
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev]'
-	$(BIN)/pip install -q --no-deps -c requirements/constraints.txt tf_keras  # legacy .h5 pilots; see constraints
+	$(BIN)/pip install -q -c requirements/constraints.txt $(if $(TORCH_WHEEL),$(TORCH_WHEEL),torch --index-url $(TORCH_CPU_INDEX))
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev,torch]'
+	$(BIN)/pip install -q --no-deps -c requirements/constraints.txt tf_keras  # legacy .h5 pilots, onnx2tf; see constraints
 	touch $@
 
 setup: $(VENV)/.installed
 
-# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way),
-# then convert version 3 into builds/rc_pilot/v3.
+# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way) and
+# the PyTorch JetRacer-style pilot (v1 pt2, v2 pickle), then convert rc_pilot v3 and jetracer_pilot v1.
 demo: registry convert
 
 registry: setup
 	$(BIN)/rc-demo-registry --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts --media $(DEMO)/media
+	$(BIN)/python -m converter.demo.jetracer_seed --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts
 
+# Both pilots: the Keras one (builds/rc_pilot/v3) and the PyTorch JetRacer-style one (builds/jetracer_pilot/v1).
 convert: setup
 	$(BIN)/convert-model --version 3
+	$(BIN)/convert-model --name jetracer_pilot --version 1
 
 test: setup lint typecheck pytest test-runtime-py310
 

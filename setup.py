@@ -30,6 +30,17 @@ CONVERTER = [
 ]
 BENCHMARKS = [*CONVERTER, "matplotlib>=3.7"]
 MUTATION = ["mutmut>=3.8,<4"]  # `make mutation` (pinned in requirements/constraints.txt)
+# PyTorch sources (workstation only; the car never imports torch). Install torch's CPU build first
+# (`make setup` does: the machine's wheelhouse or PyTorch's CPU index), or pip fetches the CUDA one.
+# onnx2tf makes the TFLite builds from the exported ONNX; it declares no dependencies of its own, hence
+# the list. It also imports tf_keras, which `make setup` installs with --no-deps (see constraints).
+TORCH = [
+    "torch>=2.6",
+    "onnxscript>=0.2",
+    "onnx2tf>=1.28,<1.29",
+    "onnx-graphsurgeon>=0.5",
+    "sng4onnx>=1.0",
+]
 
 setup(
     name="rc-edge",
@@ -45,6 +56,7 @@ setup(
         "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
+        "torch": [*CONVERTER, *TORCH],
         "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3",
                 *MUTATION],
     },

@@ -22,7 +22,8 @@ from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, 
 
 log = logging.getLogger(__name__)
 
-TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt")
+TOOL_DISTS = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt",
+              "torch", "onnxscript", "onnx2tf")
 CALIBRATION_MANIFEST = "calibration.json"
 
 
@@ -67,6 +68,7 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "outputs": req.outputs,
         "inputs": req.inputs,
         "custom_objects": sorted(req.custom_objects),
+        "model_class": getattr(req, "model_class", None),
         "samples": {"path": str(req.samples_path) if req.samples_path else None,
                     "content": fingerprint(req.samples_path), "n": req.n_samples},
         "opset": req.options.opset,

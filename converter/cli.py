@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-file", metavar="PATH",
                    help="the model file (or SavedModel folder) to convert when the version's artifacts hold several, "
                         "relative to them, e.g. data/model.keras")
+    p.add_argument("--model-class", metavar="MODULE:ATTR",
+                   help="PyTorch: the nn.Module class (or factory) a state-dict checkpoint belongs to")
     p.add_argument("--samples", type=Path, help="video or image folder for the parity check (default: synthetic track)")
     p.add_argument("--n-samples", type=int, help="reference samples for the parity check (default 64)")
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=MAXABS",
@@ -115,6 +117,7 @@ def _request(args: argparse.Namespace) -> Any:
         inputs=args.inputs or "",
         custom_objects=args.custom_objects,
         model_file=args.model_file,
+        model_class=args.model_class,
         samples_path=args.samples,
         n_samples=args.n_samples or cfg.convert.samples,
         tolerance=tol,

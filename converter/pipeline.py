@@ -13,6 +13,7 @@ from typing import Any
 import converter
 from converter.build_step import BuildInputs, build_format
 from converter.builders.base import BuildOptions
+from converter.builders.from_onnx import has_onnx_graph
 from converter.bundle import Staging, bundle_dir_for, cached_manifest
 from converter.cache import bundle_inputs, cache_key, format_key, reusable_manifest
 from converter.errors import ConverterError
@@ -52,6 +53,7 @@ class ConvertRequest:
     inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
     custom_objects: list[str] = field(default_factory=list)
     model_file: str | None = None  # which model file in the version's artifacts, when they hold several
+    model_class: str | None = None  # --model-class module:attr: the nn.Module a PyTorch state dict belongs to
     samples_path: Path | None = None
     n_samples: int = 64
     tolerance: dict[str, float] = field(default_factory=dict)
@@ -92,11 +94,13 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
             art = registry.download(ref, work / "artifacts")
         with ui.step("Loading the model"):
             import_tensorflow()
-            source, found = _load(art, req)
+            source, found = _load(art, req, ref.tags, work / "graph")
         manifest = _new_manifest(req, ref, source, found, key, key_inputs)
         manifest.builds = keep
-        with ui.step("Exporting a SavedModel"):
-            saved = source.export_saved_model(work / "saved_model", {i.name: i.shape for i in manifest.inputs})
+        saved = None  # PyTorch/ONNX sources: their builders export the ONNX (and onnx2tf's SavedModel) on demand
+        if not has_onnx_graph(source):
+            with ui.step("Exporting a SavedModel"):
+                saved = source.export_saved_model(work / "saved_model", {i.name: i.shape for i in manifest.inputs})
         with ui.step(f"Running the source model on {req.n_samples} reference samples"):
             ref_samples = _reference(req, manifest, source)
             ref_samples.save(st.path / REFERENCE_FILE)
@@ -206,11 +210,14 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
     return Outcome(fid, "cached", b.file, b.bytes, b.parity.get("max_abs"), b.parity.get("mean_abs"))
 
 
-def _load(art: Path, req: ConvertRequest) -> tuple[Any, Any]:
+def _load(art: Path, req: ConvertRequest, tags: dict[str, str] | None = None,
+          workdir: Path | None = None) -> tuple[Any, Any]:
     from converter.sources import find_model_file, import_custom_objects, load_source
+    from converter.sources.hints import source_hints
 
     found = find_model_file(art, req.model_file)
-    return load_source(found, import_custom_objects(req.custom_objects)), found
+    hints = source_hints(req, tags or {}, workdir)
+    return load_source(found, import_custom_objects(req.custom_objects), hints), found
 
 
 def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found: Any, key: str,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 from converter.builders.base import BuildContext, BuildError, BuildResult
+from converter.builders.from_onnx import has_onnx_graph, source_onnx
+from converter.builders.from_onnx import toolchain as source_toolchain
 from converter.builders.onnx_io import onnx_io, onnx_toolchain
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,8 @@ _UNSUPPORTED = re.compile(r"Unsupported ops: Counter\((\{[^)]*\})\)")
 
 
 def build(ctx: BuildContext) -> BuildResult:
+    if has_onnx_graph(ctx.source):
+        return _build_from_source_onnx(ctx)
     if ctx.saved_model_dir is None:
         raise BuildError("onnx needs the source model (a SavedModel export); convert from the registry")
     out = ctx.staging / ctx.fmt.file
@@ -45,4 +49,15 @@ def build(ctx: BuildContext) -> BuildResult:
         file=ctx.fmt.file,
         io=onnx_io(out, ctx.manifest),
         toolchain=onnx_toolchain(out, tf2onnx=True),
+    )
+
+
+def _build_from_source_onnx(ctx: BuildContext) -> BuildResult:
+    """PyTorch (torch.onnx.export) or ONNX sources: their own FP32 graph, copied into the bundle."""
+    import shutil
+
+    out = ctx.staging / ctx.fmt.file
+    shutil.copyfile(source_onnx(ctx), out)
+    return BuildResult(
+        file=ctx.fmt.file, io=onnx_io(out, ctx.manifest), toolchain={**onnx_toolchain(out), **source_toolchain(ctx)}
     )

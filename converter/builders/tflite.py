@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from converter.builders.base import BuildContext, BuildError, BuildResult
+from converter.builders.from_onnx import has_onnx_graph, source_saved_model
+from converter.builders.from_onnx import toolchain as source_toolchain
 from runtime.manifest import TensorIO
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ def build_fp16(ctx: BuildContext) -> BuildResult:
 def converter_for(ctx: BuildContext) -> Any:
     import tensorflow as tf
 
+    if has_onnx_graph(ctx.source):  # PyTorch / ONNX sources: onnx2tf's SavedModel of their ONNX
+        return tf.lite.TFLiteConverter.from_saved_model(str(source_saved_model(ctx)), signature_keys=[SIGNATURE])
     if ctx.saved_model_dir is None:
         raise BuildError(f"{ctx.fmt.id} needs the source model (a SavedModel export); convert from the registry")
     return tf.lite.TFLiteConverter.from_saved_model(str(ctx.saved_model_dir), signature_keys=[SIGNATURE])
@@ -52,7 +56,9 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
     out = ctx.staging / ctx.fmt.file
     out.write_bytes(blob)
     return BuildResult(
-        file=ctx.fmt.file, io=signature_io(out, ctx), toolchain=_toolchain(), extra={"signature": SIGNATURE}
+        file=ctx.fmt.file, io=signature_io(out, ctx),
+        toolchain={**_toolchain(), **(source_toolchain(ctx, tflite=True) if has_onnx_graph(ctx.source) else {})},
+        extra={"signature": SIGNATURE},
     )
 
 

@@ -21,10 +21,11 @@ import numpy as np
 from converter.errors import ModelLoadError
 from converter.sources.custom_objects import import_custom_objects
 from converter.sources.find import FoundModel, find_model_file
+from converter.sources.torch_source import SourceHints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FoundModel", "Source", "find_model_file", "import_custom_objects", "load_source"]
+__all__ = ["FoundModel", "Source", "SourceHints", "find_model_file", "import_custom_objects", "load_source"]
 
 
 class Source(Protocol):
@@ -40,12 +41,17 @@ class Source(Protocol):
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path: ...
 
 
-def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None) -> Source:
+def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
+                hints: SourceHints | None = None) -> Source:
     """Load what ``found`` is, decided by the file itself: a SavedModel directory, a Keras 3
-    ``.keras``/``.h5``, or a legacy (Keras 1/2, tf.keras 2.x) ``.h5`` through ``tf_keras``.
+    ``.keras``/``.h5``, a legacy (Keras 1/2, tf.keras 2.x) ``.h5`` through ``tf_keras``, a PyTorch
+    file or an ONNX file. ``hints`` (names, input size, ``--model-class``) are for files that do not
+    say it all (PyTorch, ONNX).
 
     Raises :class:`ModelLoadError` naming the problem and the fix.
     """
+    if found.kind in ("pt2", "torch", "onnx"):
+        return _load_graph_source(found, hints or SourceHints())
     from converter.sources.keras import KerasSource, _explain_load_failure
     from converter.sources.saved_model import SavedModelSource
 
@@ -96,3 +102,22 @@ def _as_functional(model: Any, path: Path) -> Any:
             f"shape {tuple(shape)} ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
             "save it as a Functional model"
         ) from None
+
+
+def _load_graph_source(found: FoundModel, hints: SourceHints) -> Source:
+    """PyTorch files (torch imported here only) and ONNX files, verified against their own runtime."""
+    if found.kind == "onnx":
+        from converter.sources.onnx_source import OnnxSource
+
+        return OnnxSource(found.path, hints)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ModelLoadError(
+            f"{found.path.name} is a PyTorch model and torch is not installed; install the torch extra "
+            "(`pip install -e '.[torch]'`, see README)"
+        ) from None
+    from converter.sources.torch_load import load_torch
+    from converter.sources.torch_source import TorchSource
+
+    return TorchSource(load_torch(found.path, hints.model_class), hints)

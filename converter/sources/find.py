@@ -3,7 +3,8 @@
 MLflow metadata can mislead (DESIGN.md), so we never trust it: we look for the files themselves.
 A version's source may be a folder (a flavor's model folder, a run's artifact folder, nested
 folders), or the model file itself. Model files are ``.keras``, ``.h5``/``.hdf5`` (not
-``*.weights.h5``) and SavedModel directories; more than one is ambiguous and refused with the
+``*.weights.h5``), SavedModel directories, PyTorch files (``.pt2`` from ``torch.export``,
+``.pt``/``.pth``/``.ts``/``.ckpt``) and ``.onnx``; more than one is ambiguous and refused with the
 list and ``--model-file`` to choose.
 """
 
@@ -16,6 +17,9 @@ from converter.errors import ModelLoadError
 
 KERAS_SUFFIXES = (".keras",)
 H5_SUFFIXES = (".h5", ".hdf5")
+PT2_SUFFIXES = (".pt2",)
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".ckpt")
+ONNX_SUFFIXES = (".onnx",)
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -23,7 +27,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 @dataclass(frozen=True)
 class FoundModel:
     path: Path
-    kind: str  # keras | h5 | saved_model
+    kind: str  # keras | h5 | saved_model | pt2 | torch | onnx
 
 
 def _kind_of_file(path: Path) -> str | None:
@@ -33,6 +37,9 @@ def _kind_of_file(path: Path) -> str | None:
         return "keras"
     if path.suffix in H5_SUFFIXES:
         return "h5"
+    for kind, suffixes in (("pt2", PT2_SUFFIXES), ("torch", TORCH_SUFFIXES), ("onnx", ONNX_SUFFIXES)):
+        if path.suffix in suffixes:
+            return kind
     return None
 
 
@@ -74,8 +81,8 @@ def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
         kind = _kind_of_file(root) or _sniff(root)
         if kind is None:
             raise ModelLoadError(
-                f"the version's source is the single file {root.name}, which is not a Keras model "
-                "(.keras, .h5) or a SavedModel; register the model's file or folder"
+                f"the version's source is the single file {root.name}, which is not a model file "
+                "(.keras, .h5, .pt2, .pt, .pth, .onnx) or a SavedModel; register the model's file or folder"
             )
         return FoundModel(root, kind)
     if not root.exists() or not any(p.is_file() for p in root.rglob("*")):
@@ -97,7 +104,8 @@ def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
         files = sorted(p for p in root.rglob("*") if p.is_file())
         listing = ", ".join(str(p.relative_to(root)) for p in files[:12])
         raise ModelLoadError(
-            f"no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb); found: {listing}"
+            "no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb, *.pt2, *.pt, *.pth, "
+            f"*.onnx); found: {listing}"
         )
     listing = ", ".join(str(c.path.relative_to(root)) for c in found[:12])
     raise ModelLoadError(

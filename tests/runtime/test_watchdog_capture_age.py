@@ -58,6 +58,11 @@ class TimedLink:
 def link(sim: tuple[CarSimulator, str]) -> Iterator[SerialDriveLink]:
     lk = SerialDriveLink(sim[1])
     lk.open()
+    lk.arm()  # protocol v2: DRIVE waits for the car to confirm ARM, so confirm it before timing
+    end = time.monotonic() + 2
+    while not lk.car_armed and time.monotonic() < end:
+        lk.poll()
+        time.sleep(0.002)
     yield lk
     lk.close()
 

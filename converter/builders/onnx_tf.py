@@ -1,0 +1,115 @@
+"""ONNX -> a TensorFlow SavedModel (``onnx2tf``), so PyTorch/ONNX sources get TFLite builds too.
+
+``onnx2tf`` (what Ultralytics uses for its TFLite export) rewrites the graph into TensorFlow ops
+and, by default, moves image inputs to NHWC. We keep the inputs as the ONNX has them
+(``keep_ncw_or_nchw_or_ncdhw_input_names``): every build of a bundle then takes the layout the
+manifest records, and the one transpose TFLite needs is inside the graph, not in the car's loop.
+
+The result is re-signed: one ``serving_default`` signature whose inputs and outputs carry the
+ONNX names (onnx2tf's own signature names outputs ``output_0``, ``output_1`` by position), so the
+existing TFLite builders (``tflite``, ``tflite_int8``) convert it and map every tensor by name.
+onnx2tf runs in a child process: it owns its TF graph state, prints freely, and a crash in it
+fails the TFLite formats only.
+
+    python -m converter.builders.onnx_tf MODEL.onnx DEST_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from converter.builders.base import BuildError
+
+log = logging.getLogger(__name__)
+
+_NOT_IMPLEMENTED = re.compile(r"(\w+) OP is not yet implemented")
+_FAILED_OP = re.compile(r"onnx_op_type\W+(\w+)")
+DONE = "ONNX_TF_SAVED_MODEL_OK"
+
+
+def saved_model_from_onnx(onnx_path: Path, dest: Path) -> Path:
+    """Convert ``onnx_path`` into a named-signature SavedModel at ``dest``; :class:`BuildError`
+    naming the op onnx2tf cannot convert, or its last error line."""
+    if (dest / "saved_model.pb").is_file():
+        return dest
+    # onnx2tf rewrites the file it is given (op names, shapes): hand it a private copy.
+    private = dest.parent / (dest.name + ".input.onnx")
+    shutil.copyfile(onnx_path, private)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "converter.builders.onnx_tf", str(private), str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    out = _plain(proc.stdout + "\n" + proc.stderr)
+    log.debug("onnx2tf output:\n%s", out[-4000:])
+    if proc.returncode == 0 and DONE in out and (dest / "saved_model.pb").is_file():
+        return dest
+    m = _NOT_IMPLEMENTED.search(out)
+    if m:
+        raise BuildError(f"onnx2tf cannot convert ONNX op {m.group(1)} to TensorFlow (TFLite builds need it)")
+    ops = _FAILED_OP.findall(out)
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip() and ("Error" in ln or "ERROR" in ln)]
+    why = lines[-1][:240] if lines else f"exit {proc.returncode}"
+    raise BuildError(f"onnx2tf failed{' at ONNX op ' + ops[-1] if ops else ''}: {why}")
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # onnx2tf colours its log
+
+
+def _convert(onnx_path: Path, dest: Path) -> None:
+    """In the child: onnx2tf -> tf_keras model -> SavedModel with ONNX names on both sides."""
+    import onnx
+    import onnx2tf
+    import tensorflow as tf
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    init = {i.name for i in graph.initializer}
+    in_names = [i.name for i in graph.input if i.name not in init]
+    out_names = [o.name for o in graph.output]
+    keep = [i.name for i in graph.input if i.name not in init and len(i.type.tensor_type.shape.dim) >= 3]
+    model = onnx2tf.convert(
+        input_onnx_file_path=str(onnx_path),
+        output_folder_path=str(dest.parent / (dest.name + ".onnx2tf")),
+        keep_ncw_or_nchw_or_ncdhw_input_names=keep or None,
+        not_use_onnxsim=True,  # onnxsim is not installed; the exporter already optimised the graph
+        disable_model_save=True,
+        non_verbose=True,
+    )
+    if model is None:
+        raise SystemExit("onnx2tf returned no model")
+    specs = [tf.TensorSpec(tuple(t.shape), tf.float32, name=n) for n, t in zip(in_names, model.inputs, strict=True)]
+
+    class Serve(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=specs)
+        def serve(self, *xs: tf.Tensor) -> dict[str, tf.Tensor]:
+            ys = self.model(list(xs) if len(xs) > 1 else xs[0], training=False)
+            ys = ys if isinstance(ys, list | tuple) else [ys]
+            # onnx2tf's Keras model returns its outputs in the ONNX graph's output order
+            return dict(zip(out_names, ys, strict=True))
+
+    module = Serve()
+    tf.saved_model.save(module, str(dest), signatures={"serving_default": module.serve})
+    sys.stdout.write(DONE + "\n")  # the parent's proof the child got this far
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m converter.builders.onnx_tf", description=__doc__.splitlines()[0])
+    p.add_argument("onnx", type=Path)
+    p.add_argument("dest", type=Path)
+    args = p.parse_args(argv)
+    _convert(args.onnx, args.dest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

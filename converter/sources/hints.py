@@ -1,0 +1,39 @@
+"""What the flags and the version's tags say about a model whose file does not say it all (PyTorch
+modules and ONNX graphs): names for its inputs and outputs, its image size, the class of a state dict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from converter.sources.torch_source import SourceHints
+
+
+def source_hints(req: Any, tags: dict[str, str], workdir: Path | None) -> SourceHints:
+    """``req`` is a :class:`converter.pipeline.ConvertRequest`. Names come from ``--inputs`` /
+    ``--outputs`` (else the ``edge.inputs`` / ``edge.outputs`` tags), in the order given; the image
+    size from ``--input-size``/``--crop-top`` (else the ``edge.preprocess`` tag)."""
+    from converter.model_inputs import INPUTS_TAG, parse_inputs
+    from converter.model_outputs import OUTPUTS_TAG, parse_outputs
+
+    inputs = parse_inputs(req.inputs) or parse_inputs(tags.get(INPUTS_TAG), f"tag {INPUTS_TAG}")
+    outputs = parse_outputs(req.outputs) or parse_outputs(tags.get(OUTPUTS_TAG), f"tag {OUTPUTS_TAG}")
+    pre: dict[str, Any] = {}
+    if "edge.preprocess" in tags:
+        try:
+            pre = dict(json.loads(tags["edge.preprocess"]))
+        except (json.JSONDecodeError, TypeError, ValueError):
+            pre = {}  # resolve_preprocess reports a bad tag with its fix
+    pre.update(req.preprocess_overrides)
+    hw = None
+    if "width" in pre and "height" in pre:
+        hw = (int(pre["height"]) - int(pre.get("crop_top", 0)), int(pre["width"]))
+    return SourceHints(
+        model_class=req.model_class,
+        input_names=list(inputs),
+        output_names=list(dict.fromkeys(w.name for w in outputs)),
+        input_hw=hw,
+        channels=1 if str(pre.get("color", "RGB")).upper() == "GRAY" else 3,
+        workdir=workdir,
+    )
