@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from converter.demo.model import INPUT_NAME
-
 log = logging.getLogger(__name__)
 
 H5_NAME = "trained_model.h5"  # the name the training team in the seeds used
@@ -70,23 +68,29 @@ def _pip_requirements() -> list[str]:
 
 
 def _signature(model: Any) -> Any:
-    """Tensor signature with the real input/output names (needed for save_exported_model=True)."""
+    """Tensor signature with the real input/output names and shapes (needed for
+    save_exported_model=True); every input of a multi-input model, unknown sizes as -1."""
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
     f32 = np.dtype("float32")
+
+    def dims(shape: Any) -> tuple[int, ...]:
+        return tuple(-1 if d is None else int(d) for d in shape)
+
     return ModelSignature(
-        inputs=Schema([TensorSpec(f32, (-1, *model.input_shape[1:]), INPUT_NAME)]),
-        outputs=Schema([TensorSpec(f32, (-1, 1), n) for n in model.output_names]),
+        inputs=Schema([TensorSpec(f32, dims(t.shape), t.name) for t in model.inputs]),
+        outputs=Schema([TensorSpec(f32, dims(t.shape), n) for t, n in zip(model.outputs, model.output_names, strict=True)]),
     )
 
 
-def log_version(client: Any, model: Any, version: int, name: str) -> tuple[str, str]:
-    """Log ``model`` the way ``version`` is meant to be logged, inside the active run. -> (version, source)."""
+def log_version(client: Any, model: Any, version: int, name: str, style: int | None = None) -> tuple[str, str]:
+    """Log ``model`` inside the active run in logging style ``style`` (1, 2 or 3, see module doc;
+    default: ``version``, as the demo pilot's versions 1-3 do). -> (registered version, source)."""
     import mlflow
 
-    if version == 1:
+    if (style or version) == 1:
         with tempfile.TemporaryDirectory(prefix="rc-demo-") as tmp:
             h5 = Path(tmp) / H5_NAME
             absl = logging.getLogger("absl")
@@ -108,7 +112,7 @@ def log_version(client: Any, model: Any, version: int, name: str) -> tuple[str, 
         "pip_requirements": _pip_requirements(),
     }
     with contextlib.redirect_stdout(io.StringIO()) as out:  # Keras' export prints its endpoint list
-        if version == 2:
+        if (style or version) == 2:
             import mlflow.keras
 
             info = mlflow.keras.log_model(model, save_exported_model=True, **kwargs)

@@ -253,9 +253,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also write a demo drive: DIR/drive.mp4, DIR/drive_frames/, DIR/drive_labels.csv",
     )
+    p.add_argument(
+        "--family",
+        action="store_true",
+        help="instead: train one donkeycar pilot of each kind and register them as dk_<kind> (version 1)",
+    )
+    p.add_argument("--kinds", help="with --family: a comma-separated subset, e.g. linear,imu (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.kinds and not args.family:
+        p.error("--kinds goes with --family")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,15 +294,29 @@ def main(argv: list[str] | None = None) -> int:
             transient=True,
         ) as progress:
             task = progress.add_task("opening the registry", total=None)
-            result = seed_registry(
-                args.tracking_uri,
-                args.artifact_root,
-                args.name,
-                quick=args.quick,
-                force=args.force,
-                seed=args.seed,
-                on_step=lambda msg: progress.update(task, description=msg),
-            )
+            if args.family:
+                from converter.demo.family_seed import seed_family
+
+                kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+                result = seed_family(
+                    args.tracking_uri,
+                    args.artifact_root,
+                    kinds,
+                    quick=args.quick,
+                    force=args.force,
+                    seed=args.seed,
+                    on_step=lambda msg: progress.update(task, description=msg),
+                )
+            else:
+                result = seed_registry(
+                    args.tracking_uri,
+                    args.artifact_root,
+                    args.name,
+                    quick=args.quick,
+                    force=args.force,
+                    seed=args.seed,
+                    on_step=lambda msg: progress.update(task, description=msg),
+                )
             if args.media is not None:
                 from converter.demo.media import write_drive_media
 
@@ -302,7 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SeedError, MlflowException, OSError) as e:
         console.print(f"[red]error:[/] {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         return 2
-    _report(result, console)
+    if args.family:
+        from converter.demo.family_seed import report
+
+        report(result, console)
+    else:
+        _report(result, console)
     return 0
 
 
