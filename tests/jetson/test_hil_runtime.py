@@ -146,7 +146,7 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_stops_the_car(
     t_last_frame = max(t for t, _ in board.rx_frames() if t < off["t_us"])
 
     # 1. every DRIVE carries the model's steering for the frame it names (tag = frame id)
-    ref = reference_outputs(demo_bundle, "onnxruntime", decoded)["steering"]
+    ref = reference_outputs(demo_bundle, decoded)["steering"]
     for _, d in sent:
         want = float(np.clip(ref[d.tag - 1], -1, 1))
         assert abs(d.steering / 1000 - want) <= WIRE_UNIT, f"frame {d.tag}: wire {d.steering}, model {want:.4f}"
