@@ -232,15 +232,19 @@ def check_fed_inputs(kind: Kind, drive: Drive, media: DriveMedia) -> None:
     """What the runtime fed, against what it should have: the window of the last frames, the
     commands the car really got, the IMU sample of the frame's time, the configured behaviour."""
     order = sorted(drive.records)  # the frames the loop handled, in order
-    for j, c in enumerate(drive.wire):
+    for c in drive.wire:
         r = drive.records[c["tag"]]
         assert r["sent"], r
         if kind.sequence:
             p = order.index(r["frame_id"])
             assert r["inputs"]["img_in"]["frame_ids"] == order[p - 2 : p + 1]  # the last 3, oldest first
         elif kind.extra == "memory":
-            prev = [drive.wire[i] if i >= 0 else None for i in range(j - 3, j)]
-            want = [v for p_ in prev for v in ((p_["steering"], p_["throttle"]) if p_ else (0.0, 0.0))]
+            # The commands of the last 3 handled frames, oldest first (zeros before the start). Not
+            # the wire's: the runtime counts a DRIVE the link withheld (car not yet confirmed armed,
+            # or paced) as given, so early on the car may have got fewer than memory holds.
+            p = order.index(r["frame_id"])
+            prev = [drive.records[order[i]] if i >= 0 else None for i in range(p - 3, p)]
+            want = [v for q in prev for v in ((q["steering"], q["throttle"]) if q and q["sent"] else (0.0, 0.0))]
             np.testing.assert_allclose(r["inputs"]["mem_in"], want, atol=WIRE_TOL)
         elif kind.extra == "imu":
             rows = np.abs(media.imu - np.asarray(r["inputs"]["imu_in"], np.float32)).max(axis=1)
