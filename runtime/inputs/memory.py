@@ -20,7 +20,7 @@ from runtime.inputs.base import InputContext, InputError, InputProvider, InputSp
 
 
 class SentCommands:
-    """A drive link wrapper that remembers the last (steering, throttle) it wrote; neutral = (0, 0).
+    """A drive link wrapper that remembers the last (steering, throttle) the link wrote; neutral = (0, 0).
 
     Forwards ``arm``, ``drive``, ``neutral``, ``poll`` and ``close`` to ``link``; a call that raises
     changes nothing (the car did not get it). Give this to the watchdog in place of the link."""
@@ -34,7 +34,10 @@ class SentCommands:
 
     def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
         r = self.link.drive(steering, throttle, tag)
-        self.last = (float(steering), float(throttle))
+        # The link returns the frame's SEQ, or None when it did not write it (no port, the car has
+        # not confirmed ARM, or paced to the line rate): only what went out is remembered.
+        if r is not None:
+            self.last = (float(steering), float(throttle))
         return r
 
     def neutral(self) -> Any:

@@ -90,8 +90,9 @@ def test_a_memory_pilot_remembers_the_commands_really_sent(
         c = by_tag.get(r["frame_id"])
         if c is not None:
             assert abs(c["steering"] - s) <= WIRE_TOL and abs(c["throttle"] - t) <= WIRE_TOL
-        # what the link wrote after this frame: its command if it went out, else neutral
-        history = [*history[2:], r["steering"], r["throttle"]] if r["sent"] else [*history[2:], 0.0, 0.0]
+        # what the car is under after this frame: its command if it went out, else still neutral
+        # (before the car confirms ARM the link withholds DRIVE and memory must not count it)
+        history = [*history[2:], r["steering"], r["throttle"]] if c is not None else [*history[2:], 0.0, 0.0]
 
 
 def test_an_imu_pilot_gets_the_sample_nearest_each_frame(

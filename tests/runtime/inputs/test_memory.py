@@ -9,8 +9,10 @@ import pytest
 
 from runtime.events import Events
 from runtime.inputs import InputError, MemoryProvider, SentCommands
+from runtime.link import SerialDriveLink
 from runtime.link.null_link import NullDriveLink
 from runtime.policy import Command
+from runtime.sim import CarSimulator
 from runtime.watchdog import Watchdog
 from tests.runtime.inputs.conftest import MakeFrame
 
@@ -55,6 +57,19 @@ def test_a_failed_write_is_not_remembered() -> None:
     with pytest.raises(OSError):
         sent.drive(0.5, 0.5)
     assert sent.last == (0.0, 0.0)
+
+
+def test_a_command_the_link_withheld_is_not_remembered(sim: tuple[CarSimulator, str]) -> None:
+    """A real serial link withholds DRIVE until the car confirms ARM (protocol v2): drive() returns
+    None, the car never got it, so memory must not hold it."""
+    link = SerialDriveLink(sim[1])
+    link.open()
+    try:
+        sent = SentCommands(link)
+        assert sent.drive(0.5, 0.25, 1) is None  # not armed: withheld
+        assert sent.last == (0.0, 0.0)
+    finally:
+        link.close()
 
 
 def test_the_watchdogs_neutral_is_remembered_as_zeros(make_frame: MakeFrame) -> None:
