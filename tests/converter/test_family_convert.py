@@ -239,12 +239,17 @@ def check_fed_inputs(kind: Kind, drive: Drive, media: DriveMedia) -> None:
             p = order.index(r["frame_id"])
             assert r["inputs"]["img_in"]["frame_ids"] == order[p - 2 : p + 1]  # the last 3, oldest first
         elif kind.extra == "memory":
-            # The commands of the last 3 handled frames, oldest first (zeros before the start). Not
-            # the wire's: the runtime counts a DRIVE the link withheld (car not yet confirmed armed,
-            # or paced) as given, so early on the car may have got fewer than memory holds.
+            # What the car was under after each of the last 3 handled frames, oldest first (zeros
+            # before the start): a frame's command if it reached the car, else the one before it
+            # (the link withholds DRIVE until the car confirms ARM, and paces it to the line).
+            got = {w["tag"] for w in drive.wire}
+            under, carried = [], (0.0, 0.0)
+            for fid in order:
+                q = drive.records[fid]
+                carried = (q["steering"], q["throttle"]) if fid in got else carried
+                under.append(carried)
             p = order.index(r["frame_id"])
-            prev = [drive.records[order[i]] if i >= 0 else None for i in range(p - 3, p)]
-            want = [v for q in prev for v in ((q["steering"], q["throttle"]) if q and q["sent"] else (0.0, 0.0))]
+            want = [v for i in range(p - 3, p) for v in (under[i] if i >= 0 else (0.0, 0.0))]
             np.testing.assert_allclose(r["inputs"]["mem_in"], want, atol=WIRE_TOL)
         elif kind.extra == "imu":
             rows = np.abs(media.imu - np.asarray(r["inputs"]["imu_in"], np.float32)).max(axis=1)
