@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_health(url: str, proc: subprocess.Popen[bytes], log_path: Path, log: Any = None) -> None:
+    """Wait (up to 120 s) for an ``mlflow server`` at ``url`` to answer /health; RuntimeError with
+    the tail of its log if it exits or never answers."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass  # not up yet
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if log is not None:
+                log.flush()
+            raise RuntimeError(f"mlflow server at {url} did not come up: {log_path.read_text()[-2000:]}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -130,18 +149,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass  # not up yet
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_for_health(url, proc, root / "server.log", log)
         yield MlflowServer(url, root)
     finally:
         try:

@@ -12,8 +12,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from converter.cli import main
 from runtime.manifest import load_manifest
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_health
 from tests.converter.legacy_helpers import FIXTURES
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -39,17 +37,7 @@ class AuthServer:
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass  # not up yet
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"mlflow basic-auth server did not come up: {log_path.read_text()[-2000:]}")
-        time.sleep(0.5)
+    wait_for_health(url, proc, log_path)
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, user: str | None, password: str | None = None) -> None:

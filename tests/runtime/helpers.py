@@ -20,6 +20,7 @@ from runtime.config import (
     RuntimeConfig,
     WatchdogSection,
 )
+from runtime.link import SerialDriveLink
 from runtime.manifest import PreprocessSpec, load_manifest
 from runtime.policy import PolicyConfig
 from runtime.sim import CarSimulator
@@ -157,3 +158,16 @@ def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.002)
     return True
+
+
+def open_armed_link(port: str, timeout_s: float = 2.0) -> SerialDriveLink:
+    """A real serial link to the simulator at ``port``, opened and ARMed, once the car has confirmed
+    (protocol v2 withholds DRIVE until then). The caller closes it."""
+    link = SerialDriveLink(port)
+    link.open()
+    link.arm()  # the watchdog arms on its first command; a confirmed car gets that command at once
+    end = time.monotonic() + timeout_s
+    while not link.car_armed and time.monotonic() < end:
+        link.poll()
+        time.sleep(0.002)
+    return link

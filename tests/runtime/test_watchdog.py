@@ -14,7 +14,7 @@ from runtime.link import SerialDriveLink
 from runtime.policy import Command
 from runtime.sim import CarSimulator
 from runtime.watchdog import Watchdog
-from tests.runtime.helpers import host_neutrals
+from tests.runtime.helpers import host_neutrals, open_armed_link
 
 DEADLINE = 0.1
 MARGIN = 0.12  # scheduling slack on a loaded 2-core machine; the car's own failsafe is at 0.25 s
@@ -26,13 +26,7 @@ def cmd(s: float = 0.25, t: float = 0.3) -> Command:
 
 @pytest.fixture
 def link(sim: tuple[CarSimulator, str]) -> Iterator[SerialDriveLink]:
-    lk = SerialDriveLink(sim[1])
-    lk.open()
-    lk.arm()  # the watchdog arms on its first command; a confirmed car gets that command at once
-    end = time.monotonic() + 2
-    while not lk.car_armed and time.monotonic() < end:
-        lk.poll()
-        time.sleep(0.002)
+    lk = open_armed_link(sim[1])
     yield lk
     lk.close()
 

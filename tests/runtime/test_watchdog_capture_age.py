@@ -20,6 +20,7 @@ from runtime.link import SerialDriveLink
 from runtime.policy import Command
 from runtime.sim import CarSimulator
 from runtime.watchdog import Watchdog
+from tests.runtime.helpers import open_armed_link
 
 SLACK = 0.15  # scheduling slack: at load 20 on 2 cores the watchdog's 5 ms tick was seen 80 ms late
 
@@ -56,13 +57,7 @@ class TimedLink:
 
 @pytest.fixture
 def link(sim: tuple[CarSimulator, str]) -> Iterator[SerialDriveLink]:
-    lk = SerialDriveLink(sim[1])
-    lk.open()
-    lk.arm()  # protocol v2: DRIVE waits for the car to confirm ARM, so confirm it before timing
-    end = time.monotonic() + 2
-    while not lk.car_armed and time.monotonic() < end:
-        lk.poll()
-        time.sleep(0.002)
+    lk = open_armed_link(sim[1])  # protocol v2: DRIVE waits for the car to confirm ARM
     yield lk
     lk.close()
 
