@@ -22,8 +22,11 @@ def register(tmp: Path, model: Any, name: str = "m", how: str = "keras-file", ta
     exp = client.create_experiment("train", artifact_location=(tmp / "art").as_uri())
     run = client.create_run(exp)
     if how == "tensorflow-flavor":
-        mlflow.set_tracking_uri(uri)
-        with mlflow.start_run(run_id=run.info.run_id):
+        from converter.demo.registration import tracking
+
+        # Both URIs, restored after: MLflow's setters also export MLFLOW_*_URI, and a registry URI
+        # left from an earlier test would send this registration to another store.
+        with tracking(uri), mlflow.start_run(run_id=run.info.run_id):
             mlflow.tensorflow.log_model(model, name="model", registered_model_name=name)
     else:
         suffix = {"keras-file": "model.keras", "h5-file": "model.h5", "raw": "model.keras"}[how]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from converter.cli import main
+from converter.demo.registration import tracking
 from runtime.manifest import load_manifest
 from tests.conftest import MlflowServer
 from tests.converter import custom_layers
@@ -24,16 +25,13 @@ def test_convert_through_a_real_server(mlflow_server: MlflowServer, tmp_path: Pa
     uri = mlflow_server.url
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     model = custom_layers.pilot_with(custom_layers.Scale(1.0, name="s"))
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    # tracking() restores both URIs and their MLFLOW_*_URI variables afterwards: set_*_uri(None)
+    # would leave the variables pointing at this server for every later test in the session.
+    with tracking(uri):
         exp = client.create_experiment("train-over-http")  # artifacts proxied by the server
         with mlflow.start_run(experiment_id=exp):
             mlflow.tensorflow.log_model(model, name="model", registered_model_name="http_pilot",
                                         custom_objects=custom_layers.CUSTOM)
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
     client.set_model_version_tag("http_pilot", "1", "edge.preprocess", json.dumps(PRE))
     capfd.readouterr()  # MLflow's "View run" banner from the registration above
 
