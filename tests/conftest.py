@@ -59,6 +59,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_server(proc: subprocess.Popen[bytes], log: Any) -> None:
+    """Stop an ``mlflow server`` started in its own process group (it leaves a job-runner child
+    alive after SIGTERM, so the whole group goes), then close its log."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
 def wait_for_health(url: str, proc: subprocess.Popen[bytes], log_path: Path, log: Any = None) -> None:
     """Wait (up to 120 s) for an ``mlflow server`` at ``url`` to answer /health; RuntimeError with
     the tail of its log if it exits or never answers."""
@@ -152,9 +163,4 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         wait_for_health(url, proc, root / "server.log", log)
         yield MlflowServer(url, root)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_server(proc, log)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 
 from converter.cli import main
 from runtime.manifest import load_manifest
-from tests.conftest import free_port, wait_for_health
+from tests.conftest import free_port, stop_server, wait_for_health
 from tests.converter.legacy_helpers import FIXTURES
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -87,12 +86,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_server(proc, log)
 
 
 def _seed(url: str, root: Path) -> None:
