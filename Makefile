@@ -55,7 +55,7 @@ test-deps: setup
 	@.ci/install-optional.sh --check
 
 # Mutation testing of the safety-critical modules ([tool.mutmut] in pyproject.toml: policy, output
-# decoding, preprocessing, parity), then the score per module and the surviving mutants. Not part of
+# decoding, preprocessing, watchdog, link protocol, manifest, parity, cache key), then the score per module and the surviving mutants. Not part of
 # `make test` (about 20 minutes on 2 cores); see `mutmut browse` to inspect a survivor.
 mutation: setup
 	rm -rf mutants
