@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
 # LiteRT's MLIR error names unsupported ops as "'tf.Op' op is neither a custom op nor a flex op".
 _OPS = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+# A Keras recurrent layer (LSTM/GRU/RNN) runs as a While loop over a TensorList, which the builtin
+# op set cannot lower; MLIR's location names the op and the layer's scope, e.g.
+# fused["TensorListReserve:", "functional_1/LSTM_fin_1/TensorArrayV2_1@__inference_..."].
+_TENSOR_LIST_LOC = re.compile(r'fused\["TensorList\w*:", "([^"@]+)')
 
 
 def build_fp32(ctx: BuildContext) -> BuildResult:
@@ -51,6 +55,8 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
         ops = sorted(set(_OPS.findall(text)))
         if ops:
             raise BuildError(f"TFLite (builtin ops) cannot express op(s) {', '.join(ops)}") from None
+        if "tensor list ops" in text:
+            raise BuildError(recurrent_refusal(text, ctx.source)) from None
         lines = [ln for ln in text.strip().splitlines() if ln.strip()] or [type(e).__name__]
         raise BuildError(f"TFLite conversion failed: {lines[-1][:200]}") from None
     out = ctx.staging / ctx.fmt.file
@@ -59,6 +65,24 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
         file=ctx.fmt.file, io=signature_io(out, ctx),
         toolchain={**_toolchain(), **(source_toolchain(ctx, tflite=True) if has_onnx_graph(ctx.source) else {})},
         extra={"signature": SIGNATURE},
+    )
+
+
+def recurrent_refusal(text: str, source: Any) -> str:
+    """One line for a model whose recurrent loop TFLite's builtin ops cannot run, naming the layer(s).
+
+    The layer names come from the converter's MLIR locations, matched against the Keras model's own
+    layer names when the source has one (Keras suffixes name scopes with ``_1``).
+    """
+    scopes = {seg for path in _TENSOR_LIST_LOC.findall(text) for seg in path.split("/")}
+    model = getattr(source, "model", None)
+    known = [ly.name for ly in getattr(model, "layers", [])]
+    names = [n for n in known if any(s == n or re.fullmatch(re.escape(n) + r"_\d+", s) for s in scopes)]
+    what = f"layer(s) {', '.join(names)}" if names else "a recurrent layer (LSTM/GRU/RNN)"
+    return (
+        f"TFLite (builtin ops) cannot run the loop of {what} (dynamic tensor-list ops); "
+        "build onnx/onnx-fp16/trt-* for this model, or re-save it with the layer's unroll=True "
+        "(a fixed sequence length) for TFLite"
     )
 
 

@@ -50,8 +50,8 @@ N_DRIVE = 90  # 3 s at 30 fps
 CANNOT = {
     ("3dcnn", "tflite-fp32"): "MaxPool3D",
     ("3dcnn", "tflite-fp16"): "MaxPool3D",
-    ("lstm", "tflite-fp32"): "tensor list ops",
-    ("lstm", "tflite-fp16"): "tensor list ops",
+    ("lstm", "tflite-fp32"): "loop of layer(s) LSTM_",
+    ("lstm", "tflite-fp16"): "loop of layer(s) LSTM_",
 }
 BUILT = [(k, f) for k in KINDS for f in FORMATS if (k, f) not in CANNOT]
 EXTRA_INPUT = {"imu": "imu_in", "memory": "mem_in", "behavior": "xbehavior_in"}
