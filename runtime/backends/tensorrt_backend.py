@@ -150,7 +150,7 @@ class TensorRTBackend(Backend):
             raise BundleError(str(e)) from e
         (_, first_shape), *others = shapes.items()
         key = EngineKey(src.sha256, version, here["compute_capability"], here["device"], precision, first_shape,
-                        tuple(others))
+                        tuple(others), workspace_mb=workspace_mb)
         cache = EngineCache(cache_dir or default_cache_dir())
         timing_cache = cache.timing_cache_path(version, here["compute_capability"])
 

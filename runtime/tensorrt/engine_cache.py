@@ -1,9 +1,9 @@
 """A cache of TensorRT engines built on this machine, keyed by everything an engine depends on.
 
 An engine only works with the TensorRT version and the GPU it was built with, so the key is the
-ONNX's sha256 + TensorRT version + compute capability + device + precision + input shape. Each
-engine has a JSON sidecar holding its key and sha256; the sidecar is written last, so an engine
-without one (a crash mid-write) is never used. An engine that fails to deserialize is rebuilt.
+ONNX's sha256 + TensorRT version + compute capability + device + precision + input shapes + the
+builder's workspace limit. Each engine has a JSON sidecar holding its key and sha256; the sidecar is
+written last, so an engine without one (a crash mid-write) is never used. An engine that fails to deserialize is rebuilt.
 Pure Python: TensorRT is only touched through the ``build`` and ``load`` callables.
 """
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CACHE_ENV = "RC_TRT_CACHE_DIR"
+DEFAULT_WORKSPACE_MB = 1024
 
 
 class EngineLoadError(RuntimeError):
@@ -43,6 +44,9 @@ class EngineKey:
     input_shape: tuple[int, ...]
     # Models with several inputs: (tensor name, batch-1 shape) of each input but the first.
     other_inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # The builder's workspace limit (MiB) bounds the tactics it may choose, so a larger one can give
+    # a faster engine: asking for another must not reuse the old engine.
+    workspace_mb: int = DEFAULT_WORKSPACE_MB
 
     def __post_init__(self) -> None:
         if len(self.onnx_sha256) != 64:
@@ -57,6 +61,8 @@ class EngineKey:
             d["other_inputs"] = [[str(n), [int(x) for x in s]] for n, s in self.other_inputs]
         else:  # single-input keys keep the digest they always had
             del d["other_inputs"]
+        if self.workspace_mb == DEFAULT_WORKSPACE_MB:  # as do keys at the default workspace
+            del d["workspace_mb"]
         return d
 
     @classmethod
@@ -69,6 +75,7 @@ class EngineKey:
             precision=str(d["precision"]),
             input_shape=tuple(int(x) for x in d["input_shape"]),
             other_inputs=tuple((str(n), tuple(int(x) for x in s)) for n, s in d.get("other_inputs", ())),
+            workspace_mb=int(d.get("workspace_mb", DEFAULT_WORKSPACE_MB)),
         )
 
     def digest(self) -> str:

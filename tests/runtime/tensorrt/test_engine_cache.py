@@ -51,13 +51,21 @@ def test_key_changes_with_every_field() -> None:
     variants = [
         replace(KEY, onnx_sha256="b" * 64), replace(KEY, tensorrt="10.3.0.31"), replace(KEY, compute_capability="8.6"),
         replace(KEY, device="NVIDIA GeForce RTX 3060"), replace(KEY, precision="int8"),
-        replace(KEY, input_shape=(1, 96, 160, 3)),
+        replace(KEY, input_shape=(1, 96, 160, 3)), replace(KEY, workspace_mb=4096),
     ]
     stems = {KEY.stem()} | {v.stem() for v in variants}
     assert len(stems) == len(variants) + 1
     assert KEY.stem().startswith("model_fp16.trt10.3.0.30.sm87.")
     assert EngineKey.from_dict(KEY.to_dict()) == KEY
     assert KEY.digest() == EngineKey.from_dict(KEY.to_dict()).digest()
+    wide = replace(KEY, workspace_mb=4096)
+    assert EngineKey.from_dict(wide.to_dict()) == wide
+
+
+def test_keys_made_before_the_workspace_field_keep_their_digest() -> None:
+    # KEY's digest as computed before workspace_mb joined the key: engines cached on cars stay valid.
+    assert "workspace_mb" not in KEY.to_dict()
+    assert KEY.digest() == "4e38972e0b2ca7c31feaff9cf34b02244d900485022a44a48cdede69a598fb04"
 
 
 def test_key_refuses_dynamic_shapes_and_bad_digests() -> None:
