@@ -102,9 +102,13 @@ def image_layout(layout: str) -> str:
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
     """Float input -> integer input for builds with integer I/O (INT8 TFLite):
     ``q = clip(round(x / scale) + zero_point)`` per the TFLite quantization spec
-    (https://ai.google.dev/edge/litert/models/quantization_spec)."""
+    (https://ai.google.dev/edge/litert/models/quantization_spec), rounding half away from zero as
+    TFLite's reference kernels do (``TfLiteRound``, i.e. ``std::round``), not numpy's half to even."""
     info = np.iinfo(np.dtype(dtype))
-    q = np.round(x / scale + zero_point)
+    v = x / scale
+    whole = np.trunc(v)
+    # Ties are detected exactly (v - trunc(v) is exact); floor(|v| + 0.5) would round 0.49999997 up.
+    q = np.where(np.abs(v - whole) == 0.5, whole + np.sign(v), np.rint(v)) + zero_point
     return np.clip(q, info.min, info.max).astype(dtype)
 
 

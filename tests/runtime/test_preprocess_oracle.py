@@ -125,8 +125,22 @@ def test_the_reused_buffer_and_the_batch_agree_with_the_oracle() -> None:
 # -- quantization: the TFLite spec's formula -----------------------------------------------------
 
 def tflite_quantize(x: float, scale: float, zero_point: int, lo: int, hi: int) -> int:
-    """q = clamp(round(x / scale) + zero_point, lo, hi)."""
-    return min(max(round(x / scale) + zero_point, lo), hi)
+    """q = clamp(round(x / scale) + zero_point, lo, hi), rounding half away from zero (TFLite's
+    ``TfLiteRound`` is ``std::round``; Python's ``round`` would round half to even)."""
+    v = float(np.float32(x) / np.float32(scale))  # the kernel divides in float32
+    r = math.floor(abs(v) + 0.5) if abs(v) % 1 == 0.5 else round(abs(v))
+    return min(max(int(math.copysign(r, v)) + zero_point, lo), hi)
+
+
+@pytest.mark.parametrize(("dtype", "zp"), [("int8", -128), ("int8", 3), ("uint8", 128)])
+def test_quantize_rounds_exact_ties_away_from_zero_like_tflite(dtype: str, zp: int) -> None:
+    scale = 0.5  # a power of two: x / scale is exactly half-way for these x
+    xs = np.array([0.25, 0.75, 1.25, -0.25, -0.75, -1.25, np.nextafter(np.float32(0.25), np.float32(0))], np.float32)
+    q = quantize(xs, scale, zp, dtype).astype(int)
+    info = np.iinfo(np.dtype(dtype))
+    by_hand = [zp + 1, zp + 2, zp + 3, zp - 1, zp - 2, zp - 3, zp + 0]  # half to even: +0, +2, +2, -0, -2, -2
+    assert q.tolist() == np.clip(by_hand, info.min, info.max).tolist()
+    assert q.tolist() == [tflite_quantize(float(v), scale, zp, int(info.min), int(info.max)) for v in xs]
 
 
 @pytest.mark.parametrize(("dtype", "scale", "zp"), [("int8", 1 / 255, -128), ("int8", 0.0137, 5), ("uint8", 0.02, 128)])
