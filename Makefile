@@ -43,7 +43,8 @@ test: setup lint typecheck pytest test-runtime-py310
 # list as modules are documented; tests/test_docstring_check.py proves a removed docstring fails it.
 DOCSTRING_CHECKED := runtime/preprocess.py runtime/link/__init__.py runtime/link/report.py \
 	runtime/inputs/__init__.py runtime/camera/__init__.py runtime/tensorrt/__init__.py \
-	runtime/tensorrt/version.py runtime/manifest.py runtime/formats.py runtime/policy.py runtime/watchdog.py
+	runtime/tensorrt/version.py runtime/manifest.py runtime/formats.py runtime/policy.py runtime/watchdog.py \
+	runtime/link runtime/decode runtime/backends
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup

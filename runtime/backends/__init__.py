@@ -27,6 +27,9 @@ __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "open_b
 
 
 def backend_class(name: str) -> type[Backend]:
+    """The backend class registered as ``name`` (imported now). ``ValueError`` for an unknown name,
+    :class:`BackendUnavailable` when its library cannot be imported here.
+    """
     try:
         module, cls = BACKENDS[name].split(":")
     except KeyError:

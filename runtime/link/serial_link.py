@@ -112,16 +112,19 @@ class SerialDriveLink:
     # -- DriveLink -----------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
+        """True while the port is open (False between a lost port and its reconnect)."""
         return self._ser is not None
 
     @property
     def stats(self) -> LinkStats:
+        """The link's counters, with the decoder's rejected-frame count and the current health filled in."""
         self._stats.rx_rejected = self._decoder.counters.rejected
         self._stats.health = self.health
         return self._stats
 
     @property
     def last_status(self) -> CarStatus | None:
+        """The newest STATUS from the car (even if already returned by :meth:`poll`), or None."""
         return self._status
 
     @property
@@ -229,14 +232,21 @@ class SerialDriveLink:
     def neutral(self) -> None:
         # Neutral means the host does not intend to drive: never re-arm a car that disarms now
         # (protocol.md, host obligations); the next arm() says so again.
+        """Send NEUTRAL now (never paced) and drop a paced DRIVE still waiting. The car stays armed, but a
+        car that disarms from here on is not re-armed until :meth:`arm` is called again. Never raises.
+        """
         self._want_armed = False
         self._drop_pending()
         self._send(Neutral())
 
     def heartbeat(self) -> None:
+        """Send HEARTBEAT (never paced); the link also sends one itself after ``HEARTBEAT_S`` of silence."""
         self._send(Heartbeat())
 
     def poll(self) -> CarStatus | None:
+        """Non-blocking: read the port, then the newest STATUS if one arrived since the last poll, else
+        None.
+        """
         self._service()
         if not self._fresh:
             return None
@@ -244,6 +254,7 @@ class SerialDriveLink:
         return self._status
 
     def close(self) -> None:
+        """Send NEUTRAL with disarm (best effort), release the port, and stop the deadline guard quietly."""
         self._want_armed = False
         self._drop_pending()
         if self._ser is not None:
