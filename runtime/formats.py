@@ -16,6 +16,7 @@ class Format:
     :meth:`engine_file`), the converter function that builds it, and ``tolerance``, the largest
     absolute output error against the source model the converter's parity check accepts.
     """
+
     id: str
     precision: str  # fp32 | fp16 | int8
     runner: str  # backend that executes it: onnxruntime | tflite | tensorrt

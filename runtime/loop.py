@@ -46,6 +46,7 @@ class DriveLoop:
     A backend error, an invalid (NaN/inf) output or a missing input commands neutral for that frame
     and raises its event; any exception escaping :meth:`run` commands neutral and is re-raised.
     """
+
     def __init__(
         self,
         camera: Camera,

@@ -290,6 +290,7 @@ MEANINGS = ("steering", "throttle", "other")
 @dataclass(frozen=True)
 class ModelInfo:
     """Where the bundle came from: registered model name and version, MLflow run id, source URI and flavor."""
+
     name: str
     version: str
     run_id: str | None
@@ -309,6 +310,7 @@ class BuildEntry:
     the TensorRT version, compute capability and device; ``extra`` format-specific data (e.g. the
     TFLite signature, INT8 cost figures, the conversion cache key).
     """
+
     format: str
     precision: str
     file: str

@@ -36,6 +36,7 @@ class PolicyConfig:
     second, >= 0 (0 = no limit); ``constant_throttle`` in [-1, 1] replaces the model's throttle
     (required when the model has none). Raises ``ValueError`` naming the field when out of range.
     """
+
     max_throttle: float = 0.5
     max_reverse: float = 0.0
     max_steering: float = 1.0
@@ -65,6 +66,7 @@ class Command:
     ``valid`` (False after a NaN/inf: the caller sends neutral instead) and the decoded values
     before limits (``raw_steering``, ``raw_throttle``) for logs and recordings.
     """
+
     steering: float
     throttle: float
     valid: bool

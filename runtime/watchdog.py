@@ -62,6 +62,7 @@ class Watchdog:
     Raises ``ValueError`` for a deadline that is not positive. Link errors never escape: they raise
     the ``link.error`` event and neutral is attempted.
     """
+
     def __init__(
         self,
         link: DriveLink,

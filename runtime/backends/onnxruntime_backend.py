@@ -17,6 +17,7 @@ class OnnxRuntimeBackend(Backend):
     ``["CPUExecutionProvider"]``. Raises :class:`BackendUnavailable` when onnxruntime is not installed,
     ``ValueError`` when a tensor the manifest names is not in the model.
     """
+
     name = "onnxruntime"
 
     def __init__(

@@ -53,6 +53,7 @@ class TensorRTBackend(Backend):
     pycuda or a GPU, :class:`~runtime.tensorrt.engine_cache.EngineLoadError` for an engine built by
     another TensorRT version, :class:`BundleError` when the engine's tensors do not match the manifest.
     """
+
     name = "tensorrt"
 
     def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, device_id: int = 0) -> None:

@@ -41,6 +41,7 @@ class TFLiteBackend(Backend):
     ``ValueError`` when a tensor the manifest names is not in that signature. Integer (INT8) I/O is
     (de)quantized by :class:`~runtime.backends.base.Backend` with the manifest's scale and zero point.
     """
+
     name = "tflite"
 
     def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, threads: int | None = None) -> None:

@@ -39,6 +39,7 @@ class Camera:
     source is reopened after a failure; ``prepare``: a factory of preprocessing functions (BGR uint8
     image -> model input array), one per circulating buffer, run in the capture thread.
     """
+
     def __init__(
         self, source: FrameSource, events: Events | None = None, reconnect_interval_s: float = 0.5,
         prepare: Callable[[], Prepare] | None = None,

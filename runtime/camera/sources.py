@@ -75,6 +75,7 @@ class CsiSource(_CaptureSource):
     """A Jetson CSI camera through GStreamer's ``nvarguscamerasrc`` (``csi://N``): capture at
     ``width`` x ``height`` and ``fps``, scaled to ``out_width`` x ``out_height`` and flipped on the VIC.
     """
+
     live = True
 
     def __init__(self, u: CameraURI) -> None:
@@ -104,6 +105,7 @@ class V4l2Source(_CaptureSource):
     """A V4L2 device (``v4l2:///dev/videoN``) with optional ``width``, ``height``, ``fps`` and ``fourcc``
     (4 characters, e.g. MJPG; :class:`CameraConfigError` otherwise).
     """
+
     live = True
 
     def __init__(self, u: CameraURI) -> None:

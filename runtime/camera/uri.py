@@ -35,6 +35,7 @@ class CameraURI:
     """A parsed camera URI: ``kind`` (csi, v4l2, file), ``target`` (sensor number, device path or
     file/folder path), typed ``options`` from the query string and the original ``uri``.
     """
+
     kind: str  # csi | v4l2 | file
     target: str  # sensor id, device path, or file/folder path
     options: dict[str, int | float | bool | str] = field(default_factory=dict)

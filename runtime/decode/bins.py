@@ -23,6 +23,7 @@ class BinsDecoder(Decoder):
     ``linear_unbin``, https://github.com/autorope/donkeycar/blob/main/donkeycar/utils.py, used by
     ``KerasCategorical`` in donkeycar/parts/keras.py) or ``expectation``.
     """
+
     kind = "bins"
     KEYS = frozenset({"bins", "range", "method"})
 

@@ -13,6 +13,7 @@ from runtime.decode.base import DecodeError, Decoder, size_of
 
 class ComponentDecoder(Decoder):
     """Element ``index`` (0-based, over the flattened values after the batch) of a vector output."""
+
     kind = "component"
     KEYS = frozenset({"index"})
 

@@ -11,6 +11,7 @@ from runtime.decode.base import DecodeError, Decoder, size_of
 
 class ScalarDecoder(Decoder):
     """The only value of a one-value output, e.g. (1, 1) or (1,) float32."""
+
     kind = "scalar"
 
     def raw_value(self, y: np.ndarray) -> float:

@@ -17,6 +17,7 @@ class BehaviorProvider(InputProvider):
     """The fixed one-hot of ``behavior`` over ``labels``, (1, len(labels)) float32. Raises
     :class:`InputError` listing the labels when ``behavior`` is empty or not one of them.
     """
+
     role = "behavior"
 
     def __init__(self, name: str, shape: tuple[int, ...], labels: Sequence[str], behavior: str) -> None:

@@ -41,6 +41,7 @@ GAP_MS = 20  # a partial frame whose last byte is older than this is abandoned (
 
 class MsgType(IntEnum):
     """The TYPE byte: host->car 0x01..0x04, car->host 0x81 (docs/protocol.md, "Messages")."""
+
     ARM = 0x01
     DRIVE = 0x02
     NEUTRAL = 0x03
@@ -111,12 +112,14 @@ class Arm:
     """ARM: the host asks the car to arm; ``version`` must be :data:`PROTOCOL_VERSION` (the car refuses
     others).
     """
+
     version: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
 class Drive:
     """DRIVE: steering and throttle in wire units (int16 in [-1000, 1000]) and a u32 ``tag``."""
+
     steering: int  # -1000 full left .. +1000 full right
     throttle: int  # -1000 full reverse/brake .. +1000 full forward
     tag: int = 0  # u32 chosen by the host (the runtime passes the camera frame id)
@@ -125,12 +128,14 @@ class Drive:
 @dataclass(frozen=True)
 class Neutral:
     """NEUTRAL: steering and throttle 0 at once; ``disarm`` also disarms the car (the host is leaving)."""
+
     disarm: bool = False
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     """HEARTBEAT: no payload; keeps an armed car that gets no DRIVE from disarming after ``DISARM_MS``."""
+
     pass
 
 
@@ -140,6 +145,7 @@ class Status:
     host SEQ and DRIVE tag it accepted, what it outputs now (wire units), battery (mV) and its
     rejected-frame count. :func:`decode_message` checks every field the host acts on.
     """
+
     version: int
     mode: int  # MODE_AUTO or MODE_MANUAL
     flags: int  # STATUS_FLAG_*
@@ -179,6 +185,7 @@ class Frame:
     """A CRC-valid frame as the decoder returns it: TYPE, SEQ (u16) and the raw payload; see
     :func:`decode_message`.
     """
+
     type: int
     seq: int
     payload: bytes
@@ -283,6 +290,7 @@ def decode_message(frame: Frame) -> Message:
 @dataclass
 class DecoderCounters:
     """What a :class:`FrameDecoder` returned and rejected, for link stats and the fuzz tests."""
+
     frames: int = 0  # CRC-valid frames returned
     bad_header: int = 0  # SYNC followed by an unknown TYPE or a LEN that does not match it
     crc_errors: int = 0

@@ -230,11 +230,11 @@ class SerialDriveLink:
         return self._write(msg)
 
     def neutral(self) -> None:
-        # Neutral means the host does not intend to drive: never re-arm a car that disarms now
-        # (protocol.md, host obligations); the next arm() says so again.
         """Send NEUTRAL now (never paced) and drop a paced DRIVE still waiting. The car stays armed, but a
         car that disarms from here on is not re-armed until :meth:`arm` is called again. Never raises.
         """
+        # Neutral means the host does not intend to drive: never re-arm a car that disarms now
+        # (protocol.md, host obligations); the next arm() says so again.
         self._want_armed = False
         self._drop_pending()
         self._send(Neutral())
