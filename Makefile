@@ -45,7 +45,7 @@ DOCSTRING_CHECKED := runtime/preprocess.py runtime/link/__init__.py runtime/link
 	runtime/inputs/__init__.py runtime/camera/__init__.py runtime/tensorrt/__init__.py \
 	runtime/tensorrt/version.py runtime/manifest.py runtime/formats.py runtime/policy.py runtime/watchdog.py \
 	runtime/link runtime/decode runtime/backends runtime/inputs runtime/camera runtime/loop.py \
-	converter/parity.py converter/cache.py
+	converter/parity.py converter/cache.py runtime/tensorrt
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup
