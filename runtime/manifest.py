@@ -35,7 +35,8 @@ class PreprocessSpec:
     BT.601 luma as donkeycar's ``IMAGE_DEPTH = 1`` uses); ``(x * scale - mean) / std`` per channel.
     The model input is therefore ``(height - crop_top, width, channels)`` before the layout. ``model_rescales`` is true when
     the model normalises inside itself (a ``Rescaling`` layer); then scale is 1 and the model gets
-    raw 0..255 values.
+    raw 0..255 values. Raises :class:`BundleError` for a non-positive size, ``crop_top`` outside
+    ``[0, height)``, an unknown color, or ``mean``/``std`` without 3 values (or a zero ``std``).
     """
 
     width: int
@@ -108,7 +109,11 @@ def _triple(v: Any) -> tuple[float, float, float]:
 
 @dataclass(frozen=True)
 class TensorIO:
-    """One logical tensor as a given build names and stores it."""
+    """One logical tensor as a given build names and stores it: the build's own tensor ``name``, its
+    numpy ``dtype`` name (``float32``, ``int8``, ``uint8`` ...) and, for integer I/O of quantized
+    builds, ``scale`` and ``zero_point`` (``real = (q - zero_point) * scale``, the TFLite
+    quantization spec: https://ai.google.dev/edge/litert/models/quantization_spec).
+    """
 
     name: str
     dtype: str
@@ -249,7 +254,8 @@ class OutputSpec:
     ``meaning`` is ``steering``, ``throttle`` or ``other`` (carried, never driven). ``decode`` is a
     decoder's dict (``runtime.decode``: ``scalar``, ``bins``, ``component``, each with an optional
     affine ``gain``/``bias``). One tensor may appear twice, e.g. a (1, 2) output whose component 0
-    is steering and component 1 throttle. The decoder is checked against ``shape`` on load.
+    is steering and component 1 throttle. The decoder is checked against ``shape`` on load:
+    :class:`BundleError` for an unknown meaning or a decoder that does not fit.
     """
 
     name: str

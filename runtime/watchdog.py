@@ -98,7 +98,13 @@ class Watchdog:
     # -- the loop's side -----------------------------------------------------------------------
 
     def drive(self, cmd: Command, t_capture: float, tag: int) -> bool:
-        """Send ``cmd`` if its frame is still younger than the deadline. False: not sent (stale)."""
+        """Send ``cmd`` if its frame is still younger than the deadline. False: not sent (stale).
+
+        ``t_capture``: the frame's ``time.monotonic()`` capture time (s); ``tag``: the frame id,
+        sent in the DRIVE frame. Arms the link first when needed and hands the guard the new
+        deadline. Also False (and neutral is sent) after a link error or when the watchdog thread
+        has died; never raises.
+        """
         with self._lock:
             if time.monotonic() - t_capture > self.deadline_s or self._stop.is_set() or self.halt.is_set():
                 return False

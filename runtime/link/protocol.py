@@ -96,7 +96,8 @@ _CRC_TABLE = _make_table()
 
 def crc16(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/IBM-SDLC (also called CRC-16/X-25, the HDLC FCS): poly 0x1021 reflected, init 0xFFFF,
-    reflected in and out, final xor 0xFFFF; "123456789" -> 0x906E. Sent low byte first."""
+    reflected in and out, final xor 0xFFFF; "123456789" -> 0x906E. Sent low byte first.
+    Catalogue entry: https://reveng.sourceforge.io/crc-catalogue/16.htm#crc.cat.crc-16-ibm-sdlc"""
     table, crc = _CRC_TABLE, CRC_INIT
     for b in data:
         crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
