@@ -57,3 +57,11 @@ def test_removing_a_public_docstring_fails_the_check(tmp_path: Path) -> None:
     broken = _ruff("--isolated", "--output-format", "concise", *rules, "stripped.py", cwd=tmp_path)
     assert broken.returncode == 1
     assert re.search(rf"stripped\.py:{func.lineno}:\d+: D103", broken.stdout), broken.stdout
+
+
+def test_contract_doc_names_only_existing_modules() -> None:
+    text = (ROOT / "docs" / "contract.md").read_text()
+    named = set(re.findall(r"`((?:runtime|converter|calibration|benchmarks)/[\w/]*(?:\.py|/))`", text))
+    assert len(named) >= 10, named
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, f"docs/contract.md names modules that do not exist: {missing}"
