@@ -122,8 +122,8 @@ class Policy:
     def __call__(self, outputs: Mapping[str, np.ndarray], now: float) -> Command:
         """Decode ``outputs`` (logical output name -> the build's array) and apply the limits.
 
-        ``now`` is a ``time.monotonic()`` timestamp in seconds (it drives the slew limit; the first call
-        after :meth:`reset` gives throttle 0). A NaN or inf gives ``Command(0, 0, valid=False)`` and resets
+        ``now`` is a ``time.monotonic()`` timestamp in seconds (it drives the slew limit; with a slew
+        limit the first call after :meth:`reset` gives throttle 0). A NaN or inf gives ``Command(0, 0, valid=False)`` and resets
         the slew state. ``KeyError`` when an output the policy reads is missing from ``outputs``.
         """
         c = self.config

@@ -37,7 +37,7 @@ class DriveLink(Protocol):
     """What the watchdog needs from :func:`runtime.link.open_link`'s object."""
 
     def arm(self) -> Any:
-        """Arm the car (ESC output enabled) before the first drive command."""
+        """Ask the car to arm (then it follows DRIVE frames) before the first drive command."""
 
     def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
         """Send one command: ``steering`` and ``throttle`` in [-1, 1]; ``tag`` identifies the frame (echoed

@@ -159,7 +159,7 @@ class Status:
 
     @property
     def armed(self) -> bool:
-        """The car's ESC output is armed."""
+        """Flag bit 0: the car is armed (a valid DRIVE sets its outputs)."""
         return bool(self.flags & STATUS_FLAG_ARMED)
 
     @property
@@ -169,7 +169,7 @@ class Status:
 
     @property
     def rc_present(self) -> bool:
-        """The car receives a valid signal from the RC transmitter."""
+        """Flag bit 2: the car's RC receiver has a signal."""
         return bool(self.flags & STATUS_FLAG_RC_PRESENT)
 
     @property
@@ -312,7 +312,8 @@ class FrameDecoder:
 
     On a bad header or CRC it drops only the SYNC byte and rescans, so a real frame that starts
     inside a corrupted one is still found. ``accept`` limits the types returned (the car takes
-    HOST_TO_CAR, the host CAR_TO_HOST); others are counted and dropped.
+    HOST_TO_CAR, the host CAR_TO_HOST); others are counted and dropped. ``gap_s`` (s, default
+    ``GAP_MS``): a partial frame silent for longer is abandoned (see :meth:`expire`).
     """
 
     def __init__(self, accept: frozenset[int] | None = None, gap_s: float = GAP_MS / 1000) -> None:

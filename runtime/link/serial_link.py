@@ -67,7 +67,11 @@ class SerialDriveLink:
     every ``ARM_RETRY_S`` for as long as the caller wants the car armed. DRIVEs are paced to
     ``LINE_SHARE`` of the line (the newest waits, an older waiting one is dropped); NEUTRAL and ARM
     are never paced. SEQ numbers only frames actually written, in write order. The port is locked
-    exclusively; a second user is refused, naming the process that holds it."""
+    exclusively; a second user is refused, naming the process that holds it.
+
+    ``baud`` (bit/s, 8N1); ``reconnect_s`` (s) between reopen attempts; ``write_timeout_s`` (s) per
+    write (5 timeouts in a row count as a lost port); ``arm_wait_s`` (s) :meth:`arm` waits for the
+    car's confirmation; ``guard``: start the deadline guard process (runtime/link/guard.py)."""
 
     def __init__(
         self,

@@ -154,7 +154,7 @@ def dtype_of(trt: Any, trt_dtype: Any) -> Any:
 
 
 def create_context(engine: Any) -> Any:
-    """A new execution context; :class:`EngineLoadError` when TensorRT returns None (usually out of GPU
+    """A new execution context; :class:`EngineLoadError` when TensorRT returns None (likely out of GPU
     memory).
     """
     context = engine.create_execution_context()

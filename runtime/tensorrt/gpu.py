@@ -44,7 +44,7 @@ class GpuInfo:
         return self.jetson_model or self.cuda_name
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields plus :attr:`device`, for logs and the engine's manifest target."""
+        """The fields plus :attr:`device`, for logs and :attr:`EngineInfo.gpu <runtime.tensorrt.builder.EngineInfo>`."""
         d = asdict(self)
         d["device"] = self.device
         return d

@@ -14,7 +14,7 @@ TRT_VERSIONS = ("10", "11")
 
 def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
     """Every I/O tensor of ``engine`` by the name-based tensor API (``num_io_tensors``, ``get_tensor_*``;
-    https://docs.nvidia.com/deeplearning/tensorrt/11.4.0/_static/python-api/infer/Core/ExecutionContext.html).
+    https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
     """
     tensors = []
     for i in range(engine.num_io_tensors):
