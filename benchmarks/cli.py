@@ -24,6 +24,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rc-benchmark`` argument parser."""
     p = argparse.ArgumentParser(prog="rc-benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
@@ -110,6 +111,11 @@ def _baseline(args: argparse.Namespace, registry: Any, name: str, machine: dict[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``rc-benchmark`` (console script): benchmark a bundle's builds and the loop, log to MLflow and
+    optionally gate/promote. Returns the exit status: 0 done (gate passed with ``--gate``), 1 the gate
+    failed, a build failed to run or MLflow logging failed, 2 bad usage or input; an unexpected error
+    is one line on stderr naming the stage (the traceback with ``--debug``).
+    """
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     step: list[str] = ["preparing"]

@@ -32,6 +32,7 @@ log = logging.getLogger("calibration")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rc-calibrate`` argument parser."""
     p = argparse.ArgumentParser(prog="rc-calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sources", nargs="+", type=Path, help="recordings, video files, image folders")
@@ -75,6 +76,10 @@ def resolve_spec(args: argparse.Namespace) -> tuple[PreprocessSpec, dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``rc-calibrate`` (console script): write a calibration set (see the module). Returns the exit
+    status: 0 the set is written (warnings on stderr), 2 bad input (nothing written), 130 interrupted;
+    an unexpected error is one line on stderr (the traceback with ``--debug``).
+    """
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

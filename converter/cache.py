@@ -33,6 +33,9 @@ def cache_key(inputs: dict[str, Any]) -> str:
 
 
 def toolchain_versions() -> dict[str, str]:
+    """Installed versions of the conversion tools (:data:`TOOL_DISTS`) that are present: {distribution:
+    version}.
+    """
     out = {}
     for dist in TOOL_DISTS:
         try:
@@ -78,11 +81,15 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
 
 
 def calibration_id(path: Path | None) -> str | None:
+    """sha256 of the calibration set's ``calibration.json``, or None without a set (or without that file)."""
     mf = path / CALIBRATION_MANIFEST if path is not None else None
     return sha256_file(mf) if mf is not None and mf.is_file() else None
 
 
 def format_key(fid: str, req: Any) -> str:
+    """The format key of ``fid``: its tolerance (``req.tolerance`` or the table's) and, for INT8 formats,
+    the calibration set identity and the INT8 limits. ``ValueError`` for an unknown format id.
+    """
     fmt = formats.get(fid)
     inputs: dict[str, Any] = {"format": fid, "tolerance": req.tolerance.get(fid, fmt.tolerance)}
     if fmt.needs_calibration:

@@ -24,6 +24,9 @@ log = logging.getLogger("converter")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``convert-model`` argument parser (the README's examples are parsed with it in
+    tests/test_readme.py).
+    """
     p = argparse.ArgumentParser(
         prog="convert-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -147,6 +150,12 @@ def _int8_limits(values: dict[str, float]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``convert-model`` (console script): convert a registered model version, or extend a bundle with
+    ``--bundle``, then print the summary table (or ``--json``). Returns the exit status: 0 every
+    requested format built and verified, 1 some failed (the rest are built), 2 bad usage or input
+    (nothing written; also an MLflow 401/403), 130 interrupted. Unexpected errors print one line
+    (the traceback with ``--debug``), never a bare traceback.
+    """
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     from rich.markup import escape

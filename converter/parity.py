@@ -21,6 +21,12 @@ from runtime.manifest import OutputSpec
 
 @dataclass
 class ParityResult:
+    """A build's outputs against the source model's on ``samples`` reference frames: per output name
+    ``{max_abs, mean_abs}`` (absolute error in the output's own units), the format's ``tolerance``,
+    ``swapped`` (build output -> the source output it matches instead, when outputs came out by
+    position) and ``decoded`` (per meaning ``{max_abs[, bin_flip_rate]}``, recorded, not judged).
+    """
+
     per_output: dict[str, dict[str, float]]  # name -> {max_abs, mean_abs}
     samples: int
     tolerance: float
@@ -29,18 +35,24 @@ class ParityResult:
 
     @property
     def max_abs(self) -> float:
+        """The largest absolute error over every output; NaN when any output is NaN/inf (then not
+        :attr:`ok`).
+        """
         # np.max, not max(): a NaN anywhere must make the whole result NaN (and so not ok).
         return float(np.max([v["max_abs"] for v in self.per_output.values()])) if self.per_output else 0.0
 
     @property
     def mean_abs(self) -> float:
+        """The mean of the outputs' mean absolute errors."""
         return float(np.mean([v["mean_abs"] for v in self.per_output.values()])) if self.per_output else 0.0
 
     @property
     def ok(self) -> bool:
+        """True when :attr:`max_abs` is finite and within ``tolerance``."""
         return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.tolerance
 
     def to_dict(self) -> dict[str, object]:
+        """The manifest's ``parity`` entry: max_abs, mean_abs, samples, tolerance, per_output[, decoded]."""
         return {
             "max_abs": self.max_abs,
             "mean_abs": self.mean_abs,
@@ -51,6 +63,9 @@ class ParityResult:
         }
 
     def failure(self) -> str:
+        """One line saying why the build failed: a non-finite output, swapped outputs, or the worst error vs
+        the tolerance.
+        """
         bad = [k for k, v in self.per_output.items() if not np.isfinite(v["max_abs"])]
         if bad:
             return f"output {bad[0]!r} is not finite (NaN or inf) on some reference frames"

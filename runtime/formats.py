@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Format:
+    """One build format: its id (``convert-model --formats``), precision, the runtime backend that
+    runs it (``runner``), its file name in the bundle (empty for TensorRT engines: see
+    :meth:`engine_file`), the converter function that builds it, and ``tolerance``, the largest
+    absolute output error against the source model the converter's parity check accepts.
+    """
+
     id: str
     precision: str  # fp32 | fp16 | int8
     runner: str  # backend that executes it: onnxruntime | tflite | tensorrt
@@ -55,6 +61,7 @@ DEFAULT_IDS: tuple[str, ...] = tuple(f.id for f in FORMATS if f.default)
 
 
 def get(fmt_id: str) -> Format:
+    """The :class:`Format` with id ``fmt_id``; ``ValueError`` listing the known ids otherwise."""
     try:
         return BY_ID[fmt_id]
     except KeyError:
@@ -62,7 +69,10 @@ def get(fmt_id: str) -> Format:
 
 
 def parse_list(text: str) -> list[str]:
-    """``"onnx,tflite-fp16"`` -> validated ids in table order (``all`` = every format)."""
+    """``"onnx,tflite-fp16"`` -> validated ids in table order (``all`` = every format).
+
+    Raises ``ValueError`` for an unknown id or an empty list.
+    """
     ids = [t.strip() for t in text.split(",") if t.strip()]
     if ids == ["all"]:
         return [f.id for f in FORMATS]

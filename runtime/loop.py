@@ -39,6 +39,14 @@ MAX_FRAMES, DURATION, CAMERA_ENDED, STOPPED = "max_frames", "duration", "camera_
 
 
 class DriveLoop:
+    """The per-frame pipeline: ``camera`` frame -> ``inputs`` -> ``backend.infer`` -> ``policy`` ->
+    ``watchdog.drive`` (see the module). ``stats`` collects per-stage timings (s); ``recorder``
+    (optional) gets one record per handled frame; ``notify`` is the systemd notifier (``READY=1`` once
+    a frame was inferred and the car answered). ``max_frames`` / ``duration_s`` (s) bound the run.
+    A backend error, an invalid (NaN/inf) output or a missing input commands neutral for that frame
+    and raises its event; any exception escaping :meth:`run` commands neutral and is re-raised.
+    """
+
     def __init__(
         self,
         camera: Camera,

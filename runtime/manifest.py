@@ -35,7 +35,8 @@ class PreprocessSpec:
     BT.601 luma as donkeycar's ``IMAGE_DEPTH = 1`` uses); ``(x * scale - mean) / std`` per channel.
     The model input is therefore ``(height - crop_top, width, channels)`` before the layout. ``model_rescales`` is true when
     the model normalises inside itself (a ``Rescaling`` layer); then scale is 1 and the model gets
-    raw 0..255 values.
+    raw 0..255 values. Raises :class:`BundleError` for a non-positive size, ``crop_top`` outside
+    ``[0, height)``, an unknown color, or ``mean``/``std`` without 3 values (or a zero ``std``).
     """
 
     width: int
@@ -69,6 +70,9 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
+        """Parse the manifest's ``preprocess`` object; :class:`BundleError` for an unknown or missing key or a
+        bad value.
+        """
         known = {"width", "height", "crop_top", "color", "scale", "mean", "std", "model_rescales"}
         unknown = set(d) - known
         if unknown:
@@ -88,6 +92,7 @@ class PreprocessSpec:
             raise BundleError(f"preprocess: missing key {e.args[0]!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``preprocess`` object as ``manifest.json`` stores it (``from_dict`` reads it back)."""
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
@@ -104,7 +109,11 @@ def _triple(v: Any) -> tuple[float, float, float]:
 
 @dataclass(frozen=True)
 class TensorIO:
-    """One logical tensor as a given build names and stores it."""
+    """One logical tensor as a given build names and stores it: the build's own tensor ``name``, its
+    numpy ``dtype`` name (``float32``, ``int8``, ``uint8`` ...) and, for integer I/O of quantized
+    builds, ``scale`` and ``zero_point`` (``real = (q - zero_point) * scale``, the TFLite
+    quantization spec: https://ai.google.dev/edge/litert/models/quantization_spec).
+    """
 
     name: str
     dtype: str
@@ -113,6 +122,9 @@ class TensorIO:
 
     @property
     def quantized(self) -> bool:
+        """True for an integer tensor of a quantized build: then ``real = (q - zero_point) * scale``
+        (TFLite quantization spec, https://ai.google.dev/edge/litert/models/quantization_spec).
+        """
         return self.scale is not None
 
 
@@ -193,9 +205,11 @@ class InputSpec:
 
     @property
     def is_image(self) -> bool:
+        """True for the camera roles (``image``, ``image_sequence``), which have a ``preprocess``."""
         return self.role in IMAGE_ROLES
 
     def to_dict(self) -> dict[str, Any]:
+        """The input as ``manifest.json`` stores it; optional fields are written only when set."""
         d: dict[str, Any] = {"name": self.name, "role": self.role, "shape": list(self.shape), "dtype": self.dtype,
                              "layout": self.layout}
         if self.preprocess is not None:
@@ -210,6 +224,11 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        """Parse one entry of ``inputs`` (role defaults to ``image``, dtype ``float32``, layout ``NHWC``).
+
+        Raises :class:`BundleError` for unknown keys or fields that disagree; a missing ``name`` or
+        ``shape`` is a ``KeyError`` that :meth:`Manifest.from_dict` turns into a :class:`BundleError`.
+        """
         known = {"name", "role", "shape", "dtype", "layout", "preprocess", "length", "order", "labels"}
         unknown = set(d) - known
         if unknown:
@@ -235,7 +254,8 @@ class OutputSpec:
     ``meaning`` is ``steering``, ``throttle`` or ``other`` (carried, never driven). ``decode`` is a
     decoder's dict (``runtime.decode``: ``scalar``, ``bins``, ``component``, each with an optional
     affine ``gain``/``bias``). One tensor may appear twice, e.g. a (1, 2) output whose component 0
-    is steering and component 1 throttle. The decoder is checked against ``shape`` on load.
+    is steering and component 1 throttle. The decoder is checked against ``shape`` on load:
+    :class:`BundleError` for an unknown meaning or a decoder that does not fit.
     """
 
     name: str
@@ -252,10 +272,16 @@ class OutputSpec:
             decoder_for(self.decode, self.shape, self.name)
 
     def to_dict(self) -> dict[str, Any]:
+        """The output as ``manifest.json`` stores it."""
         return {"name": self.name, "shape": list(self.shape), "meaning": self.meaning, "decode": dict(self.decode)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OutputSpec:
+        """Parse one entry of ``outputs`` (decoder defaults to ``scalar``).
+
+        Raises :class:`BundleError` for unknown keys, an unknown meaning or a decoder that does not fit
+        ``shape``.
+        """
         known = {"name", "shape", "meaning", "decode"}
         unknown = set(d) - known
         if unknown:
@@ -269,6 +295,8 @@ MEANINGS = ("steering", "throttle", "other")
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """Where the bundle came from: registered model name and version, MLflow run id, source URI and flavor."""
+
     name: str
     version: str
     run_id: str | None
@@ -278,6 +306,17 @@ class ModelInfo:
 
 @dataclass
 class BuildEntry:
+    """One built file in the bundle and how to use it (contract: DESIGN.md "The edge bundle").
+
+    ``format`` is a :mod:`runtime.formats` id, ``file`` is relative to the bundle directory, ``sha256``
+    (hex) and ``bytes`` are the file's and are checked by :func:`verified_path` before any load. ``io``
+    maps each logical input/output name to this build's own tensor (name, dtype and, for integer
+    builds, scale/zero point). ``parity`` holds the converter's check against the source model
+    (``max_abs``, ``mean_abs``, ``samples``); ``toolchain`` the tool versions; ``target`` for engines
+    the TensorRT version, compute capability and device; ``extra`` format-specific data (e.g. the
+    TFLite signature, INT8 cost figures, the conversion cache key).
+    """
+
     format: str
     precision: str
     file: str
@@ -290,6 +329,7 @@ class BuildEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as ``manifest.json`` stores it (unset TensorIO fields and an empty ``extra`` left out)."""
         d = asdict(self)
         d["io"] = {k: {kk: vv for kk, vv in asdict(v).items() if vv is not None} for k, v in self.io.items()}
         if not self.extra:
@@ -298,6 +338,9 @@ class BuildEntry:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BuildEntry:
+        """Parse one entry of ``builds``; :class:`BundleError` naming the format when a key is missing or
+        malformed.
+        """
         try:
             return cls(
                 format=d["format"],
@@ -362,9 +405,11 @@ class Manifest:
         return pre
 
     def image_inputs(self) -> list[InputSpec]:
+        """The camera inputs (roles ``image`` and ``image_sequence``), in manifest order."""
         return [i for i in self.inputs if i.is_image]
 
     def input_named(self, name: str) -> InputSpec:
+        """The input called ``name``; :class:`BundleError` listing the inputs when there is none."""
         for i in self.inputs:
             if i.name == name:
                 return i
@@ -375,6 +420,9 @@ class Manifest:
         return list(dict.fromkeys(o.name for o in self.outputs))
 
     def build(self, fmt: str) -> BuildEntry:
+        """The entry for format id ``fmt``; :class:`BundleError` naming the builds present and the
+        ``--formats`` fix otherwise.
+        """
         for b in self.builds:
             if b.format == fmt:
                 return b
@@ -382,12 +430,15 @@ class Manifest:
         raise BundleError(f"bundle has no {fmt!r} build (it has: {have}); convert it with --formats {fmt}")
 
     def has(self, fmt: str) -> bool:
+        """True when the bundle has a build of format id ``fmt``."""
         return any(b.format == fmt for b in self.builds)
 
     def output_by_meaning(self, meaning: str) -> OutputSpec | None:
+        """The first output with ``meaning`` (``steering``, ``throttle``, ``other``), or None."""
         return next((o for o in self.outputs if o.meaning == meaning), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole manifest as ``manifest.json`` stores it (always the current schema)."""
         return {
             "schema_version": self.schema_version,
             "converter_version": self.converter_version,
@@ -401,10 +452,16 @@ class Manifest:
         }
 
     def dumps(self) -> str:
+        """``manifest.json``'s text: indented JSON with a trailing newline."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Parse and validate a loaded ``manifest.json`` (schema 1 or 2; schema 1 is upgraded to 2).
+
+        Raises :class:`BundleError` for a schema newer than :data:`SCHEMA_VERSION` (upgrade the runtime),
+        a missing key, or any malformed or inconsistent field.
+        """
         try:
             sv = int(d["schema_version"])
             if sv > SCHEMA_VERSION:
@@ -448,6 +505,9 @@ def load_manifest(bundle_dir: str | Path) -> Manifest:
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file at ``path``, read in ``chunk``-byte blocks (1 MiB by default); ``OSError`` if
+    unreadable.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -456,7 +516,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def verified_path(bundle_dir: str | Path, build: BuildEntry) -> Path:
-    """The build's file, after checking it exists and its sha256 matches the manifest."""
+    """The build's file, after checking it exists and its sha256 matches the manifest.
+
+    Raises :class:`BundleError` when the file is missing and :class:`IntegrityError` when its bytes
+    differ from ``build.sha256`` (modified or corrupted: re-copy the bundle).
+    """
     path = Path(bundle_dir) / build.file
     if not path.is_file():
         raise BundleError(f"{build.format}: {path} is missing from the bundle; re-run convert-model")

@@ -29,6 +29,14 @@ DEFAULT_MAX_GAP_S = 0.1  # the watchdog's default deadline (``[watchdog] deadlin
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """The ``[policy]`` limits, all in normalised command units ([-1, 1] = full lock / full throttle).
+
+    ``max_throttle``, ``max_reverse``, ``max_steering`` in [0, 1]; ``steering_trim`` in [-1, 1];
+    ``steering_scale`` in [-4, 4] (negative flips the direction); ``throttle_slew_rate`` in units per
+    second, >= 0 (0 = no limit); ``constant_throttle`` in [-1, 1] replaces the model's throttle
+    (required when the model has none). Raises ``ValueError`` naming the field when out of range.
+    """
+
     max_throttle: float = 0.5
     max_reverse: float = 0.0
     max_steering: float = 1.0
@@ -54,6 +62,11 @@ class PolicyConfig:
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One decision: the ``steering`` and ``throttle`` to send (in [-1, 1], after limits), whether it is
+    ``valid`` (False after a NaN/inf: the caller sends neutral instead) and the decoded values
+    before limits (``raw_steering``, ``raw_throttle``) for logs and recordings.
+    """
+
     steering: float
     throttle: float
     valid: bool
@@ -107,6 +120,12 @@ class Policy:
         self._throttle, self._t_last = 0.0, None
 
     def __call__(self, outputs: Mapping[str, np.ndarray], now: float) -> Command:
+        """Decode ``outputs`` (logical output name -> the build's array) and apply the limits.
+
+        ``now`` is a ``time.monotonic()`` timestamp in seconds (it drives the slew limit; with a slew
+        limit the first call after :meth:`reset` gives throttle 0). A NaN or inf gives ``Command(0, 0, valid=False)`` and resets
+        the slew state. ``KeyError`` when an output the policy reads is missing from ``outputs``.
+        """
         c = self.config
         raw_s = self._decode_steering(outputs[self.steering_output])
         raw_t = (self._decode_throttle(outputs[self.throttle_output]) if self.throttle_output

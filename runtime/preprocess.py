@@ -103,7 +103,9 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.nda
     """Float input -> integer input for builds with integer I/O (INT8 TFLite):
     ``q = clip(round(x / scale) + zero_point)`` per the TFLite quantization spec
     (https://ai.google.dev/edge/litert/models/quantization_spec), rounding half away from zero as
-    TFLite's reference kernels do (``TfLiteRound``, i.e. ``std::round``), not numpy's half to even."""
+    TFLite's reference kernels do (``TfLiteRound``, i.e. ``std::round``), not numpy's half to even.
+    Same shape as ``x``; ``dtype`` is the tensor's numpy integer dtype name (``int8``, ``uint8``),
+    whose range bounds the clip."""
     info = np.iinfo(np.dtype(dtype))
     v = x / scale
     whole = np.trunc(v)
@@ -113,5 +115,5 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.nda
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Integer output -> float: ``(q - zero_point) * scale`` (TFLite quantization spec)."""
+    """Integer output -> float32 of the same shape: ``(q - zero_point) * scale`` (TFLite quantization spec)."""
     return ((q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)

@@ -36,13 +36,33 @@ log = logging.getLogger(__name__)
 class DriveLink(Protocol):
     """What the watchdog needs from :func:`runtime.link.open_link`'s object."""
 
-    def arm(self) -> Any: ...
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any: ...
-    def neutral(self) -> Any: ...
-    def poll(self) -> Any: ...
+    def arm(self) -> Any:
+        """Ask the car to arm (then it follows DRIVE frames) before the first drive command."""
+
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
+        """Send one command: ``steering`` and ``throttle`` in [-1, 1]; ``tag`` identifies the frame (echoed
+        in STATUS).
+        """
+
+    def neutral(self) -> Any:
+        """Command neutral (steering 0, throttle 0) now."""
+
+    def poll(self) -> Any:
+        """Read what the car sent since the last call; its newest status, or None."""
 
 
 class Watchdog:
+    """The sole writer of drive commands to ``link`` and the thread that stops the car (see the module).
+
+    ``deadline_s`` (s, > 0, default 100 ms): the oldest a command's *frame* may be before neutral is
+    commanded; ``rate_hz``: the thread's check rate; ``neutral_repeat_s`` (s): how often neutral is
+    re-sent while expired; ``poll_s`` (s): how often the car's status is read. ``notify`` /
+    ``notify_s`` (s): the systemd watchdog ping (``WATCHDOG=1``, sent only while :meth:`healthy`) and
+    status line. ``halt``: an event set from a signal handler that forces neutral within one tick.
+    Raises ``ValueError`` for a deadline that is not positive. Link errors never escape: they raise
+    the ``link.error`` event and neutral is attempted.
+    """
+
     def __init__(
         self,
         link: DriveLink,
@@ -78,7 +98,13 @@ class Watchdog:
     # -- the loop's side -----------------------------------------------------------------------
 
     def drive(self, cmd: Command, t_capture: float, tag: int) -> bool:
-        """Send ``cmd`` if its frame is still younger than the deadline. False: not sent (stale)."""
+        """Send ``cmd`` if its frame is still younger than the deadline. False: not sent (stale).
+
+        ``t_capture``: the frame's ``time.monotonic()`` capture time (s); ``tag``: the frame id,
+        sent in the DRIVE frame. Arms the link first when needed and hands the guard the new
+        deadline. Also False (and neutral is sent) after a link error or when the watchdog thread
+        has died; never raises.
+        """
         with self._lock:
             if time.monotonic() - t_capture > self.deadline_s or self._stop.is_set() or self.halt.is_set():
                 return False
@@ -112,6 +138,9 @@ class Watchdog:
         log.debug("neutral: %s", reason)
 
     def expired(self, now: float | None = None) -> bool:
+        """True when no valid command was sent, or the newest one's frame (capture time) is older than the
+        deadline at ``now`` (monotonic s; default: now).
+        """
         last = self._last_valid
         return last is None or (time.monotonic() if now is None else now) - last > self.deadline_s
 
@@ -130,11 +159,15 @@ class Watchdog:
         return True if reached is None else bool(reached)
 
     def healthy(self) -> bool:
+        """Not expired and no raised event: what the systemd watchdog ping requires."""
         return not self.expired() and self.events.healthy()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Watchdog:
+        """Start the link's deadline guard process (serial links), send neutral, then start the checking
+        thread. Returns self.
+        """
         start_guard = getattr(self.link, "start_guard", None)
         if callable(start_guard):  # its own process: the deadline holds while this interpreter is busy
             start_guard()
@@ -154,6 +187,9 @@ class Watchdog:
             self._send_neutral_locked()
 
     def stats(self) -> dict[str, Any]:
+        """Counters for the run summary: deadline (ms), commands sent, neutrals sent, trips, last tag and
+        status.
+        """
         return {
             "deadline_ms": round(self.deadline_s * 1000.0, 3),
             "commands": self.commands,

@@ -114,6 +114,10 @@ def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quic
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m converter.demo.jetracer_seed``: train the JetRacer-style PyTorch pilot and register it
+    (v1 pt2, v2 pickle) in the demo registry. Returns 0 when seeded (or already seeded), 2 on an
+    MLflow, file or training error (one line on stderr).
+    """
     p = argparse.ArgumentParser(prog="python -m converter.demo.jetracer_seed", description=__doc__.splitlines()[0])
     p.add_argument("--tracking-uri", default="sqlite:///.demo/mlflow.db")
     p.add_argument("--artifact-root", type=Path, default=Path(".demo/artifacts"))

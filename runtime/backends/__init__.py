@@ -27,6 +27,9 @@ __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "open_b
 
 
 def backend_class(name: str) -> type[Backend]:
+    """The backend class registered as ``name`` (imported now). ``ValueError`` for an unknown name,
+    :class:`BackendUnavailable` when its library cannot be imported here.
+    """
     try:
         module, cls = BACKENDS[name].split(":")
     except KeyError:
@@ -47,7 +50,13 @@ def open_backend(
     """Open a build of a bundle after verifying its sha256.
 
     ``backend="auto"`` tries TensorRT, ONNX Runtime, then TFLite; ``fmt`` picks the build
-    (default: the backend's usual one). A sha256 mismatch is never worked around.
+    (default: the backend's usual one). ``options`` go to the backend (``threads``, ``cache_dir``,
+    ``device_id`` ...); those it does not take are dropped. A sha256 mismatch is never worked around.
+
+    Raises :class:`BundleError` when the bundle has no such build or ``fmt`` runs on another
+    backend, :class:`~runtime.manifest.IntegrityError` for a file whose sha256 differs,
+    :class:`BackendUnavailable` when no (or not the named) backend can run here, ``ValueError``
+    for an unknown backend name or format id.
     """
     bundle_dir = Path(bundle_dir)
     manifest = manifest or load_manifest(bundle_dir)

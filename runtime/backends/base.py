@@ -44,7 +44,10 @@ class Backend(ABC):
         """{build's own input tensor name: array in the build's dtype} -> {build's own output name: raw array}."""
 
     def infer(self, x: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One inference (batch 1). ``KeyError``/``ValueError`` name a missing or extra input."""
+        """One inference (batch 1): float32 inputs by logical name, each shaped as its manifest entry
+        (e.g. ``(1, H, W, 3) float32`` for an NHWC image), -> ``{logical output: float32 array}`` of
+        the manifest's output shapes. ``KeyError`` names a missing input; ``ValueError`` when a bare
+        array is passed to a model with several inputs."""
         if not isinstance(x, Mapping):
             if len(self.input_io) != 1:
                 raise ValueError(f"the model takes {len(self.input_io)} inputs {list(self.input_io)}; pass a dict")
@@ -75,6 +78,7 @@ class Backend(ABC):
         """Release native resources."""
 
     def describe(self) -> dict[str, Any]:
+        """``{backend, format, file}`` for logs and stats (subclasses add their own details)."""
         return {"backend": self.name, "format": self.build.format, "file": self.build.file}
 
     def __enter__(self) -> Backend:

@@ -11,6 +11,13 @@ from runtime.manifest import BuildEntry, Manifest
 
 
 class OnnxRuntimeBackend(Backend):
+    """Runs an ONNX build with ONNX Runtime's ``InferenceSession``
+    (https://onnxruntime.ai/docs/api/python/api_summary.html). ``threads`` sets
+    ``intra_op_num_threads`` (None: ONNX Runtime's default); ``providers`` defaults to
+    ``["CPUExecutionProvider"]``. Raises :class:`BackendUnavailable` when onnxruntime is not installed,
+    ``ValueError`` when a tensor the manifest names is not in the model.
+    """
+
     name = "onnxruntime"
 
     def __init__(

@@ -46,6 +46,14 @@ def _environment(device_id: int) -> tuple[str, str, dict[str, str], GpuInfo]:
 
 
 class TensorRTBackend(Backend):
+    """Runs a serialized TensorRT engine through :class:`~runtime.tensorrt.runner.EngineRunner` (pycuda),
+    on the API path of the installed version (8.x bindings, 10.x/11.x tensor API: see
+    https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
+    Usually opened with :meth:`from_bundle`. Raises :class:`BackendUnavailable` without TensorRT,
+    pycuda or a GPU, :class:`~runtime.tensorrt.engine_cache.EngineLoadError` for an engine built by
+    another TensorRT version, :class:`BundleError` when the engine's tensors do not match the manifest.
+    """
+
     name = "tensorrt"
 
     def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, device_id: int = 0) -> None:
@@ -96,11 +104,13 @@ class TensorRTBackend(Backend):
         return self.runner.run(feeds)
 
     def close(self) -> None:
+        """Free the engine, its context and the device buffers (safe to call twice)."""
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.close()
 
     def describe(self) -> dict[str, Any]:
+        """The base description plus the TensorRT version, API path and the engine's target."""
         d = super().describe()
         d.update({"tensorrt": self.trt_version, "api_path": self.api, "target": self.build.target})
         return d

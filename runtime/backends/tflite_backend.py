@@ -17,6 +17,10 @@ from runtime.manifest import BuildEntry, Manifest
 
 
 def load_interpreter_class() -> Any:
+    """LiteRT's ``Interpreter`` (``ai_edge_litert.interpreter``,
+    the API of https://www.tensorflow.org/api_docs/python/tf/lite/Interpreter), else ``tflite_runtime``'s;
+    :class:`BackendUnavailable` naming the pip package when neither is installed.
+    """
     try:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -32,6 +36,12 @@ def load_interpreter_class() -> Any:
 
 
 class TFLiteBackend(Backend):
+    """Runs a ``.tflite`` build with the LiteRT interpreter on ``threads`` CPU threads (None: its default).
+    Tensors come from the signature named in ``build.extra["signature"]`` (default ``serving_default``);
+    ``ValueError`` when a tensor the manifest names is not in that signature. Integer (INT8) I/O is
+    (de)quantized by :class:`~runtime.backends.base.Backend` with the manifest's scale and zero point.
+    """
+
     name = "tflite"
 
     def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, threads: int | None = None) -> None:

@@ -72,4 +72,5 @@ class FrameSource(ABC):
         """Release the device; safe to call twice."""
 
     def describe(self) -> str:
+        """The source's URI, for logs and stats."""
         return self.uri

@@ -33,6 +33,13 @@ N_BUFFERS = 3  # in the loop's hands + in the slot + being filled
 
 
 class Camera:
+    """The capture thread over ``source`` and the one-frame slot the loop takes from (see the module).
+
+    ``events``: where ``camera.*`` events are raised; ``reconnect_interval_s`` (s): how often a live
+    source is reopened after a failure; ``prepare``: a factory of preprocessing functions (BGR uint8
+    image -> model input array), one per circulating buffer, run in the capture thread.
+    """
+
     def __init__(
         self, source: FrameSource, events: Events | None = None, reconnect_interval_s: float = 0.5,
         prepare: Callable[[], Prepare] | None = None,
@@ -84,6 +91,7 @@ class Camera:
             return self._ended and self._slot is None
 
     def stats(self) -> dict[str, Any]:
+        """Counters for the run summary: frames captured, delivered, dropped; reconnects; failures; ended."""
         with self._cond:
             return {
                 "uri": self.source.describe(),
@@ -107,6 +115,9 @@ class Camera:
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop the capture thread (waiting up to ``timeout`` s) and close the source; a thread stuck in the
+        driver is left to die with the process (logged) and the source is then not closed.
+        """
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()

@@ -20,6 +20,9 @@ DEFAULT_FILE_FPS = 30.0
 
 
 def opencv_has_gstreamer() -> bool:
+    """True when this OpenCV was built with GStreamer (``cv2.getBuildInformation()``), which ``csi://``
+    needs.
+    """
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GStreamer:"):
             return "YES" in line.split(":", 1)[1]
@@ -69,6 +72,10 @@ class _CaptureSource(FrameSource):
 
 
 class CsiSource(_CaptureSource):
+    """A Jetson CSI camera through GStreamer's ``nvarguscamerasrc`` (``csi://N``): capture at
+    ``width`` x ``height`` and ``fps``, scaled to ``out_width`` x ``out_height`` and flipped on the VIC.
+    """
+
     live = True
 
     def __init__(self, u: CameraURI) -> None:
@@ -80,6 +87,7 @@ class CsiSource(_CaptureSource):
         )
 
     def check(self) -> None:
+        """Raise :class:`CameraConfigError` (with the JetPack OpenCV fix) when OpenCV has no GStreamer."""
         if not opencv_has_gstreamer():
             raise CameraConfigError(
                 f"{self.uri} needs OpenCV built with GStreamer, but this OpenCV ({cv2.__version__}, "
@@ -89,10 +97,15 @@ class CsiSource(_CaptureSource):
             )
 
     def open(self) -> None:
+        """Open the GStreamer pipeline; :class:`CameraError` when OpenCV cannot."""
         self._open_capture(self.pipeline, cv2.CAP_GSTREAMER)
 
 
 class V4l2Source(_CaptureSource):
+    """A V4L2 device (``v4l2:///dev/videoN``) with optional ``width``, ``height``, ``fps`` and ``fourcc``
+    (4 characters, e.g. MJPG; :class:`CameraConfigError` otherwise).
+    """
+
     live = True
 
     def __init__(self, u: CameraURI) -> None:
@@ -110,6 +123,9 @@ class V4l2Source(_CaptureSource):
                 self.props.append((prop, float(u.options[key])))
 
     def open(self) -> None:
+        """Open the device, apply the requested properties and a 1-frame driver buffer (no stale queued
+        frames); :class:`CameraError` when the device is missing or OpenCV cannot open it.
+        """
         if not os.path.exists(self.device):
             raise CameraError(f"{self.device} does not exist (camera unplugged?)")
         self._open_capture(self.device, cv2.CAP_V4L2)
@@ -137,6 +153,9 @@ class VideoFileSource(_CaptureSource):
         self._u = u
 
     def check(self) -> None:
+        """:class:`CameraConfigError` when the file does not exist; opens it once to read its frame rate
+        for pacing (``CameraError`` when OpenCV cannot decode it).
+        """
         if not self.path.is_file():
             raise CameraConfigError(f"{self.uri}: no video file or image folder at {self.path}")
         self.open()
@@ -145,9 +164,13 @@ class VideoFileSource(_CaptureSource):
         self.pacing_s, self.lossless = _file_pacing(self._u, native if 0 < native < 1000 else 0.0)
 
     def open(self) -> None:
+        """Open the file from its first frame; :class:`CameraError` when OpenCV cannot."""
         self._open_capture(str(self.path), cv2.CAP_ANY)
 
     def read(self) -> tuple[np.ndarray, int] | None:
+        """The next ``(BGR uint8 image, frame number)``; with ``loop=1`` the file restarts at its end, else
+        None there.
+        """
         got = super().read()
         if got is None and self.loop and self._index > 0:
             self.open()  # reopening is more reliable than seeking for many codecs
@@ -168,14 +191,19 @@ class ImageFolderSource(FrameSource):
         self._pos = 0
 
     def check(self) -> None:
+        """List the images; :class:`CameraConfigError` when the folder has none."""
         self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise CameraConfigError(f"{self.uri}: no {'/'.join(IMAGE_SUFFIXES)} images in {self.path}")
 
     def open(self) -> None:
+        """Start at the first image."""
         self._pos = 0
 
     def read(self) -> tuple[np.ndarray, int] | None:
+        """The next readable ``(BGR uint8 image, position in name order)``, or None at the end (without
+        ``loop=1``).
+        """
         tried = 0
         while tried <= len(self.files):
             if self._pos >= len(self.files):
@@ -192,6 +220,7 @@ class ImageFolderSource(FrameSource):
         return None
 
     def close(self) -> None:
+        """Rewind (no resources are held)."""
         self._pos = 0
 
 
@@ -206,13 +235,16 @@ class MemorySource(FrameSource):
         self._pos = 0
 
     def check(self) -> None:
+        """:class:`CameraConfigError` when there are no frames."""
         if not self.frames:
             raise CameraConfigError("memory source has no frames")
 
     def open(self) -> None:
+        """Start at the first frame."""
         self._pos = 0
 
     def read(self) -> tuple[np.ndarray, int] | None:
+        """The next ``(frame, index)`` as given (not copied), or None at the end (without ``loop``)."""
         if self._pos >= len(self.frames):
             if not self.loop:
                 return None
@@ -222,6 +254,7 @@ class MemorySource(FrameSource):
         return self.frames[i], i
 
     def close(self) -> None:
+        """Rewind (no resources are held)."""
         self._pos = 0
 
 

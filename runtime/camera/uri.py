@@ -32,12 +32,17 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class CameraURI:
+    """A parsed camera URI: ``kind`` (csi, v4l2, file), ``target`` (sensor number, device path or
+    file/folder path), typed ``options`` from the query string and the original ``uri``.
+    """
+
     kind: str  # csi | v4l2 | file
     target: str  # sensor id, device path, or file/folder path
     options: dict[str, int | float | bool | str] = field(default_factory=dict)
     uri: str = ""
 
     def opt(self, name: str, default: int | float | bool | str) -> int | float | bool | str:
+        """The option's value, or ``default`` when the URI does not set it."""
         return self.options.get(name, default)
 
 

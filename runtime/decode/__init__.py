@@ -63,9 +63,11 @@ class OutputDecoders:
 
     @property
     def meanings(self) -> list[str]:
+        """The meanings decoded (``steering``, ``throttle``), in manifest order."""
         return [m for _, m, _ in self.items]
 
     def __call__(self, raw: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Batch-1 outputs -> {meaning: float}; ``KeyError`` when an output is missing from ``raw``."""
         return {meaning: dec(raw[name]) for name, meaning, dec in self.items}
 
     def batch(self, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -34,6 +34,9 @@ class Decoder(ABC):
         """The decoded value before the affine map."""
 
     def __call__(self, y: np.ndarray) -> float:
+        """The command value: ``raw_value(y) * gain + bias`` (NaN/inf pass through for the policy to
+        refuse).
+        """
         return self.raw_value(y) * self.gain + self.bias
 
     @abstractmethod

@@ -19,6 +19,11 @@ METHODS = ("argmax", "expectation")
 
 
 class BinsDecoder(Decoder):
+    """A categorical output: ``bins`` values in [``lo``, ``hi``], decoded by ``argmax`` (donkeycar's
+    ``linear_unbin``, https://github.com/autorope/donkeycar/blob/main/donkeycar/utils.py, used by
+    ``KerasCategorical`` in donkeycar/parts/keras.py) or ``expectation``.
+    """
+
     kind = "bins"
     KEYS = frozenset({"bins", "range", "method"})
 
@@ -33,6 +38,10 @@ class BinsDecoder(Decoder):
         return int(np.argmax(y.reshape(-1)))
 
     def raw_value(self, y: np.ndarray) -> float:
+        """``y``: (1, bins) or any shape with ``bins`` values (float). The bin value (argmax) or the
+        probability-weighted mean (expectation); NaN when ``y`` has a NaN/inf, or, for expectation, a
+        negative value or a sum <= 0 (not probabilities).
+        """
         p = y.reshape(-1).astype(np.float64)
         if not np.all(np.isfinite(p)):
             return math.nan
@@ -44,11 +53,16 @@ class BinsDecoder(Decoder):
         return float(p @ self.values / total)
 
     def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``decode`` dict: kind, bins, range [lo, hi], method, gain, bias."""
         return {"kind": self.kind, "bins": self.bins, "range": [self.lo, self.hi], "method": self.method,
                 **self._affine()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> BinsDecoder:
+        """Checked against ``shape``: ``bins`` (default: the output's value count) must equal it and be
+        >= 2, ``range`` two different finite values, ``method`` argmax or expectation; :class:`DecodeError`
+        naming the output otherwise.
+        """
         cls._check_keys(d, output)
         n = size_of(shape)
         bins = int(d.get("bins", n))

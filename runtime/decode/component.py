@@ -12,6 +12,8 @@ from runtime.decode.base import DecodeError, Decoder, size_of
 
 
 class ComponentDecoder(Decoder):
+    """Element ``index`` (0-based, over the flattened values after the batch) of a vector output."""
+
     kind = "component"
     KEYS = frozenset({"index"})
 
@@ -20,13 +22,16 @@ class ComponentDecoder(Decoder):
         self.index = index
 
     def raw_value(self, y: np.ndarray) -> float:
+        """``y`` (1, N) or any shape with N values: ``float(y.flat[index])``."""
         return float(y.reshape(-1)[self.index])
 
     def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``decode`` dict: kind, index, gain, bias."""
         return {"kind": self.kind, "index": self.index, **self._affine()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> ComponentDecoder:
+        """Needs ``index`` within the output's values; :class:`DecodeError` naming the output otherwise."""
         cls._check_keys(d, output)
         if "index" not in d:
             raise DecodeError(f"output {output!r}: decoder component needs an index")

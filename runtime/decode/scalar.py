@@ -10,16 +10,23 @@ from runtime.decode.base import DecodeError, Decoder, size_of
 
 
 class ScalarDecoder(Decoder):
+    """The only value of a one-value output, e.g. (1, 1) or (1,) float32."""
+
     kind = "scalar"
 
     def raw_value(self, y: np.ndarray) -> float:
+        """``float`` of the single value in ``y``."""
         return float(y.reshape(-1)[0])
 
     def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``decode`` dict: kind, gain, bias."""
         return {"kind": self.kind, **self._affine()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> ScalarDecoder:
+        """Refuses (:class:`DecodeError`) an output with more than one value, naming the ``--outputs``
+        spelling for ``bins`` or ``component`` instead.
+        """
         cls._check_keys(d, output)
         n = size_of(shape)
         if n != 1:

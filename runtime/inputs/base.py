@@ -29,21 +29,36 @@ class InputSpecLike(Protocol):
     """The fields of :class:`runtime.manifest.InputSpec` the providers read (bundle schema 2)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The logical input name (the feeds key)."""
+
     @property
-    def role(self) -> str: ...
+    def role(self) -> str:
+        """One of :data:`runtime.manifest.ROLES`."""
+
     @property
-    def shape(self) -> tuple[int, ...]: ...
+    def shape(self) -> tuple[int, ...]:
+        """The input's shape, batch 1 (or -1) first."""
+
     @property
-    def layout(self) -> str: ...
+    def layout(self) -> str:
+        """``NHWC``/``NCHW`` for images, ``NTHWC``/``NTCHW`` for sequences, ``NC`` otherwise."""
+
     @property
-    def preprocess(self) -> Any: ...
+    def preprocess(self) -> Any:
+        """The :class:`runtime.manifest.PreprocessSpec` of an image role, else None."""
+
     @property
-    def length(self) -> int | None: ...
+    def length(self) -> int | None:
+        """Frames (``image_sequence``) or commands (``memory``) remembered, else None."""
+
     @property
-    def order(self) -> Any: ...
+    def order(self) -> Any:
+        """IMU channel names in model order (``imu``), else None."""
+
     @property
-    def labels(self) -> Any: ...
+    def labels(self) -> Any:
+        """Behaviour names, one per one-hot slot (``behavior``), else None."""
 
 
 class InputError(ValueError):

@@ -14,6 +14,10 @@ from runtime.inputs.base import InputContext, InputError, InputProvider, InputSp
 
 
 class BehaviorProvider(InputProvider):
+    """The fixed one-hot of ``behavior`` over ``labels``, (1, len(labels)) float32. Raises
+    :class:`InputError` listing the labels when ``behavior`` is empty or not one of them.
+    """
+
     role = "behavior"
 
     def __init__(self, name: str, shape: tuple[int, ...], labels: Sequence[str], behavior: str) -> None:
@@ -33,7 +37,9 @@ class BehaviorProvider(InputProvider):
 
     @classmethod
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> BehaviorProvider:
+        """The provider for a ``behavior`` input, with the configured behaviour name from ``ctx``."""
         return cls(spec.name, tuple(spec.shape), list(spec.labels or []), ctx.behavior)
 
     def fill(self, frame: Frame) -> np.ndarray | None:
+        """The one-hot (always ready; the same array every frame)."""
         return self.out

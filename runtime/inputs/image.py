@@ -27,16 +27,23 @@ class ImageProvider(InputProvider):
 
     @classmethod
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> ImageProvider:
+        """The provider for an ``image`` input; reuses ``Frame.input`` when the capture thread prepares the
+        same spec and layout. :class:`InputError` when the spec has no ``preprocess``.
+        """
         if ctx.prepare is None or spec.preprocess is None:
             raise InputError(f"input {spec.name!r} (image) has no preprocess in the manifest; re-convert the model")
         same = spec.preprocess == ctx.camera_spec and spec.layout == ctx.camera_layout
         return cls(spec.name, tuple(spec.shape), ctx.prepare(spec.preprocess, spec.layout), same)
 
     def fill(self, frame: Frame) -> np.ndarray | None:
+        """The frame's model input, (1, H, W, C) or (1, C, H, W) float32 (always ready). ``ValueError`` when
+        preprocessing gives another shape than the manifest (a bug, not a bad frame).
+        """
         x = frame.input if self.use_frame_input and frame.input is not None else self.prepare(frame.image)
         if x.shape != self.shape:  # a preprocessing that disagrees with the manifest: a bug, not a frame
             raise ValueError(f"input {self.name!r}: preprocessing gave {x.shape}, the model takes {self.shape}")
         return x
 
     def recorded(self) -> Any:
+        """None: the recording holds the frame image, from which this input is made again."""
         return None  # the frame image is recorded; preprocessing it again gives this input

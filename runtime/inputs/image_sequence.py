@@ -47,6 +47,10 @@ class ImageSequenceProvider(InputProvider):
 
     @classmethod
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> ImageSequenceProvider:
+        """The provider for an ``image_sequence`` input, restarting its window after a gap longer than the
+        watchdog deadline. :class:`InputError` for a layout other than NTHWC/NTCHW, no ``preprocess``, or a
+        ``length`` that disagrees with the shape.
+        """
         frame_layout = LAYOUTS.get(spec.layout)
         if frame_layout is None:
             raise InputError(f"input {spec.name!r} (image_sequence): layout {spec.layout!r}; the runtime "
@@ -59,10 +63,14 @@ class ImageSequenceProvider(InputProvider):
         return cls(spec.name, tuple(spec.shape), ctx.prepare(spec.preprocess, frame_layout), ctx.deadline_s, same)
 
     def reset(self) -> None:
+        """Empty the window: the input is not ready again until T new frames came in."""
         self._count, self._t_last = 0, None
         self.out = self._windows[0]
 
     def fill(self, frame: Frame) -> np.ndarray | None:
+        """Add the frame; the window (1, T, ...) float32, oldest frame first, once T frames are in it, else
+        None with ``input.not_ready``. ``ValueError`` when preprocessing gives the wrong per-frame shape.
+        """
         x = frame.input if self.use_frame_input and frame.input is not None else self.prepare(frame.image)
         if x.shape[1:] != self._ring.shape[1:]:
             raise ValueError(f"input {self.name!r}: preprocessing gave {x.shape}, one frame of the sequence "

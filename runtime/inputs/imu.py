@@ -42,12 +42,19 @@ class ImuProvider(InputProvider):
 
     @classmethod
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> ImuProvider:
+        """The provider for an ``imu`` input; :class:`InputError` naming ``--imu``/``[imu] uri`` when no IMU
+        source is configured.
+        """
         if ctx.imu is None:
             raise InputError(f"the model has an IMU input {spec.name!r}; give an IMU source with --imu URI or "
                              "[imu] uri (mpu6050://1?addr=0x68 or file://imu.csv)")
         return cls(spec.name, tuple(spec.shape), ctx.imu, ctx.deadline_s, tuple(spec.order or CHANNELS))
 
     def fill(self, frame: Frame) -> np.ndarray | None:
+        """The sample nearest the frame's capture time, (1, len(order)) float32 in the model's channel order
+        (m/s^2, rad/s); None with ``imu.stale`` when there is no sample, the newest is older than the
+        deadline, or the nearest is further than the deadline from the frame.
+        """
         near = self.source.nearest(frame.t_capture)
         now = time.monotonic()
         newest = self.source.newest(now)

@@ -30,9 +30,11 @@ class SentCommands:
         self.last: tuple[float, float] = (0.0, 0.0)  # replaced whole, so a reader never sees half
 
     def arm(self) -> Any:
+        """Forward to the link."""
         return self.link.arm()
 
     def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
+        """Forward to the link; remember (steering, throttle) only when the link wrote it (returned a SEQ)."""
         r = self.link.drive(steering, throttle, tag)
         # The link returns the frame's SEQ, or None when it did not write it (no port, the car has
         # not confirmed ARM, or paced to the line rate): only what went out is remembered.
@@ -41,14 +43,17 @@ class SentCommands:
         return r
 
     def neutral(self) -> Any:
+        """Forward to the link; remember (0, 0)."""
         r = self.link.neutral()
         self.last = (0.0, 0.0)
         return r
 
     def poll(self) -> Any:
+        """Forward to the link."""
         return self.link.poll()
 
     def close(self) -> Any:
+        """Forward to the link (it sends neutral); remember (0, 0)."""
         r = self.link.close()
         self.last = (0.0, 0.0)
         return r
@@ -73,6 +78,7 @@ class MemoryProvider(InputProvider):
 
     @classmethod
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> MemoryProvider:
+        """The provider for a ``memory`` input; L from ``length``, else half the last dimension."""
         if ctx.commands is None:
             raise InputError(f"input {spec.name!r} (memory): the runtime has no record of sent commands")
         shape = tuple(spec.shape)
@@ -80,9 +86,11 @@ class MemoryProvider(InputProvider):
         return cls(spec.name, shape, length, ctx.commands)
 
     def reset(self) -> None:
+        """Back to all zeros (the car starts in neutral)."""
         self.out.fill(0.0)
 
     def fill(self, frame: Frame) -> np.ndarray | None:
+        """Shift in the command the car is under now; (1, 2L) float32, oldest first (always ready)."""
         row = self.out[0]
         if self.length > 1:  # shift left by one command, through a scratch buffer (no overlap, no allocation)
             np.copyto(self._scratch, row[2:])

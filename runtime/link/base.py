@@ -32,10 +32,14 @@ class CarStatus:
 
     @property
     def manual(self) -> bool:
+        """True while the RC transmitter overrides the host (the car ignores DRIVE)."""
         return self.mode == "manual"
 
     @classmethod
     def from_status(cls, status: Status, seq: int, received_at: float) -> CarStatus:
+        """A decoded :class:`~runtime.link.protocol.Status` in host units: axes / ``AXIS_MAX`` -> [-1, 1],
+        battery 0 (not measured) -> None; ``seq`` is the frame's SEQ, ``received_at`` monotonic seconds.
+        """
         return cls(
             mode="manual" if status.manual else "auto",
             armed=status.armed,
@@ -52,6 +56,7 @@ class CarStatus:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (stats, recordings)."""
         return asdict(self)
 
 
@@ -76,6 +81,7 @@ class LinkStats:
     health: str = "no_port"  # no_port / no_status / disarmed / manual / ok (null: the null link)
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as a plain dict (the runtime's stats)."""
         return asdict(self)
 
 
@@ -83,18 +89,24 @@ class LinkStats:
 class DriveLink(Protocol):
     """The runtime loop's view of the car. No method raises on a lost port; see docs/protocol.md."""
 
-    def open(self) -> None: ...
+    def open(self) -> None:
+        """Open the port; a missing device is waited for, a path that can never work raises
+        :class:`LinkError`.
+        """
 
-    def arm(self) -> None: ...
+    def arm(self) -> None:
+        """Ask the car to arm; DRIVE frames go out only once it confirmed. Never raises."""
 
     def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
         """Send one command (floats in [-1, 1], clamped; NaN/inf -> neutral). Returns its seq, or
         None when it was not written (no port, car not confirmed armed, paced)."""
         ...
 
-    def neutral(self) -> None: ...
+    def neutral(self) -> None:
+        """Send NEUTRAL (steering 0, throttle 0, still armed) now; never paced. Never raises."""
 
-    def heartbeat(self) -> None: ...
+    def heartbeat(self) -> None:
+        """Send HEARTBEAT (keeps an idle car from its 1 s disarm). Never raises."""
 
     def poll(self) -> CarStatus | None:
         """Non-blocking: the newest status from the car since the last poll, if any."""
@@ -105,10 +117,12 @@ class DriveLink(Protocol):
         ...
 
     @property
-    def connected(self) -> bool: ...
+    def connected(self) -> bool:
+        """True while the port is open."""
 
     @property
-    def stats(self) -> LinkStats: ...
+    def stats(self) -> LinkStats:
+        """The link's counters (frames sent, dropped, paced, rejected, health ...)."""
 
 
 def to_wire(value: float) -> int | None:

@@ -53,9 +53,13 @@ class DeadlineGuard:
 
     @property
     def running(self) -> bool:
+        """True while the guard process is alive and its socket open."""
         return self._sock is not None and self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
+        """Start the guard process and wait up to 2 s for its scheduling report (``policy``). A failed
+        start is logged; the watchdog thread then keeps the deadline alone.
+        """
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
@@ -80,15 +84,22 @@ class DeadlineGuard:
         log.info("deadline guard started (pid %d, scheduling %s)", self._proc.pid, self.policy)
 
     def set_fd(self, fd: int | None) -> None:
+        """Hand the guard the (re)opened port's file descriptor (sent with SCM_RIGHTS); None: the port is
+        gone.
+        """
         if fd is None:
             self._send(b"X")
         else:
             self._send(b"F", fd)
 
     def arm(self, deadline: float, seq: int) -> None:
+        """Have the guard write NEUTRAL with SEQ ``seq`` once ``time.monotonic() >= deadline`` (s), unless
+        re-armed or cleared first.
+        """
         self._send(b"D %.6f %d" % (deadline, seq))
 
     def clear(self) -> None:
+        """Cancel the pending deadline (the runtime is sending neutral itself)."""
         self._send(b"C")
 
     def poll(self) -> list[int]:

@@ -40,6 +40,8 @@ GAP_MS = 20  # a partial frame whose last byte is older than this is abandoned (
 
 
 class MsgType(IntEnum):
+    """The TYPE byte: host->car 0x01..0x04, car->host 0x81 (docs/protocol.md, "Messages")."""
+
     ARM = 0x01
     DRIVE = 0x02
     NEUTRAL = 0x03
@@ -94,7 +96,8 @@ _CRC_TABLE = _make_table()
 
 def crc16(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/IBM-SDLC (also called CRC-16/X-25, the HDLC FCS): poly 0x1021 reflected, init 0xFFFF,
-    reflected in and out, final xor 0xFFFF; "123456789" -> 0x906E. Sent low byte first."""
+    reflected in and out, final xor 0xFFFF; "123456789" -> 0x906E. Sent low byte first.
+    Catalogue entry: https://reveng.sourceforge.io/crc-catalogue/16.htm#crc.cat.crc-16-ibm-sdlc"""
     table, crc = _CRC_TABLE, CRC_INIT
     for b in data:
         crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
@@ -107,11 +110,17 @@ def crc16(data: bytes | bytearray | memoryview) -> int:
 
 @dataclass(frozen=True)
 class Arm:
+    """ARM: the host asks the car to arm; ``version`` must be :data:`PROTOCOL_VERSION` (the car refuses
+    others).
+    """
+
     version: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
 class Drive:
+    """DRIVE: steering and throttle in wire units (int16 in [-1000, 1000]) and a u32 ``tag``."""
+
     steering: int  # -1000 full left .. +1000 full right
     throttle: int  # -1000 full reverse/brake .. +1000 full forward
     tag: int = 0  # u32 chosen by the host (the runtime passes the camera frame id)
@@ -119,16 +128,25 @@ class Drive:
 
 @dataclass(frozen=True)
 class Neutral:
+    """NEUTRAL: steering and throttle 0 at once; ``disarm`` also disarms the car (the host is leaving)."""
+
     disarm: bool = False
 
 
 @dataclass(frozen=True)
 class Heartbeat:
+    """HEARTBEAT: no payload; keeps an armed car that gets no DRIVE from disarming after ``DISARM_MS``."""
+
     pass
 
 
 @dataclass(frozen=True)
 class Status:
+    """STATUS, car -> host, at least every ``STATUS_PERIOD_MS``: protocol version, mode, flags, the last
+    host SEQ and DRIVE tag it accepted, what it outputs now (wire units), battery (mV) and its
+    rejected-frame count. :func:`decode_message` checks every field the host acts on.
+    """
+
     version: int
     mode: int  # MODE_AUTO or MODE_MANUAL
     flags: int  # STATUS_FLAG_*
@@ -141,18 +159,22 @@ class Status:
 
     @property
     def armed(self) -> bool:
+        """Flag bit 0: the car is armed (a valid DRIVE sets its outputs)."""
         return bool(self.flags & STATUS_FLAG_ARMED)
 
     @property
     def failsafe(self) -> bool:
+        """The car stopped itself: no valid DRIVE for ``FAILSAFE_MS`` (250 ms)."""
         return bool(self.flags & STATUS_FLAG_FAILSAFE)
 
     @property
     def rc_present(self) -> bool:
+        """Flag bit 2: the car's RC receiver has a signal."""
         return bool(self.flags & STATUS_FLAG_RC_PRESENT)
 
     @property
     def manual(self) -> bool:
+        """The RC transmitter overrides the host (mode MODE_MANUAL)."""
         return self.mode == MODE_MANUAL
 
 
@@ -161,12 +183,17 @@ Message = Arm | Drive | Neutral | Heartbeat | Status
 
 @dataclass(frozen=True)
 class Frame:
+    """A CRC-valid frame as the decoder returns it: TYPE, SEQ (u16) and the raw payload; see
+    :func:`decode_message`.
+    """
+
     type: int
     seq: int
     payload: bytes
 
 
 def message_type(msg: Message) -> MsgType:
+    """The TYPE byte for a message object."""
     if isinstance(msg, Arm):
         return MsgType.ARM
     if isinstance(msg, Drive):
@@ -209,6 +236,10 @@ def encode_payload(msg: Message) -> bytes:
 
 
 def encode_frame(msg_type: int, seq: int, payload: bytes) -> bytes:
+    """SYNC, LEN, TYPE, SEQ (u16 LE, taken modulo 2**16), ``payload``, then the CRC-16/IBM-SDLC of LEN..payload,
+    low byte first (https://reveng.sourceforge.io/crc-catalogue/16.htm#crc.cat.crc-16-ibm-sdlc).
+    Raises :class:`ProtocolError` when ``payload`` is not the fixed length of ``msg_type``.
+    """
     if PAYLOAD_LEN.get(msg_type) != len(payload):
         raise ProtocolError(f"type 0x{msg_type:02X} needs {PAYLOAD_LEN.get(msg_type)} payload bytes")
     body = bytes([len(payload), msg_type]) + (seq % SEQ_MOD).to_bytes(2, "little") + payload
@@ -259,6 +290,8 @@ def decode_message(frame: Frame) -> Message:
 
 @dataclass
 class DecoderCounters:
+    """What a :class:`FrameDecoder` returned and rejected, for link stats and the fuzz tests."""
+
     frames: int = 0  # CRC-valid frames returned
     bad_header: int = 0  # SYNC followed by an unknown TYPE or a LEN that does not match it
     crc_errors: int = 0
@@ -268,6 +301,9 @@ class DecoderCounters:
 
     @property
     def rejected(self) -> int:
+        """Frames rejected: bad headers, CRC errors, wrong-direction types and abandoned partials (not
+        garbage bytes).
+        """
         return self.bad_header + self.crc_errors + self.wrong_direction + self.stale_partials
 
 
@@ -276,7 +312,8 @@ class FrameDecoder:
 
     On a bad header or CRC it drops only the SYNC byte and rescans, so a real frame that starts
     inside a corrupted one is still found. ``accept`` limits the types returned (the car takes
-    HOST_TO_CAR, the host CAR_TO_HOST); others are counted and dropped.
+    HOST_TO_CAR, the host CAR_TO_HOST); others are counted and dropped. ``gap_s`` (s, default
+    ``GAP_MS``): a partial frame silent for longer is abandoned (see :meth:`expire`).
     """
 
     def __init__(self, accept: frozenset[int] | None = None, gap_s: float = GAP_MS / 1000) -> None:
@@ -315,6 +352,7 @@ class FrameDecoder:
         return out
 
     def reset(self) -> None:
+        """Forget buffered bytes and the gap timer (after the port was reopened); counters are kept."""
         self._buf.clear()
         self._last_rx = None
 

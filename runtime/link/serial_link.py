@@ -67,7 +67,11 @@ class SerialDriveLink:
     every ``ARM_RETRY_S`` for as long as the caller wants the car armed. DRIVEs are paced to
     ``LINE_SHARE`` of the line (the newest waits, an older waiting one is dropped); NEUTRAL and ARM
     are never paced. SEQ numbers only frames actually written, in write order. The port is locked
-    exclusively; a second user is refused, naming the process that holds it."""
+    exclusively; a second user is refused, naming the process that holds it.
+
+    ``baud`` (bit/s, 8N1); ``reconnect_s`` (s) between reopen attempts; ``write_timeout_s`` (s) per
+    write (5 timeouts in a row count as a lost port); ``arm_wait_s`` (s) :meth:`arm` waits for the
+    car's confirmation; ``guard``: start the deadline guard process (runtime/link/guard.py)."""
 
     def __init__(
         self,
@@ -112,16 +116,19 @@ class SerialDriveLink:
     # -- DriveLink -----------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
+        """True while the port is open (False between a lost port and its reconnect)."""
         return self._ser is not None
 
     @property
     def stats(self) -> LinkStats:
+        """The link's counters, with the decoder's rejected-frame count and the current health filled in."""
         self._stats.rx_rejected = self._decoder.counters.rejected
         self._stats.health = self.health
         return self._stats
 
     @property
     def last_status(self) -> CarStatus | None:
+        """The newest STATUS from the car (even if already returned by :meth:`poll`), or None."""
         return self._status
 
     @property
@@ -227,6 +234,9 @@ class SerialDriveLink:
         return self._write(msg)
 
     def neutral(self) -> None:
+        """Send NEUTRAL now (never paced) and drop a paced DRIVE still waiting. The car stays armed, but a
+        car that disarms from here on is not re-armed until :meth:`arm` is called again. Never raises.
+        """
         # Neutral means the host does not intend to drive: never re-arm a car that disarms now
         # (protocol.md, host obligations); the next arm() says so again.
         self._want_armed = False
@@ -234,9 +244,13 @@ class SerialDriveLink:
         self._send(Neutral())
 
     def heartbeat(self) -> None:
+        """Send HEARTBEAT (never paced); the link also sends one itself after ``HEARTBEAT_S`` of silence."""
         self._send(Heartbeat())
 
     def poll(self) -> CarStatus | None:
+        """Non-blocking: read the port, then the newest STATUS if one arrived since the last poll, else
+        None.
+        """
         self._service()
         if not self._fresh:
             return None
@@ -244,6 +258,7 @@ class SerialDriveLink:
         return self._status
 
     def close(self) -> None:
+        """Send NEUTRAL with disarm (best effort), release the port, and stop the deadline guard quietly."""
         self._want_armed = False
         self._drop_pending()
         if self._ser is not None:

@@ -62,6 +62,10 @@ def _open_port(dev: str, baud: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``rc-car-sim`` (console script): run the simulated car on a pseudo-terminal (``--pty-link``) or a
+    serial port (``--port``) until SIGTERM/SIGINT or ``--duration`` (s); SIGUSR1 toggles the RC
+    override. Returns 0, or 2 when the port cannot be opened.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="rc-car-sim: %(message)s")
     out = sys.stdout

@@ -60,6 +60,9 @@ def parse_onnx(trt: Any, network: Any, onnx_path: Path) -> Any:
 
 
 def create_config(trt: Any, builder: Any, workspace_mb: int) -> Any:
+    """A builder config with the workspace memory pool limited to ``workspace_mb`` MiB
+    (``set_memory_pool_limit``).
+    """
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
     return config
@@ -82,6 +85,7 @@ def attach_timing_cache(config: Any, path: Path | None) -> bool:
 
 
 def save_timing_cache(config: Any, path: Path | None) -> None:
+    """Write the config's timing cache to ``path`` atomically (nothing when ``path`` is None)."""
     if path is None:
         return
     cache = config.get_timing_cache()
@@ -121,6 +125,9 @@ def add_input_profile(
 
 
 def build_plan(builder: Any, network: Any, config: Any) -> memoryview:
+    """The serialized engine (``build_serialized_network``); :class:`EngineBuildError` when TensorRT
+    returns None (its log, logger ``tensorrt``, says why).
+    """
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EngineBuildError("TensorRT failed to build the engine (its log, logger 'tensorrt', says why)")
@@ -147,6 +154,9 @@ def dtype_of(trt: Any, trt_dtype: Any) -> Any:
 
 
 def create_context(engine: Any) -> Any:
+    """A new execution context; :class:`EngineLoadError` when TensorRT returns None (likely out of GPU
+    memory).
+    """
     context = engine.create_execution_context()
     if context is None:
         raise EngineLoadError("TensorRT could not create an execution context (out of GPU memory?)")

@@ -16,6 +16,9 @@ TRT_VERSIONS = ("10",)
 
 
 def create_network(trt: Any, builder: Any) -> Any:
+    """An explicit-batch network (flags 0: ``EXPLICIT_BATCH`` is deprecated and ignored from 10.0;
+    https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
+    """
     return builder.create_network(0)  # EXPLICIT_BATCH is deprecated and ignored from 10.0
 
 
@@ -28,6 +31,9 @@ def configure_precision(
     input_shapes: dict[str, tuple[int, ...]],
     dynamic: set[str],
 ) -> None:
+    """``BuilderFlag.FP16``, plus ``BuilderFlag.INT8`` for int8 (the Q/DQ ONNX carries the scales).
+    :class:`EngineBuildError` when given a calibrator: 10.x builds INT8 from ``model_int8.qdq.onnx``.
+    """
     if calibrator is not None:
         raise EngineBuildError(
             "TensorRT 10 builds INT8 engines from the Q/DQ ONNX (model_int8.qdq.onnx), not with a calibrator"

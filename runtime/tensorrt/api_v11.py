@@ -13,6 +13,9 @@ TRT_VERSIONS = ("11",)
 
 
 def create_network(trt: Any, builder: Any) -> Any:
+    """A strongly typed network (``STRONGLY_TYPED``: always on and ignored in 11.x, kept to state the intent;
+    https://docs.nvidia.com/deeplearning/tensorrt/11.0.0/_static/python-api/infer/Core/Builder.html).
+    """
     # Strong typing is always on in 11.x; the flag is accepted and states the intent.
     return builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
 
@@ -26,6 +29,9 @@ def configure_precision(
     input_shapes: dict[str, tuple[int, ...]],
     dynamic: set[str],
 ) -> None:
+    """Nothing to set: the ONNX chosen for the precision carries it. :class:`EngineBuildError` when given a
+    calibrator (11.x has none).
+    """
     if calibrator is not None:
         raise EngineBuildError("TensorRT 11 has no INT8 calibrators: INT8 comes from the Q/DQ ONNX")
     # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.sources) carries it.

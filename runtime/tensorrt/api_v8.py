@@ -19,6 +19,9 @@ TRT_VERSIONS = ("8.6",)
 
 
 def create_network(trt: Any, builder: Any) -> Any:
+    """A network with the ``EXPLICIT_BATCH`` flag (required for ONNX on 8.x;
+    https://docs.nvidia.com/deeplearning/tensorrt/archives/tensorrt-861/api/python_api/infer/Core/Builder.html).
+    """
     return builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
 
 
@@ -31,6 +34,10 @@ def configure_precision(
     input_shapes: dict[str, tuple[int, ...]],
     dynamic: set[str],
 ) -> None:
+    """``BuilderFlag.FP16`` always; for int8 also ``BuilderFlag.INT8`` with ``calibrator`` (an entropy
+    calibrator, :mod:`calibration.trt_calibrator`) and, for dynamic inputs, a calibration profile at
+    the calibrator's batch. :class:`EngineBuildError` for int8 without a calibrator or a refused profile.
+    """
     # FP16 stays on for INT8 builds: layers without an INT8 kernel fall back to FP16, not FP32.
     config.set_flag(trt.BuilderFlag.FP16)
     if precision != "int8":
@@ -56,6 +63,9 @@ def configure_precision(
 
 
 def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
+    """Every binding of ``engine`` (bindings API: name, direction, shape with -1 for dynamic dims, numpy
+    dtype, index).
+    """
     tensors = []
     for i in range(engine.num_bindings):
         tensors.append(
@@ -81,6 +91,9 @@ def set_input_shapes(
 
 
 def bind(context: Any, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
+    """Bind the device buffers (``addresses``: tensor name -> device pointer) in binding order; returns
+    ``execute(stream_handle) -> bool`` calling ``execute_async_v2``.
+    """
     bindings = [0] * len(tensors)
     for t in tensors:
         bindings[t.index] = int(addresses[t.name])

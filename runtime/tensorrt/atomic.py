@@ -27,4 +27,7 @@ def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview) -
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON with a trailing newline, atomically (see
+    :func:`atomic_write_bytes`).
+    """
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EngineInfo:
+    """What :func:`build_engine` made: the engine ``path``, TensorRT version and API path, precision, the
+    GPU (compute capability, device), sha256 of the ONNX and the engine, ``bytes``, the static input
+    shapes it was built for, ``build_seconds`` (s) and whether a saved timing cache was used.
+    """
+
     path: Path
     tensorrt: str
     api_path: str
@@ -43,6 +48,7 @@ class EngineInfo:
     gpu: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-able values (the engine cache's sidecar ``build`` entry)."""
         d = asdict(self)
         d["path"] = str(self.path)
         return d

@@ -38,6 +38,7 @@ class CudaContextError(RuntimeError):
 
 
 def import_pycuda() -> ModuleType:
+    """``pycuda.driver``; :class:`PycudaUnavailable` saying how to install it on the car."""
     try:
         return importlib.import_module("pycuda.driver")
     except ImportError as e:
@@ -76,6 +77,7 @@ class CudaContext:
 
     @property
     def released(self) -> bool:
+        """True once :meth:`release` ran."""
         return self._ctx is None
 
     @contextlib.contextmanager

@@ -36,6 +36,11 @@ class EngineLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class EngineKey:
+    """Everything an engine depends on: the source ONNX's sha256 (64 hex digits), TensorRT version,
+    compute capability (``"8.7"``), device, precision, and the batch-1 static shape of the first input
+    (``other_inputs`` for the rest). ``ValueError`` for a malformed digest or a non-static shape.
+    """
+
     onnx_sha256: str
     tensorrt: str
     compute_capability: str
@@ -55,6 +60,7 @@ class EngineKey:
             raise ValueError(f"input_shape must be fully static, got {self.input_shape}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The key as JSON-able values (single-input keys omit ``other_inputs``, keeping their old digest)."""
         d = asdict(self)
         d["input_shape"] = [int(x) for x in self.input_shape]
         if self.other_inputs:
@@ -67,6 +73,7 @@ class EngineKey:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EngineKey:
+        """The key a sidecar recorded; ``KeyError``/``ValueError`` for a malformed one."""
         return cls(
             onnx_sha256=str(d["onnx_sha256"]),
             tensorrt=str(d["tensorrt"]),
@@ -79,9 +86,13 @@ class EngineKey:
         )
 
     def digest(self) -> str:
+        """sha256 (hex) of the key's canonical JSON."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     def stem(self) -> str:
+        """The cached file's name without suffix: precision, TensorRT version, sm<cc> and 16 digest hex
+        digits.
+        """
         cc = self.compute_capability.replace(".", "")
         return f"model_{self.precision}.trt{self.tensorrt}.sm{cc}.{self.digest()[:16]}"
 
@@ -101,22 +112,31 @@ def timing_cache_name(tensorrt: str, compute_capability: str) -> str:
 
 @dataclass
 class CacheResult(Generic[T]):
+    """What :meth:`EngineCache.get_or_build` returns: the loaded ``value``, the engine's path, and whether
+    it was ``built`` now.
+    """
+
     value: T
     engine_path: Path
     built: bool  # False: served from the cache
 
 
 class EngineCache:
+    """Engines and their JSON sidecars under ``root`` (see the module), plus per-version/GPU timing caches."""
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def engine_path(self, key: EngineKey) -> Path:
+        """Where the engine for ``key`` lives (whether or not it exists)."""
         return self.root / f"{key.stem()}.engine"
 
     def sidecar_path(self, key: EngineKey) -> Path:
+        """Where the JSON sidecar for ``key`` lives."""
         return self.root / f"{key.stem()}.json"
 
     def timing_cache_path(self, tensorrt: str, compute_capability: str) -> Path:
+        """The timing cache for this TensorRT version and compute capability."""
         return self.root / timing_cache_name(tensorrt, compute_capability)
 
     def lookup(self, key: EngineKey) -> Path | None:
@@ -154,6 +174,7 @@ class EngineCache:
         return engine
 
     def invalidate(self, key: EngineKey) -> None:
+        """Delete the engine and its sidecar for ``key`` (missing files are fine)."""
         self.sidecar_path(key).unlink(missing_ok=True)
         self.engine_path(key).unlink(missing_ok=True)
 

@@ -27,6 +27,11 @@ class GpuUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class GpuInfo:
+    """One CUDA GPU: ``compute_capability`` (``"8.7"``), ``cuda_name`` (CUDA's device name),
+    ``jetson_model`` (the board model from the device tree, None off a Jetson) and ``via`` (the
+    binding that answered: pycuda, cuda-python or libcuda).
+    """
+
     compute_capability: str  # "8.7"
     cuda_name: str  # what CUDA calls it: "Orin", "NVIDIA GeForce RTX 4090"
     jetson_model: str | None  # "NVIDIA Jetson Orin Nano Developer Kit", or None off a Jetson
@@ -39,12 +44,14 @@ class GpuInfo:
         return self.jetson_model or self.cuda_name
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields plus :attr:`device`, for logs and :attr:`EngineInfo.gpu <runtime.tensorrt.builder.EngineInfo>`."""
         d = asdict(self)
         d["device"] = self.device
         return d
 
 
 def format_cc(major: int, minor: int) -> str:
+    """``(8, 7)`` -> ``'8.7'`` (compute capability as text)."""
     return f"{int(major)}.{int(minor)}"
 
 

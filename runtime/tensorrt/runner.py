@@ -90,10 +90,12 @@ class EngineRunner:
 
     @property
     def inputs(self) -> list[IOTensor]:
+        """The engine's input tensors."""
         return [t for t in self.tensors if t.is_input]
 
     @property
     def outputs(self) -> list[IOTensor]:
+        """The engine's output tensors."""
         return [t for t in self.tensors if not t.is_input]
 
     def _open(self, trt: Any, engine_bytes: bytes, api: str, input_shapes: dict[str, tuple[int, ...]]) -> None:
@@ -113,6 +115,7 @@ class EngineRunner:
             self._execute = exe.bind(self._context, self.tensors, {n: int(d) for n, d in self._device.items()})
 
     def dtype(self, name: str) -> np.dtype:
+        """The numpy dtype of tensor ``name`` (its host buffer's); ``KeyError`` for an unknown name."""
         return self._host[name].dtype
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

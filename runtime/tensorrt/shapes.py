@@ -82,4 +82,5 @@ def resolve_shape(dims: Sequence[int], wanted: Sequence[int] | None, name: str =
 
 
 def with_batch(shape: Sequence[int], batch: int) -> tuple[int, ...]:
+    """``shape`` with its first (batch) dimension replaced by ``batch``."""
     return (int(batch), *(int(d) for d in shape[1:]))

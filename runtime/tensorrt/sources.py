@@ -26,6 +26,9 @@ PRECISIONS = ("fp16", "int8")
 
 
 def source_format(api: str, precision: str) -> str:
+    """The bundle format id an engine of ``precision`` is built from on API path ``api`` (the table above);
+    ``ValueError`` otherwise.
+    """
     try:
         return SOURCE_FORMAT[(api, precision)]
     except KeyError:

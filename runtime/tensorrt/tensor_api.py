@@ -13,6 +13,9 @@ TRT_VERSIONS = ("10", "11")
 
 
 def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
+    """Every I/O tensor of ``engine`` by the name-based tensor API (``num_io_tensors``, ``get_tensor_*``;
+    https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
+    """
     tensors = []
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
@@ -39,6 +42,10 @@ def set_input_shapes(
 
 
 def bind(context: Any, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
+    """Set each tensor's device address (``addresses``: tensor name -> device pointer) on ``context``;
+    returns ``execute(stream_handle) -> bool`` calling ``execute_async_v3``. :class:`EngineBuildError`
+    when TensorRT refuses an address.
+    """
     for t in tensors:
         if not context.set_tensor_address(t.name, int(addresses[t.name])):
             raise EngineBuildError(f"TensorRT refused the device address for {t.name}")
