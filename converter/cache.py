@@ -71,12 +71,12 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "outputs": req.outputs,
         "inputs": req.inputs,
         "custom_objects": sorted(req.custom_objects),
-        "model_class": getattr(req, "model_class", None),
+        "model_class": req.model_class,
         "samples": {"path": str(req.samples_path) if req.samples_path else None,
                     "content": fingerprint(req.samples_path), "n": req.n_samples},
         "opset": req.options.opset,
         # Only when given, so keys of earlier bundles stay valid.
-        **({"model_file": req.model_file} if getattr(req, "model_file", None) else {}),
+        **({"model_file": req.model_file} if req.model_file else {}),
     }
 
 

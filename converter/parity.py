@@ -84,7 +84,7 @@ def run_build(backend: Backend, inputs: np.ndarray | Mapping[str, np.ndarray]) -
     for i in range(n):
         x = inputs[i : i + 1] if isinstance(inputs, np.ndarray) else {k: v[i : i + 1] for k, v in inputs.items()}
         for k, v in backend.infer(x).items():
-            outs.setdefault(k, []).append(v.reshape(-1))
+            outs.setdefault(k, []).append(v.ravel())
     return {k: np.stack(v) for k, v in outs.items()}
 
 
@@ -102,7 +102,7 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: 
         n = ref2.shape[0]
         per[name] = {"max_abs": float(err.max()), "mean_abs": float(err.mean())}
     result = ParityResult(per, n, tolerance, decoded=_decoded(got, want, outputs) if outputs else None)
-    if not result.ok and len(want) > 1:
+    if not result.ok:  # with one output, no permutation but the identity: never a swap
         result.swapped = _find_swap(got, want, tolerance)
     return result
 
@@ -117,7 +117,7 @@ def _decoded(got: dict[str, np.ndarray], want: dict[str, np.ndarray],
         if isinstance(dec, BinsDecoder):
             n = want[name].shape[0]
             flips = [dec.index(got[name][i]) != dec.index(want[name][i]) for i in range(n)]
-            d["bin_flip_rate"] = float(np.mean(flips)) if flips else 0.0
+            d["bin_flip_rate"] = float(np.mean(flips))  # n >= 1: compare refused an empty batch already
         out[meaning] = d
     return out
 
@@ -127,10 +127,8 @@ def _find_swap(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: flo
     for perm in permutations(names):
         if list(perm) == names:
             continue
-        errs = [
-            np.abs(got[b].reshape(-1) - want[s].reshape(-1)).max() for b, s in zip(names, perm, strict=True)
-            if got[b].size == want[s].size
-        ]
+        pairs = list(zip(names, perm, strict=True))
+        errs = [np.abs(got[b].ravel() - want[s].ravel()).max() for b, s in pairs if got[b].size == want[s].size]
         if len(errs) == len(names) and np.max(errs) <= tol:  # np.max: a NaN never counts as a match
-            return {b: s for b, s in zip(names, perm, strict=True) if b != s}
+            return {b: s for b, s in pairs if b != s}
     return None

@@ -86,7 +86,7 @@ class PreprocessSpec:
                 scale=float(d.get("scale", 1.0 / 255.0)),
                 mean=_triple(d.get("mean", (0.0, 0.0, 0.0))),
                 std=_triple(d.get("std", (1.0, 1.0, 1.0))),
-                model_rescales=bool(d.get("model_rescales", False)),
+                model_rescales=bool(d.get("model_rescales")),  # absent: False
             )
         except KeyError as e:
             raise BundleError(f"preprocess: missing key {e.args[0]!r}") from None
@@ -452,8 +452,9 @@ class Manifest:
         }
 
     def dumps(self) -> str:
-        """``manifest.json``'s text: indented JSON with a trailing newline."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        """``manifest.json``'s text: indented JSON, fields in the order ``to_dict`` lists them, and a
+        trailing newline."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:

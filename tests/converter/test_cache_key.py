@@ -4,9 +4,11 @@ stale bundle served from the cache (``opset`` was dropped once), so each is flip
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -20,6 +22,8 @@ from converter.builders.base import BuildOptions
 from converter.cache import bundle_inputs, cache_key, format_key
 from converter.pipeline import ConvertRequest
 from converter.registry import ModelVersionRef
+from runtime import formats
+from runtime.manifest import sha256_file
 
 TAGS = {"edge.preprocess": "crop_top=40", "edge.outputs": "angle=steering", "edge.inputs": "img_in=image",
         "edge.formats": "onnx,tflite-fp32", "edge.conversion_run_id": "abc123"}
@@ -179,3 +183,64 @@ def test_format_keys(tmp_path: Path) -> None:
     tol.tolerance = {"onnx": 1e-3}
     assert format_key("onnx", tol) != fp32  # only the format whose tolerance changed
     assert format_key("tflite-int8", tol) == int8
+
+
+# The recipes below are pinned: a renamed field or a changed default changes every key, and every
+# bundle made by an earlier release would then be rebuilt instead of reused.
+
+def test_cache_key_is_the_sha256_of_canonical_json() -> None:
+    # Sorted keys (dict order never matters); anything JSON cannot hold (a Path) is written as str.
+    assert cache_key({"b": 1, "a": Path("x")}) == hashlib.sha256(b'{"a": "x", "b": 1}').hexdigest()
+    assert cache_key({"a": 1, "b": 2}) == cache_key({"b": 2, "a": 1})
+
+
+def test_toolchain_versions_lists_every_installed_tool() -> None:
+    expected = {}
+    for dist in cache.TOOL_DISTS:
+        # One not installed here (TensorRT without a GPU) is left out; the rest are still listed.
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            expected[dist] = importlib.metadata.version(dist)
+    assert cache.toolchain_versions() == expected and "onnx" in expected
+
+
+def test_bundle_inputs_recipe(tmp_path: Path) -> None:
+    setattr(cache, "toolchain_versions", lambda: {"onnx": "1.0"})  # noqa: B010 (undone by the fixture)
+    setattr(converter, "__version__", "9.9")  # noqa: B010 (undone by the fixture)
+    case = base_case(tmp_path)
+    assert bundle_inputs(case.req, case.ref) == {
+        "model": {"name": "rc_pilot", "version": "3", "run_id": "run1", "source": "models:/m-1"},
+        "tags": {"edge.preprocess": "crop_top=40", "edge.outputs": "angle=steering", "edge.inputs": "img_in=image"},
+        "converter": "9.9", "toolchain": {"onnx": "1.0"}, "preprocess": {"crop_top": 40},
+        "outputs": "angle=steering", "inputs": "img_in=image", "custom_objects": ["my_layers.Gate"],
+        "model_class": None,
+        "samples": {"path": str(tmp_path / "samples.npz"), "content": hashlib.sha256(b"frames v1").hexdigest(),
+                    "n": 64},
+        "opset": 17,
+    }
+    case.req.samples_path = None
+    case.req.model_class = "pilots:Net"
+    case.req.model_file = "weights/pilot.pt"
+    got = bundle_inputs(case.req, case.ref)
+    assert got["samples"] == {"path": None, "content": None, "n": 64}
+    assert got["model_class"] == "pilots:Net" and got["model_file"] == "weights/pilot.pt"
+
+
+def test_format_key_recipe(tmp_path: Path) -> None:
+    req = base_case(tmp_path).req
+    assert format_key("onnx", req) == cache_key({"format": "onnx", "tolerance": formats.get("onnx").tolerance})
+    req.tolerance = {"onnx": 0.5}
+    assert format_key("onnx", req) == cache_key({"format": "onnx", "tolerance": 0.5})
+    req.calibration = _calibration(tmp_path, {"frames": 100})
+    int8 = formats.get("tflite-int8")
+    assert format_key("tflite-int8", req) == cache_key({
+        "format": "tflite-int8", "tolerance": int8.tolerance,
+        "calibration": sha256_file(req.calibration / cache.CALIBRATION_MANIFEST), "int8_limits": "None"})
+    req.tolerance = {"tflite-int8": 0.5}
+    assert format_key("tflite-int8", req) != format_key("tflite-int8", base_case(tmp_path).req)
+
+
+def test_calibration_id(tmp_path: Path) -> None:
+    assert cache.calibration_id(None) is None
+    assert cache.calibration_id(tmp_path) is None  # a folder without calibration.json: no identity
+    folder = _calibration(tmp_path, {"frames": 3})
+    assert cache.calibration_id(folder) == sha256_file(folder / cache.CALIBRATION_MANIFEST)
