@@ -19,6 +19,7 @@ import converter
 from converter.registry import ModelVersionRef, describe
 from runtime import formats
 from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, verified_path
+from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,18 @@ def calibration_id(path: Path | None) -> str | None:
 
 def format_key(fid: str, req: Any) -> str:
     """The format key of ``fid``: its tolerance (``req.tolerance`` or the table's) and, for INT8 formats,
-    the calibration set identity and the INT8 limits. ``ValueError`` for an unknown format id.
+    the calibration set identity and the INT8 limits; for TensorRT formats, the builder's workspace
+    limit when it is not the default. ``ValueError`` for an unknown format id.
     """
     fmt = formats.get(fid)
     inputs: dict[str, Any] = {"format": fid, "tolerance": req.tolerance.get(fid, fmt.tolerance)}
     if fmt.needs_calibration:
         inputs |= {"calibration": calibration_id(req.calibration), "int8_limits": repr(req.int8_limits)}
+    workspace = req.options.trt_workspace_mb
+    if fmt.runner == "tensorrt" and workspace != DEFAULT_WORKSPACE_MB:
+        # It bounds the tactics TensorRT may pick: another limit can give another (faster) engine.
+        # Only when changed, so the keys of earlier bundles stay valid.
+        inputs["trt_workspace_mb"] = int(workspace)
     return cache_key(inputs)
 
 

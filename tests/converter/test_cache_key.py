@@ -184,6 +184,14 @@ def test_format_keys(tmp_path: Path) -> None:
     assert format_key("onnx", tol) != fp32  # only the format whose tolerance changed
     assert format_key("tflite-int8", tol) == int8
 
+    wide = copy.deepcopy(req)
+    wide.options.trt_workspace_mb = 4096
+    assert format_key("trt-fp16", wide) != format_key("trt-fp16", req)  # another engine may result
+    assert format_key("onnx", wide) == fp32 and format_key("tflite-int8", wide) == int8
+    default = copy.deepcopy(req)
+    default.options.trt_workspace_mb = 1024
+    assert format_key("trt-fp16", default) == format_key("trt-fp16", req)  # earlier keys stay valid
+
 
 # The recipes below are pinned: a renamed field or a changed default changes every key, and every
 # bundle made by an earlier release would then be rebuilt instead of reused.
