@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DEMO    := .demo
 DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
-.PHONY: setup demo registry convert test test-deps lint typecheck pytest test-runtime-py310 clean mutation
+.PHONY: setup demo registry convert test test-deps lint typecheck pytest test-runtime-py310 clean mutation planted-bugs
 
 # torch's CPU build (190 MB) before the torch extra, so pip never pulls the multi-GB CUDA one: the
 # machine's wheelhouse when it has the wheel, else PyTorch's CPU index.
@@ -73,6 +73,10 @@ mutation: setup
 	rm -rf mutants
 	env -u PYTHONPATH $(BIN)/mutmut run
 	env -u PYTHONPATH $(BIN)/python .ci/mutation-score.py
+
+# Issue 15's planted bugs, one at a time in a scratch copy: each must fail the fast tests named for it.
+planted-bugs:
+	$(BIN)/python .ci/planted-bugs.py
 
 clean:
 	rm -rf $(DEMO) builds .pytest_cache .mypy_cache .ruff_cache mutants $(VENV310)
