@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.loop_benchmark import run_loop_benchmark
+from runtime.backend_names import canonical_backend
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pilot_compare", description=__doc__.splitlines()[0])
     p.add_argument("a", type=Path, help="first bundle (e.g. builds/rc_pilot/v3)")
     p.add_argument("b", type=Path, help="second bundle (e.g. builds/jetracer_pilot/v1)")
-    p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tflite", "tensorrt"))
+    p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "litert", "tensorrt"),
+                   type=canonical_backend, help="tflite: the old name of litert")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--turns", type=int, default=2, help="runs per bundle (alternating)")
     p.add_argument("--threads", type=int, help="backend CPU threads")

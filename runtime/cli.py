@@ -24,10 +24,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from runtime.backend_names import DEPRECATED_BACKEND_NAMES
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.backends.base import Backend
 from runtime.camera import Camera, CameraError, open_camera
-from runtime.config import ConfigError, RuntimeConfig, load_config
+from runtime.config import BACKEND_CHOICES, ConfigError, RuntimeConfig, load_config
 from runtime.events import Events
 from runtime.imu import ImuError, ImuSource, open_imu
 from runtime.inputs import InputContext, InputError, SentCommands, make_providers
@@ -255,9 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
     a("--bundle", help="bundle directory made by convert-model")
-    a("--backend", choices=("auto", "tensorrt", "onnxruntime", "tflite"), help="inference backend (default auto)")
+    a("--backend", choices=BACKEND_CHOICES + tuple(DEPRECATED_BACKEND_NAMES), metavar="{" + ",".join(BACKEND_CHOICES) + "}",
+      help="inference backend (default auto; tflite, the old name of litert, still works)")
     a("--format", help="build to run, e.g. onnx, tflite-fp16, trt-fp16 (default: the backend's usual one)")
-    a("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite")
+    a("--threads", type=int, help="CPU threads for ONNX Runtime / LiteRT")
     a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
     a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
     a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import formats
+from runtime.backend_names import canonical_backend
 from runtime.backends.base import Backend, BackendUnavailable
 from runtime.manifest import BundleError, Manifest, load_manifest, verified_path
 
@@ -18,15 +19,20 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "tensorrt": "runtime.backends.tensorrt_backend:TensorRTBackend",
     "onnxruntime": "runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
-    "tflite": "runtime.backends.tflite_backend:TFLiteBackend",
+    "litert": "runtime.backends.litert_backend:LiteRTBackend",
 }
 # What `--backend auto` tries, best first, with the build each one runs by default.
-AUTO_ORDER: tuple[tuple[str, str], ...] = (("tensorrt", "trt-fp16"), ("onnxruntime", "onnx"), ("tflite", "tflite-fp32"))
+AUTO_ORDER: tuple[tuple[str, str], ...] = (("tensorrt", "trt-fp16"), ("onnxruntime", "onnx"), ("litert", "tflite-fp32"))
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "open_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "canonical_backend", "open_backend"]
 
 
 def backend_class(name: str) -> type[Backend]:
+    """The class of backend ``name`` (an old name such as ``tflite`` is read as its new one).
+
+    Raises ValueError for an unknown name, BackendUnavailable when its library is missing here.
+    """
+    name = canonical_backend(name)
     try:
         module, cls = BACKENDS[name].split(":")
     except KeyError:
@@ -46,7 +52,8 @@ def open_backend(
 ) -> Backend:
     """Open a build of a bundle after verifying its sha256.
 
-    ``backend="auto"`` tries TensorRT, ONNX Runtime, then TFLite; ``fmt`` picks the build
+    ``backend="auto"`` tries TensorRT, ONNX Runtime, then LiteRT (``tflite``, the old name, is
+    read as ``litert``); ``fmt`` picks the build
     (default: the backend's usual one). A sha256 mismatch is never worked around.
     """
     bundle_dir = Path(bundle_dir)
@@ -64,6 +71,7 @@ def open_backend(
             except BackendUnavailable as e:
                 errors.append(str(e))
         raise BackendUnavailable("no backend can run this bundle here: " + "; ".join(errors or ["no matching build"]))
+    backend = canonical_backend(backend)
     cls = backend_class(backend)
     if fmt is None:
         fmt = next(f for n, f in AUTO_ORDER if n == backend)
