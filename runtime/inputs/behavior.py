@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
 
@@ -35,5 +35,5 @@ class BehaviorProvider(InputProvider):
     def from_spec(cls, spec: InputSpecLike, ctx: InputContext) -> BehaviorProvider:
         return cls(spec.name, tuple(spec.shape), list(spec.labels or []), ctx.behavior)
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         return self.out

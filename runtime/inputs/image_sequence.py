@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike, Prepare
 
 LAYOUTS = {"NTHWC": "NHWC", "NTCHW": "NCHW"}  # sequence layout -> the layout of one frame
@@ -62,7 +62,7 @@ class ImageSequenceProvider(InputProvider):
         self._count, self._t_last = 0, None
         self.out = self._windows[0]
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         x = frame.input if self.use_frame_input and frame.input is not None else self.prepare(frame.image)
         if x.shape[1:] != self._ring.shape[1:]:
             raise ValueError(f"input {self.name!r}: preprocessing gave {x.shape}, one frame of the sequence "

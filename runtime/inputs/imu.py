@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.imu.base import CHANNELS, ImuSource
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
@@ -47,7 +47,7 @@ class ImuProvider(InputProvider):
                              "[imu] uri (mpu6050://1?addr=0x68 or file://imu.csv)")
         return cls(spec.name, tuple(spec.shape), ctx.imu, ctx.deadline_s, tuple(spec.order or CHANNELS))
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         near = self.source.nearest(frame.t_capture)
         now = time.monotonic()
         newest = self.source.newest(now)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
 
@@ -82,7 +82,7 @@ class MemoryProvider(InputProvider):
     def reset(self) -> None:
         self.out.fill(0.0)
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         row = self.out[0]
         if self.length > 1:  # shift left by one command, through a scratch buffer (no overlap, no allocation)
             np.copyto(self._scratch, row[2:])
