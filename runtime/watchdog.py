@@ -24,28 +24,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.events import Events
+from runtime.link.base import CommandLink
 from runtime.policy import Command
 from runtime.ratekeeper import Ratekeeper
 
 log = logging.getLogger(__name__)
 
 
-class DriveLink(Protocol):
-    """What the watchdog needs from :func:`runtime.link.open_link`'s object."""
-
-    def arm(self) -> Any: ...
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any: ...
-    def neutral(self) -> Any: ...
-    def poll(self) -> Any: ...
-
-
 class Watchdog:
     def __init__(
         self,
-        link: DriveLink,
+        link: CommandLink,
         events: Events,
         deadline_s: float = 0.100,
         rate_hz: float = 200.0,
