@@ -44,10 +44,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from runtime.assembly import run
 from runtime.backend_names import canonical_backend
 from runtime.backends import open_backend
 from runtime.camera import Camera, MemorySource
-from runtime.cli import run
 from runtime.config import CameraSection, ImuSection, LinkSection, ModelSection, RunSection, RuntimeConfig
 from runtime.imu.base import CHANNELS
 from runtime.manifest import Manifest, load_manifest

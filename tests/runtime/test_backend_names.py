@@ -11,7 +11,7 @@ import pytest
 from runtime import formats
 from runtime.backend_names import BACKEND_NAMES, canonical_backend
 from runtime.backends import AUTO_ORDER, BACKENDS, backend_class, open_backend
-from runtime.cli import build_parser, config_from_args
+from runtime.cli_args import build_parser, config_from_args
 from runtime.config import ConfigError, load_config
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import build_parser, config_from_args
+from runtime.cli_args import build_parser, config_from_args
 from runtime.config import ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "runtime" / "runtime.example.toml"

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.assembly import run
 from runtime.backends import open_backend
 from runtime.camera import Camera
 from runtime.camera.sources import VideoFileSource
 from runtime.camera.uri import parse_camera_uri
-from runtime.cli import run
 from runtime.config import RuntimeConfig
 from runtime.sim import CarSimulator
 from tests.runtime.camera.test_capture import Unpluggable

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli import run
+from runtime.assembly import run
 from runtime.recording import read_recording
 from runtime.sim import CarSimulator
 from tests.runtime.helpers import N_FRAMES, WIRE_TOL, make_config, reference_outputs
