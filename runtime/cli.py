@@ -15,15 +15,12 @@ camera, backend, link, watchdog and loop in ``runtime/assembly.py``, signal hand
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 import threading
-from pathlib import Path
-from typing import Any
 
 from runtime.assembly import INPUT_ERRORS, run
+from runtime.atomic import atomic_write_json
 from runtime.cli_args import build_parser, config_from_args
 from runtime.config import ConfigError
 from runtime.link.report import never_reached_car
@@ -31,14 +28,6 @@ from runtime.signal_stop import SignalStop
 from runtime.stats import format_summary
 
 log = logging.getLogger("runtime")
-
-
-def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         signals.restore()
     sys.stdout.write(format_summary(summary) + "\n")
     if cfg.run.stats_json:
-        write_json_atomic(cfg.run.stats_json, summary)
+        atomic_write_json(cfg.run.stats_json, summary)
     failure = never_reached_car(summary)
     if failure:
         sys.stderr.write(f"rc-runtime: {failure}\n")
