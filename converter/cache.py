@@ -9,7 +9,6 @@ changing it rebuilds that format and keeps the others.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 from pathlib import Path
@@ -19,6 +18,7 @@ import converter
 from converter.registry import ModelVersionRef, describe
 from runtime import formats
 from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, verified_path
+from runtime.versions import distribution_versions
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,8 @@ def cache_key(inputs: dict[str, Any]) -> str:
 
 
 def toolchain_versions() -> dict[str, str]:
-    out = {}
-    for dist in TOOL_DISTS:
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return out
+    """Versions of the converter's toolchain: part of every bundle's cache key (keep its content)."""
+    return distribution_versions(TOOL_DISTS)
 
 
 def fingerprint(path: Path | None) -> str | None:

@@ -28,6 +28,7 @@ from runtime.notify import notify, watchdog_interval_s
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
+from runtime.resources import peak_rss_mb
 from runtime.stats import LoopStats
 from runtime.watchdog import Watchdog
 
@@ -154,7 +155,7 @@ def run(
             backend.close()
         summary["watchdog"] = wd.stats()
         summary["link"] = {**_link_stats(link), **link_state}
-        summary["process"] = {"peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+        summary["process"] = {"peak_rss_mb": peak_rss_mb()[0], "pid": os.getpid()}
         summary["events"] = events.summary()
         if recorder is not None:
             recorder.close(summary)
@@ -173,18 +174,6 @@ def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:
             log.warning("the model has no imu input; ignoring the IMU source %s", cfg.imu.uri)
         return None
     return open_imu(cfg.imu.uri) if cfg.imu.uri else None
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory (``VmHWM``; Linux), in MiB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:  # not Linux: unknown
-        return None
-    return None
 
 
 def _link_stats(link: DriveLink) -> dict[str, Any]:
