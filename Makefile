@@ -80,4 +80,4 @@ $(VENV310)/.installed: setup.py requirements/constraints.txt
 test-runtime-py310: demo
 	@if [ -z "$(PY310)" ]; then echo "test-runtime-py310: no python3.10 on PATH, skipped"; exit 0; fi; \
 	$(MAKE) --no-print-directory $(VENV310)/.installed && \
-	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime
+	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime tests/calibration/test_trt_calibration_cache.py
