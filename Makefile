@@ -45,7 +45,8 @@ DOCSTRING_CHECKED := runtime/manifest.py runtime/formats.py runtime/preprocess.p
 	runtime/watchdog.py runtime/loop.py runtime/backends runtime/decode runtime/link runtime/inputs \
 	runtime/camera runtime/tensorrt converter/parity.py converter/cache.py \
 	converter/cli.py calibration/cli.py benchmarks/cli.py runtime/sim/cli.py converter/demo/seed.py \
-	converter/demo/jetracer_seed.py
+	converter/demo/jetracer_seed.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
+	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup
@@ -96,4 +97,4 @@ $(VENV310)/.installed: setup.py requirements/constraints.txt
 test-runtime-py310: demo
 	@if [ -z "$(PY310)" ]; then echo "test-runtime-py310: no python3.10 on PATH, skipped"; exit 0; fi; \
 	$(MAKE) --no-print-directory $(VENV310)/.installed && \
-	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime
+	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime tests/calibration/test_trt_calibration_cache.py

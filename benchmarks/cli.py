@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup", type=int, default=50, help="warm-up calls per run (default 50)")
     m.add_argument("--min-count", type=int, default=500, help="timed calls per run, at least (default 500)")
     m.add_argument("--min-time", type=float, default=3.0, help="timed seconds per run, at least (default 3)")
-    m.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite (default: the library's)")
+    m.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime / LiteRT (default: the library's)")
     m.add_argument("--trt-cache", help="TensorRT engine cache directory (default: the runtime's)")
     lp = p.add_argument_group("end to end (the runtime's loop driving the car simulator over a pty)")
     lp.add_argument("--no-loop", action="store_true", help="skip the end-to-end loop")

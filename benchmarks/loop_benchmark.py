@@ -17,7 +17,7 @@ Measures, in one run:
 - **latency**: camera-to-command percentiles with the file paced like a camera (``realtime=1``),
   against the bare backend's per-call inference p99 from the throughput rounds;
 - **memory**: peak resident memory (``VmHWM``, from the stats JSON) of ``rc-runtime`` run as its
-  own process with the TFLite backend (and ONNX Runtime, for comparison).
+  own process with the LiteRT backend (and ONNX Runtime, for comparison).
 
 Every input of the model is fed (IMU pilots replay an IMU CSV through ``file://``, behaviour pilots
 drive their first label, sequence pilots wait for their first window). ``--compare`` measures
@@ -25,7 +25,7 @@ several pilots side by side in one run (rotated order per round, medians): the l
 camera-to-command p50/p99 of each.
 
 Targets (issue 3, CPU): pipeline FPS >= 0.95 x bare; p99 camera-to-command <= bare p99 + 3 ms;
-RSS with TFLite < 300 MB. ``run_loop_benchmark`` returns the figures as a dict.
+RSS with LiteRT < 300 MB. ``run_loop_benchmark`` returns the figures as a dict.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from runtime.assembly import run
+from runtime.backend_names import canonical_backend
 from runtime.backends import open_backend
 from runtime.camera import Camera, MemorySource
-from runtime.cli import run
 from runtime.config import CameraSection, ImuSection, LinkSection, ModelSection, RunSection, RuntimeConfig
 from runtime.imu.base import CHANNELS
 from runtime.manifest import Manifest, load_manifest
@@ -225,6 +226,7 @@ def run_loop_benchmark(
     Runtime's default pool competes with the capture thread).
     """
     bundle = Path(bundle_dir)
+    backend = canonical_backend(backend)
     manifest = load_manifest(bundle)
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
         video_path = Path(video) if video else make_video(Path(tmp) / "drive.mp4", n_frames)
@@ -267,8 +269,8 @@ def run_loop_benchmark(
         be.close()
         rss = {}
         if measure_rss:
-            rss["tflite"] = measure_rss_mb(bundle, "tflite", video_path, min(n, 300), imu, behavior)
-            if backend != "tflite":
+            rss["litert"] = measure_rss_mb(bundle, "litert", video_path, min(n, 300), imu, behavior)
+            if backend != "litert":
                 rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300), imu, behavior)
 
     c2c_p99 = float(np.median([s["stages_ms"]["camera_to_command"]["p99"] for s in c2c]))
@@ -305,8 +307,8 @@ def run_loop_benchmark(
         "latency_margin_ms": {"target": TARGET_LATENCY_MARGIN_MS,
                               "met": result["latency_margin_ms"] <= TARGET_LATENCY_MARGIN_MS},
     }
-    if "tflite" in rss:
-        result["targets"]["rss_mb_tflite"] = {"target": TARGET_RSS_MB, "met": rss["tflite"] < TARGET_RSS_MB}
+    if "litert" in rss:
+        result["targets"]["rss_mb_litert"] = {"target": TARGET_RSS_MB, "met": rss["litert"] < TARGET_RSS_MB}
     return result
 
 
@@ -363,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", nargs="+", metavar="LABEL=BUNDLE",
                    help="several pilots side by side in one run, e.g. linear=B1 imu=B2 sequence=B3")
     p.add_argument("--behavior", default="", help="for a behaviour pilot: the label to drive (default: its first)")
-    p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tflite", "tensorrt"))
+    p.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "litert", "tensorrt"),
+                   type=canonical_backend, help="tflite: the old name of litert")
     p.add_argument("--format", help="build to run, e.g. onnx-fp16 (default: the backend's usual one)")
     p.add_argument("--link", default="null://", help="where commands go: null:// or sim:// (car simulator on a pty)")
     p.add_argument("--video", help="video file (default: a generated synthetic drive)")

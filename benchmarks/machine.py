@@ -9,7 +9,6 @@ CI runners or identical cars compare, while a laptop and a Jetson never do silen
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -18,6 +17,8 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from runtime.versions import distribution_versions
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,8 @@ def _tensorrt() -> str | None:
 
 
 def toolchain_versions() -> dict[str, str]:
-    out: dict[str, str] = {"python": platform.python_version()}
-    for dist in TOOLCHAIN_PACKAGES:
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
+    """Python and the runtime-side packages a benchmark ran with (missing ones left out)."""
+    return {"python": platform.python_version(), **distribution_versions(TOOLCHAIN_PACKAGES)}
 
 
 def memory_gb() -> float | None:

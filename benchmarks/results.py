@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.atomic import atomic_write_json
 from runtime.manifest import MANIFEST_NAME, Manifest, sha256_file
 
 SCHEMA = "rc-edge-benchmark/1"
@@ -115,7 +116,4 @@ def write_outputs(
 
 def rewrite_results(out_dir: Path, results: dict[str, Any]) -> None:
     """Update results.json in place (after the gate / MLflow logging added to it), atomically."""
-    path = out_dir / RESULTS_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(out_dir / RESULTS_FILE, results)

@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from benchmarks.stats import summarize
 from runtime import formats
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.manifest import load_manifest
+from runtime.resources import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,6 @@ def timed_calls(
         i += 1
         if i >= min_count and t_end - t_start >= min_time_s:
             return np.asarray(lat), t_end - t_start
-
-
-def peak_rss_mb() -> tuple[float, str]:
-    """This process's peak resident memory in MiB and how it was read."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1), "VmHWM"
-    except OSError:
-        pass  # not Linux: fall back below
-    scale = 1.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS, KiB on Linux
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024.0, 1), "ru_maxrss"
 
 
 def _inputs(bundle: Path, manifest: Any) -> tuple[dict[str, np.ndarray], Any]:

@@ -36,7 +36,7 @@ def natural_key(name: str) -> list[Any]:
 
 
 @dataclass
-class Source:
+class CalibrationSource:
     kind: str  # recording | video | images
     path: Path
     length: int = 0
@@ -83,7 +83,7 @@ class Source:
             cap.release()
 
 
-def open_sources(path: Path) -> list[Source]:
+def open_sources(path: Path) -> list[CalibrationSource]:
     """The source(s) at ``path``: a recording, a folder of recordings, an image folder, or a video."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
@@ -93,7 +93,7 @@ def open_sources(path: Path) -> list[Source]:
         return [_recording(path)]
     images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
     if images:
-        return [Source("images", path, len(images), _files=images)]
+        return [CalibrationSource("images", path, len(images), _files=images)]
     recordings = sorted((d for d in path.iterdir() if (d / HEADER).is_file()), key=lambda d: natural_key(d.name))
     if recordings:
         return [_recording(d) for d in recordings]
@@ -103,7 +103,7 @@ def open_sources(path: Path) -> list[Source]:
     )
 
 
-def _recording(path: Path) -> Source:
+def _recording(path: Path) -> CalibrationSource:
     try:
         _, records = read_recording(path)
         rows = [(r.get("t_capture") or 0.0, int(r.get("frame_id", 0)), r["image"], r.get("inputs") or {})
@@ -117,10 +117,10 @@ def _recording(path: Path) -> Source:
         raise SourceError(f"{path}: the recording has no saved images (was --record-every too large?)")
     if len(files) < len(rows):
         log.warning("%s: %d recorded images are missing on disk; using the %d present", path, len(rows) - len(files), len(files))
-    return Source("recording", path, len(files), _files=files, _inputs=[i for _, i in kept])
+    return CalibrationSource("recording", path, len(files), _files=files, _inputs=[i for _, i in kept])
 
 
-def _video(path: Path) -> Source:
+def _video(path: Path) -> CalibrationSource:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise SourceError(f"{path}: a single image; give the folder that holds the images")
     cap = cv2.VideoCapture(str(path))
@@ -138,4 +138,4 @@ def _video(path: Path) -> Source:
         cap.release()
     if n == 0:
         raise SourceError(f"{path}: no frame could be decoded")
-    return Source("video", path, n, fps=fps)
+    return CalibrationSource("video", path, n, fps=fps)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.tensorrt.atomic import atomic_write_bytes, atomic_write_json
+from runtime.atomic import atomic_write_bytes, atomic_write_json
 from runtime.tensorrt.cuda_context import CudaContext
 from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.version import import_tensorrt, parse_version
@@ -112,7 +112,7 @@ def write_calibration_cache(cache_path: str | Path, data: bytes, key: Calibratio
     """Cache first, sidecar last (both atomic): a cache without its sidecar is never trusted."""
     cache_path = Path(cache_path)
     atomic_write_bytes(cache_path, data)
-    atomic_write_json(cache_path.with_name(cache_path.name + ".json"), key.to_dict())
+    atomic_write_json(cache_path.with_name(cache_path.name + ".json"), key.to_dict(), sort_keys=True)
 
 
 def batch_size_for(n_frames: int, max_batch: int = MAX_BATCH) -> int:

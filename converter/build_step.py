@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class BuildInputs:
     staging: Path
     manifest: Manifest
-    source: Any  # converter.sources.Source, or None when extending a bundle
+    source: Any  # converter.sources.SourceModel, or None when extending a bundle
     saved_model_dir: Path | None
     reference: Reference
     req: Any  # converter.pipeline.ConvertRequest

@@ -9,7 +9,6 @@ changing it rebuilds that format and keeps the others.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 from pathlib import Path
@@ -20,6 +19,7 @@ from converter.registry import ModelVersionRef, describe
 from runtime import formats
 from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, verified_path
 from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
+from runtime.versions import distribution_versions
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,9 @@ def cache_key(inputs: dict[str, Any]) -> str:
 
 def toolchain_versions() -> dict[str, str]:
     """Installed versions of the conversion tools (:data:`TOOL_DISTS`) that are present: {distribution:
-    version}.
+    version}. Part of every bundle's cache key: keep its content.
     """
-    out = {}
-    for dist in TOOL_DISTS:
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return out
+    return distribution_versions(TOOL_DISTS)
 
 
 def fingerprint(path: Path | None) -> str | None:

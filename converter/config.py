@@ -38,7 +38,7 @@ DEFAULT_CONFIG = Path("rc-edge.toml")
 
 
 @dataclass
-class ModelSection:
+class RegisteredModelSection:
     name: str | None = None
     tracking_uri: str | None = None
 
@@ -54,7 +54,7 @@ class ConvertSection:
 
 @dataclass
 class Config:
-    model: ModelSection = field(default_factory=ModelSection)
+    model: RegisteredModelSection = field(default_factory=RegisteredModelSection)
     convert: ConvertSection = field(default_factory=ConvertSection)
     tolerance: dict[str, float] = field(default_factory=dict)
     int8: dict[str, float] = field(default_factory=dict)
@@ -87,7 +87,7 @@ def load_config(path: Path | None) -> Config:
         )
     try:
         cfg = Config(
-            model=_section(ModelSection, data.get("model", {}), f"{path} [model]"),
+            model=_section(RegisteredModelSection, data.get("model", {}), f"{path} [model]"),
             convert=_section(ConvertSection, data.get("convert", {}), f"{path} [convert]"),
             tolerance={k: float(v) for k, v in data.get("tolerance", {}).items()},
             int8={k: float(v) for k, v in data.get("int8", {}).items()},

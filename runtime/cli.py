@@ -7,284 +7,34 @@ Exit status: 0 after a normal end (``--max-frames``, ``--duration``, end of a fi
 2 for bad input (config, bundle, camera URI, link), 1 if the loop crashed, 3 when a run that ended
 by itself never heard from the car (no valid STATUS: no port, wrong port, no firmware). In every
 case the car is commanded to neutral before the process exits.
+
+This module is the entry point only: the flags are in ``runtime/cli_args.py``, the assembly of
+camera, backend, link, watchdog and loop in ``runtime/assembly.py``, signal handling in
+``runtime/signal_stop.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import signal
-import socket
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
-from types import FrameType
-from typing import Any
 
-from runtime.backends import BackendUnavailable, open_backend
-from runtime.backends.base import Backend
-from runtime.camera import Camera, CameraError, open_camera
-from runtime.config import ConfigError, RuntimeConfig, load_config
-from runtime.events import Events
-from runtime.imu import ImuError, ImuSource, open_imu
-from runtime.inputs import InputContext, InputError, SentCommands, make_providers
-from runtime.link import DriveLink, LinkError, open_link
-from runtime.link.report import link_report, never_reached_car
-from runtime.loop import DriveLoop
-from runtime.manifest import BundleError, Manifest, load_manifest
-from runtime.notify import notify, watchdog_interval_s
-from runtime.policy import Policy
-from runtime.preprocess import Preprocessor, image_layout
-from runtime.recording import Recorder, RecordingError
-from runtime.stats import LoopStats, format_summary
-from runtime.watchdog import Watchdog
+from runtime.assembly import INPUT_ERRORS, run
+from runtime.atomic import atomic_write_json
+from runtime.cli_args import build_parser, config_from_args
+from runtime.config import ConfigError
+from runtime.link.report import never_reached_car
+from runtime.signal_stop import SignalStop
+from runtime.stats import format_summary
 
 log = logging.getLogger("runtime")
 
-# Errors that mean "bad input": one line, exit status 2.
-INPUT_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
-    FileNotFoundError, PermissionError,
-)
-WARMUP_RUNS = 3
-
-
-def load_notify() -> Callable[[str], Any] | None:
-    """systemd's notify, when running under systemd (``$NOTIFY_SOCKET`` set)."""
-    return notify if os.environ.get("NOTIFY_SOCKET") else None
-
-
-def open_drive_link(uri: str) -> DriveLink:
-    link = open_link(uri)
-    link.open()
-    return link
-
-
-def model_info(manifest: Manifest, backend: Backend) -> dict[str, Any]:
-    return {
-        "name": manifest.model.name,
-        "version": manifest.model.version,
-        "run_id": manifest.model.run_id,
-        "source_uri": manifest.model.source_uri,
-        "backend": backend.describe(),
-        "build": {"format": backend.build.format, "precision": backend.build.precision,
-                  "file": backend.build.file, "sha256": backend.build.sha256},
-    }
-
-
-def run(
-    cfg: RuntimeConfig,
-    stop: threading.Event | None = None,
-    *,
-    backend: Backend | None = None,
-    link: DriveLink | None = None,
-    camera: Camera | None = None,
-) -> dict[str, Any]:
-    """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
-    benchmarks); the car is left in neutral however this returns or raises."""
-    stop = stop or threading.Event()
-    events = Events()
-    if not cfg.model.bundle:
-        raise ConfigError("no bundle given: pass --bundle DIR or set [model] bundle in the config")
-    link = link if link is not None else open_drive_link(cfg.link.uri)
-    sent = SentCommands(link)  # memory inputs are fed from what really went out
-    notify_fn = load_notify()
-    wd = Watchdog(
-        sent, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
-        neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify_fn,
-        notify_s=watchdog_interval_s(), halt=stop,
-    ).start()  # neutral from here on, until the first valid inference
-    recorder: Recorder | None = None
-    imu: ImuSource | None = None
-    own_backend = backend is None
-    summary: dict[str, Any] = {}
-    try:
-        manifest = load_manifest(cfg.model.bundle)
-        imu = open_model_imu(cfg, manifest)
-        camera_layout = image_layout(manifest.input.layout)
-        ctx = InputContext(
-            deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
-            camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
-            imu=imu, commands=sent,
-        )
-        inputs = make_providers(manifest.inputs, ctx)  # before the backend: a typo fails fast
-        if backend is None:
-            options = {"threads": cfg.model.threads} if cfg.model.threads else {}
-            backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
-        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
-            policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
-        policy.reset()
-        info = model_info(manifest, backend)
-        log.info("model %s v%s on %s (%s); inputs: %s", info["name"], info["version"], backend.name,
-                 backend.build.format, ", ".join(f"{p.name} ({p.role})" for p in inputs))
-        if camera is None:
-            spec = manifest.preprocess
-            camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
-                                 prepare=lambda: Preprocessor(spec, camera_layout))
-        else:
-            camera.events = events
-            camera.start()  # no-op if the caller started it
-        if cfg.record.dir:
-            recorder = Recorder(cfg.record.dir, {
-                "model": info, "preprocess": manifest.preprocess.to_dict(),
-                "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
-                "inputs": [i.to_dict() for i in manifest.inputs],
-                "behavior": cfg.model.behavior or None, "imu": cfg.imu.uri or None,
-                "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
-                "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,
-                "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
-            }, events, cfg.record.every, cfg.record.jpeg_quality)
-        stats = LoopStats()
-        loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
-                         max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
-        try:
-            reason = loop.run(stop)
-        finally:
-            camera.stop()
-        summary = stats.summary({
-            "end_reason": reason, "camera": camera.stats(), "model": info,
-        })
-        if imu is not None:
-            summary["imu"] = imu.stats()
-    finally:
-        if notify_fn is not None:
-            notify_fn("STOPPING=1")
-        link_state = link_report(link)  # before close() releases the port
-        wd.stop()  # final neutral
-        try:
-            link.close()  # sends neutral + disarm
-        except Exception as e:  # the neutral above already went out; report and go on
-            log.warning("closing the link failed: %s", e)
-        if imu is not None:
-            imu.stop()
-        if own_backend and backend is not None:
-            backend.close()
-        summary["watchdog"] = wd.stats()
-        summary["link"] = {**_link_stats(link), **link_state}
-        summary["process"] = {"peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
-        summary["events"] = events.summary()
-        if recorder is not None:
-            recorder.close(summary)
-            summary["recording"] = recorder.stats()
-    return summary
-
-
-def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:
-    """The started IMU source when the model has an imu input and one is configured (a model
-    with an imu input and none configured fails in its provider, naming the flag)."""
-    roles = {i.role for i in manifest.inputs}
-    if cfg.model.behavior and "behavior" not in roles:
-        log.warning("the model has no behavior input; ignoring behavior %r", cfg.model.behavior)
-    if "imu" not in roles:
-        if cfg.imu.uri:
-            log.warning("the model has no imu input; ignoring the IMU source %s", cfg.imu.uri)
-        return None
-    return open_imu(cfg.imu.uri) if cfg.imu.uri else None
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory (``VmHWM``; Linux), in MiB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:  # not Linux: unknown
-        return None
-    return None
-
-
-def _link_stats(link: DriveLink) -> dict[str, Any]:
-    stats = getattr(link, "stats", None)
-    as_dict = getattr(stats, "as_dict", None)
-    return as_dict() if callable(as_dict) else {}
-
-
-def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-class SignalStop:
-    """SIGTERM/SIGINT set ``stop``. The C-level wakeup fd is read by a thread too, so the stop is
-    seen (and the watchdog sends neutral) even while the main thread is stuck in native code,
-    where Python signal handlers cannot run. A second signal changes nothing: the car is already
-    being stopped, and the exit status stays that of a normal stop."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.received = 0
-        self._r, self._w = socket.socketpair()
-        self._w.setblocking(False)
-        self._old_fd = signal.set_wakeup_fd(self._w.fileno(), warn_on_full_buffer=False)
-        self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
-        threading.Thread(target=self._watch, name="signals", daemon=True).start()
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self.received += 1  # counted here: the wakeup thread may already have set ``stop``
-        if self.received > 1:
-            log.info("received %s: already stopping", signal.Signals(signum).name)
-            return
-        log.info("received %s: stopping", signal.Signals(signum).name)
-        self.stop.set()
-
-    def _watch(self) -> None:
-        try:
-            if self._r.recv(1):
-                self.stop.set()
-        except OSError:
-            pass  # closed by restore()
-
-    def restore(self) -> None:
-        signal.set_wakeup_fd(self._old_fd)
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._w.close()
-        self._r.close()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rc-runtime", description="Drive the RC car from camera frames through a model.")
-    a = p.add_argument
-    a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
-    a("--bundle", help="bundle directory made by convert-model")
-    a("--backend", choices=("auto", "tensorrt", "onnxruntime", "tflite"), help="inference backend (default auto)")
-    a("--format", help="build to run, e.g. onnx, tflite-fp16, trt-fp16 (default: the backend's usual one)")
-    a("--threads", type=int, help="CPU threads for ONNX Runtime / TFLite")
-    a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
-    a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
-    a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
-    a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
-    a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
-    a("--max-throttle", type=float, help="throttle limit in [0, 1]")
-    a("--max-frames", type=int, help="stop after N inferred frames")
-    a("--duration", type=float, help="stop after S seconds")
-    a("--stats-json", help="write the run summary to this JSON file")
-    a("--record", help="record frames, commands and timings into this directory")
-    a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
-    a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
-    return load_config(args.config, {
-        "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
-        "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
-        "imu.uri": args.imu, "model.behavior": args.behavior,
-        "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
-        "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
-        "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
-    })
-
 
 def main(argv: list[str] | None = None) -> int:
+    """``rc-runtime``: drive the car until stopped; print the stats summary (and write it with
+    ``--stats-json``). Exit 0; 2 for bad input (config, bundle, camera, link; one line on stderr, the
+    car in neutral); 3 when a run that ended by itself never got a valid STATUS from the car; 130 on
+    Ctrl-C; 1 on a crash (logged)."""
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
@@ -309,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         signals.restore()
     sys.stdout.write(format_summary(summary) + "\n")
     if cfg.run.stats_json:
-        write_json_atomic(cfg.run.stats_json, summary)
+        atomic_write_json(cfg.run.stats_json, summary)
     failure = never_reached_car(summary)
     if failure:
         sys.stderr.write(f"rc-runtime: {failure}\n")

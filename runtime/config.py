@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.backend_names import BACKEND_NAMES, canonical_backend
 from runtime.imu.base import ImuError
 from runtime.imu.uri import parse_imu_uri
 from runtime.policy import PolicyConfig
@@ -25,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
-BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "tflite")
+BACKEND_CHOICES = ("auto", *BACKEND_NAMES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -36,12 +37,13 @@ class ConfigError(ValueError):
 @dataclass
 class ModelSection:
     bundle: str = ""  # the bundle directory made by convert-model (required)
-    backend: str = "auto"  # auto | tensorrt | onnxruntime | tflite
+    backend: str = "auto"  # auto | tensorrt | onnxruntime | litert (tflite: the old name for litert)
     format: str = ""  # a build id from the formats table; empty: the backend's default
-    threads: int = 0  # CPU threads for ONNX Runtime / TFLite; 0: the library's default
+    threads: int = 0  # CPU threads for ONNX Runtime / LiteRT; 0: the library's default
     behavior: str = ""  # for a model with a behavior input: one of its labels (checked against the bundle)
 
     def __post_init__(self) -> None:
+        self.backend = canonical_backend(self.backend)
         if self.backend not in BACKEND_CHOICES:
             raise ConfigError(f"[model] backend = {self.backend!r}; choose from {', '.join(BACKEND_CHOICES)}")
         if self.threads < 0:

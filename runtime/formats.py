@@ -19,7 +19,7 @@ class Format:
 
     id: str
     precision: str  # fp32 | fp16 | int8
-    runner: str  # backend that executes it: onnxruntime | tflite | tensorrt
+    runner: str  # backend that executes it: onnxruntime | litert | tensorrt
     file: str  # file name in the bundle; engines add TensorRT version + compute capability
     builder: str  # "module:function" in the converter
     tolerance: float  # max abs error vs the source model accepted by the converter's parity check
@@ -36,14 +36,14 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("onnx", "fp32", "onnxruntime", "model.onnx", "converter.builders.onnx_export:build", 1e-4, needs_source=True),
     Format("onnx-fp16", "fp16", "onnxruntime", "model_fp16.onnx", "converter.builders.onnx_fp16:build", 1e-2),
-    Format("tflite-fp32", "fp32", "tflite", "model_fp32.tflite", "converter.builders.tflite:build_fp32", 1e-4,
+    Format("tflite-fp32", "fp32", "litert", "model_fp32.tflite", "converter.builders.tflite:build_fp32", 1e-4,
            needs_source=True),
-    Format("tflite-fp16", "fp16", "tflite", "model_fp16.tflite", "converter.builders.tflite:build_fp16", 1e-2,
+    Format("tflite-fp16", "fp16", "litert", "model_fp16.tflite", "converter.builders.tflite:build_fp16", 1e-2,
            needs_source=True),
     Format("trt-fp16", "fp16", "tensorrt", "", "converter.builders.tensorrt:build_fp16", 1e-2, needs_gpu=True),
     # INT8 accuracy is judged on held-out calibration frames (calibration.accuracy), not by this tolerance.
     Format(
-        "tflite-int8", "int8", "tflite", "model_int8.tflite", "converter.builders.tflite_int8:build", 0.25,
+        "tflite-int8", "int8", "litert", "model_int8.tflite", "converter.builders.tflite_int8:build", 0.25,
         needs_calibration=True, default=False, needs_source=True,
     ),
     Format(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends.base import Backend
-from runtime.camera import Camera, Frame
+from runtime.camera import Camera, CameraFrame
 from runtime.events import Events
 from runtime.inputs import InputProvider
 from runtime.policy import Command, Policy
@@ -110,7 +110,7 @@ class DriveLoop:
         self.watchdog.neutral(f"run ended: {self.reason}")
         return self.reason
 
-    def _step(self, frame: Frame) -> None:
+    def _step(self, frame: CameraFrame) -> None:
         st, ev, wd = self.stats, self.events, self.watchdog
         t0 = time.monotonic()
         ev.clear("camera.stalled")
@@ -164,7 +164,7 @@ class DriveLoop:
                        "policy": t3 - t2, "write": t4 - t3}
             self._record(frame, cmd, outputs, sent, timings, t4)
 
-    def _gather(self, frame: Frame) -> InputProvider | None:
+    def _gather(self, frame: CameraFrame) -> InputProvider | None:
         """Fill every input for this frame (all of them, so histories advance); the first
         provider that is not ready, or None."""
         waiting = None
@@ -182,7 +182,7 @@ class DriveLoop:
             self._input_events.clear()
         return waiting
 
-    def _not_ready(self, frame: Frame, p: InputProvider) -> None:
+    def _not_ready(self, frame: CameraFrame, p: InputProvider) -> None:
         """An input is missing for this frame: no inference, neutral, the provider's event."""
         self.stats.not_ready += 1
         self.events.raise_(p.event, f"frame {frame.id}: {p.detail}")
@@ -192,7 +192,7 @@ class DriveLoop:
         self._record(frame, None, None, False, {}, not_ready=p.name)
 
     def _record(
-        self, frame: Frame, cmd: Command | None, outputs: dict[str, Any] | None, sent: bool,
+        self, frame: CameraFrame, cmd: Command | None, outputs: dict[str, Any] | None, sent: bool,
         timings: dict[str, float], t_command: float | None = None, not_ready: str | None = None,
     ) -> None:
         if self.recorder is None:

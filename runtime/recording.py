@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from runtime.atomic import atomic_write_json
 from runtime.events import Events
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,6 @@ HEADER, RECORDS, SUMMARY, FRAMES_DIR = "header.json", "records.jsonl", "summary.
 
 class RecordingError(RuntimeError):
     pass
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def choose_directory(root: str | Path) -> Path:
@@ -80,7 +75,7 @@ class Recorder:
             "every": every,
             **header,
         }
-        _write_json_atomic(self.dir / HEADER, full_header)
+        atomic_write_json(self.dir / HEADER, full_header)
         self._records = open(self.dir / RECORDS, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._queue: queue.Queue[tuple[dict[str, Any], np.ndarray | None] | None] = queue.Queue(queue_size)
         self._n = 0
@@ -120,7 +115,7 @@ class Recorder:
         self._records.close()
         out = dict(summary or {})
         out["recording"] = self.stats()
-        _write_json_atomic(self.dir / SUMMARY, out)
+        atomic_write_json(self.dir / SUMMARY, out)
 
     def stats(self) -> dict[str, Any]:
         return {

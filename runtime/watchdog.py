@@ -24,31 +24,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.events import Events
+from runtime.link.base import CommandLink
 from runtime.policy import Command
 from runtime.ratekeeper import Ratekeeper
 
 log = logging.getLogger(__name__)
-
-
-class DriveLink(Protocol):
-    """What the watchdog needs from :func:`runtime.link.open_link`'s object."""
-
-    def arm(self) -> Any:
-        """Ask the car to arm (then it follows DRIVE frames) before the first drive command."""
-
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
-        """Send one command: ``steering`` and ``throttle`` in [-1, 1]; ``tag`` identifies the frame (echoed
-        in STATUS).
-        """
-
-    def neutral(self) -> Any:
-        """Command neutral (steering 0, throttle 0) now."""
-
-    def poll(self) -> Any:
-        """Read what the car sent since the last call; its newest status, or None."""
 
 
 class Watchdog:
@@ -65,7 +48,7 @@ class Watchdog:
 
     def __init__(
         self,
-        link: DriveLink,
+        link: CommandLink,
         events: Events,
         deadline_s: float = 0.100,
         rate_hz: float = 200.0,

@@ -19,7 +19,7 @@ def _parsers() -> dict[str, Any]:
     from benchmarks.cli import build_parser as bench
     from calibration.cli import build_parser as calib
     from converter.cli import build_parser as convert
-    from runtime.cli import build_parser as runtime
+    from runtime.cli_args import build_parser as runtime
     from runtime.sim.cli import _parser as sim
 
     return {"convert-model": convert, "rc-runtime": runtime, "rc-car-sim": sim, "rc-calibrate": calib,

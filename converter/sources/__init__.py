@@ -25,10 +25,10 @@ from converter.sources.torch_source import SourceHints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FoundModel", "Source", "SourceHints", "find_model_file", "import_custom_objects", "load_source"]
+__all__ = ["FoundModel", "SourceHints", "SourceModel", "find_model_file", "import_custom_objects", "load_source"]
 
 
-class Source(Protocol):
+class SourceModel(Protocol):
     flavor: str
     input_names: list[str]
     input_shapes: dict[str, tuple[int | None, ...]]
@@ -42,7 +42,7 @@ class Source(Protocol):
 
 
 def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
-                hints: SourceHints | None = None) -> Source:
+                hints: SourceHints | None = None) -> SourceModel:
     """Load what ``found`` is, decided by the file itself: a SavedModel directory, a Keras 3
     ``.keras``/``.h5``, a legacy (Keras 1/2, tf.keras 2.x) ``.h5`` through ``tf_keras``, a PyTorch
     file or an ONNX file. ``hints`` (names, input size, ``--model-class``) are for files that do not
@@ -104,7 +104,7 @@ def _as_functional(model: Any, path: Path) -> Any:
         ) from None
 
 
-def _load_graph_source(found: FoundModel, hints: SourceHints) -> Source:
+def _load_graph_source(found: FoundModel, hints: SourceHints) -> SourceModel:
     """PyTorch files (torch imported here only) and ONNX files, verified against their own runtime."""
     if found.kind == "onnx":
         from converter.sources.onnx_source import OnnxSource

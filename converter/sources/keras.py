@@ -1,6 +1,6 @@
 """A Keras model (``.keras`` or ``.h5``) as a conversion source, loaded with ``safe_mode=True``.
 
-Behind the :class:`converter.sources.Source` interface: inputs and outputs by name (any number of
+Behind the :class:`converter.sources.SourceModel` interface: inputs and outputs by name (any number of
 each), ``predict`` on a batch, and ``export_saved_model`` (one SavedModel that every
 TensorFlow-based builder converts from).
 """

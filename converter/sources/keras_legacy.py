@@ -137,7 +137,7 @@ def _lambda_error(path: Path, info: H5Info, names: list[str]) -> ModelLoadError:
 
 
 class TfKerasSource:
-    """A ``tf_keras`` (Keras 2) model behind the Source interface (see :mod:`converter.sources`)."""
+    """A ``tf_keras`` (Keras 2) model behind the SourceModel interface (see :mod:`converter.sources`)."""
 
     flavor = "tf_keras"
 

@@ -50,7 +50,7 @@ class ExportError(RuntimeError):
 
 
 class TorchSource:
-    """A loaded PyTorch model behind the :class:`converter.sources.Source` interface."""
+    """A loaded PyTorch model behind the :class:`converter.sources.SourceModel` interface."""
 
     flavor = "pytorch"
     default_layout = "NCHW"  # read by the pipeline (converter.model_inputs)

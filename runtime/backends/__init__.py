@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import formats
+from runtime.backend_names import canonical_backend
 from runtime.backends.base import Backend, BackendUnavailable
 from runtime.manifest import BundleError, Manifest, load_manifest, verified_path
 
@@ -18,18 +19,20 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "tensorrt": "runtime.backends.tensorrt_backend:TensorRTBackend",
     "onnxruntime": "runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
-    "tflite": "runtime.backends.tflite_backend:TFLiteBackend",
+    "litert": "runtime.backends.litert_backend:LiteRTBackend",
 }
 # What `--backend auto` tries, best first, with the build each one runs by default.
-AUTO_ORDER: tuple[tuple[str, str], ...] = (("tensorrt", "trt-fp16"), ("onnxruntime", "onnx"), ("tflite", "tflite-fp32"))
+AUTO_ORDER: tuple[tuple[str, str], ...] = (("tensorrt", "trt-fp16"), ("onnxruntime", "onnx"), ("litert", "tflite-fp32"))
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "open_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_class", "canonical_backend", "open_backend"]
 
 
 def backend_class(name: str) -> type[Backend]:
-    """The backend class registered as ``name`` (imported now). ``ValueError`` for an unknown name,
-    :class:`BackendUnavailable` when its library cannot be imported here.
+    """The backend class registered as ``name`` (imported now; an old name such as ``tflite`` is read
+    as its new one). ``ValueError`` for an unknown name, :class:`BackendUnavailable` when its library
+    cannot be imported here.
     """
+    name = canonical_backend(name)
     try:
         module, cls = BACKENDS[name].split(":")
     except KeyError:
@@ -49,9 +52,10 @@ def open_backend(
 ) -> Backend:
     """Open a build of a bundle after verifying its sha256.
 
-    ``backend="auto"`` tries TensorRT, ONNX Runtime, then TFLite; ``fmt`` picks the build
-    (default: the backend's usual one). ``options`` go to the backend (``threads``, ``cache_dir``,
-    ``device_id`` ...); those it does not take are dropped. A sha256 mismatch is never worked around.
+    ``backend="auto"`` tries TensorRT, ONNX Runtime, then LiteRT (``tflite``, the old name, is read
+    as ``litert``); ``fmt`` picks the build (default: the backend's usual one). ``options`` go to the
+    backend (``threads``, ``cache_dir``, ``device_id`` ...); those it does not take are dropped. A
+    sha256 mismatch is never worked around.
 
     Raises :class:`BundleError` when the bundle has no such build or ``fmt`` runs on another
     backend, :class:`~runtime.manifest.IntegrityError` for a file whose sha256 differs,
@@ -73,6 +77,7 @@ def open_backend(
             except BackendUnavailable as e:
                 errors.append(str(e))
         raise BackendUnavailable("no backend can run this bundle here: " + "; ".join(errors or ["no matching build"]))
+    backend = canonical_backend(backend)
     cls = backend_class(backend)
     if fmt is None:
         fmt = next(f for n, f in AUTO_ORDER if n == backend)

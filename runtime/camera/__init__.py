@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.camera.base import CameraConfigError, CameraError, Frame, FrameSource
+from runtime.camera.base import CameraConfigError, CameraError, CameraFrame, FrameSource
 from runtime.camera.capture import Camera, Prepare
 from runtime.camera.sources import MemorySource, make_source, opencv_has_gstreamer
 from runtime.camera.uri import CameraURI, parse_camera_uri
@@ -15,8 +15,8 @@ __all__ = [
     "Camera",
     "CameraConfigError",
     "CameraError",
+    "CameraFrame",
     "CameraURI",
-    "Frame",
     "FrameSource",
     "MemorySource",
     "Prepare",

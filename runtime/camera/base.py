@@ -17,7 +17,7 @@ class CameraConfigError(CameraError):
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
+class CameraFrame:
     """One captured frame.
 
     ``id`` counts every frame the camera published, from 1, across reconnects and loops of a

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.camera.base import CameraError, Frame, FrameSource
+from runtime.camera.base import CameraError, CameraFrame, FrameSource
 from runtime.events import Events
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Camera:
         self.events = events or Events()
         self.reconnect_interval_s = reconnect_interval_s
         self._cond = threading.Condition()
-        self._slot: Frame | None = None
+        self._slot: CameraFrame | None = None
         self._pool: list[Prepare] = [prepare() for _ in range(N_BUFFERS)] if prepare else []
         self._owner: dict[int, Prepare] = {}  # frame id -> the preparer whose buffer it uses
         self._in_use: int | None = None  # id of the frame the loop holds
@@ -64,7 +64,7 @@ class Camera:
 
     # -- consumer side -------------------------------------------------------------------------
 
-    def get(self, timeout: float) -> Frame | None:
+    def get(self, timeout: float) -> CameraFrame | None:
         """The newest frame not yet taken, waiting up to ``timeout`` s; ``None`` if none came."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -237,7 +237,7 @@ class Camera:
             if self._slot is not None:
                 self.dropped += 1
                 self._release(self._slot.id)
-            frame = Frame(self._next_id, t_capture, image, index, x, time.monotonic())
+            frame = CameraFrame(self._next_id, t_capture, image, index, x, time.monotonic())
             if prep is not None:
                 self._owner[frame.id] = prep
             self._slot = frame

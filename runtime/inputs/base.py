@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 
 if TYPE_CHECKING:
     from runtime.imu.base import ImuSource
@@ -73,7 +73,7 @@ class InputContext:
 
     ``prepare``: makes a fresh per-frame preprocessing function for an image spec and layout
     (``(spec, layout) -> callable(bgr) -> (1, ...) float32``). ``camera_spec``/``camera_layout``:
-    what the capture thread already prepares into ``Frame.input`` (reused when an input matches).
+    what the capture thread already prepares into ``CameraFrame.input`` (reused when an input matches).
     ``deadline_s``: the watchdog deadline (stale rules). ``behavior``: the configured behaviour
     name. ``imu``: a started IMU source. ``commands``: what the link was really sent."""
 
@@ -100,7 +100,7 @@ class InputProvider(ABC):
         self.event, self.detail = "", ""
 
     @abstractmethod
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """This frame's value of the input: a (1, ...) float32 array owned by the provider (valid
         until the next call), or ``None`` with :attr:`event` and :attr:`detail` set."""
 

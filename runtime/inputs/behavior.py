@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
 
@@ -40,6 +40,6 @@ class BehaviorProvider(InputProvider):
         """The provider for a ``behavior`` input, with the configured behaviour name from ``ctx``."""
         return cls(spec.name, tuple(spec.shape), list(spec.labels or []), ctx.behavior)
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """The one-hot (always ready; the same array every frame)."""
         return self.out

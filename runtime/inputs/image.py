@@ -1,6 +1,6 @@
 """Role ``image``: the current camera frame, preprocessed as the manifest says.
 
-The capture thread normally prepares it already (``Frame.input``, overlapping the previous
+The capture thread normally prepares it already (``CameraFrame.input``, overlapping the previous
 inference); the provider then hands that buffer on without a copy. Otherwise it preprocesses the
 frame itself into its own preallocated buffer. Always ready.
 """
@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike, Prepare
 
 
 class ImageProvider(InputProvider):
     """``prepare``: BGR uint8 frame -> (1, ...) float32 in this input's shape and layout.
-    ``use_frame_input``: ``Frame.input`` was made for exactly this spec and layout."""
+    ``use_frame_input``: ``CameraFrame.input`` was made for exactly this spec and layout."""
 
     role = "image"
 
@@ -35,7 +35,7 @@ class ImageProvider(InputProvider):
         same = spec.preprocess == ctx.camera_spec and spec.layout == ctx.camera_layout
         return cls(spec.name, tuple(spec.shape), ctx.prepare(spec.preprocess, spec.layout), same)
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """The frame's model input, (1, H, W, C) or (1, C, H, W) float32 (always ready). ``ValueError`` when
         preprocessing gives another shape than the manifest (a bug, not a bad frame).
         """

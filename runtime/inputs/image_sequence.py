@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike, Prepare
 
 LAYOUTS = {"NTHWC": "NHWC", "NTCHW": "NCHW"}  # sequence layout -> the layout of one frame
@@ -67,7 +67,7 @@ class ImageSequenceProvider(InputProvider):
         self._count, self._t_last = 0, None
         self.out = self._windows[0]
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """Add the frame; the window (1, T, ...) float32, oldest frame first, once T frames are in it, else
         None with ``input.not_ready``. ``ValueError`` when preprocessing gives the wrong per-frame shape.
         """

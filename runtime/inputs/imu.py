@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.imu.base import CHANNELS, ImuSource
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
@@ -50,7 +50,7 @@ class ImuProvider(InputProvider):
                              "[imu] uri (mpu6050://1?addr=0x68 or file://imu.csv)")
         return cls(spec.name, tuple(spec.shape), ctx.imu, ctx.deadline_s, tuple(spec.order or CHANNELS))
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """The sample nearest the frame's capture time, (1, len(order)) float32 in the model's channel order
         (m/s^2, rad/s); None with ``imu.stale`` when there is no sample, the newest is older than the
         deadline, or the nearest is further than the deadline from the frame.

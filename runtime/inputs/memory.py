@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
 
 
@@ -89,7 +89,7 @@ class MemoryProvider(InputProvider):
         """Back to all zeros (the car starts in neutral)."""
         self.out.fill(0.0)
 
-    def fill(self, frame: Frame) -> np.ndarray | None:
+    def fill(self, frame: CameraFrame) -> np.ndarray | None:
         """Shift in the command the car is under now; (1, 2L) float32, oldest first (always ready)."""
         row = self.out[0]
         if self.length > 1:  # shift left by one command, through a scratch buffer (no overlap, no allocation)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from runtime.link.base import CarStatus, DriveLink, LinkError, LinkStats
+from runtime.link.base import CarStatus, CommandLink, DriveLink, LinkError, LinkStats
 from runtime.link.null_link import NullDriveLink
 from runtime.link.serial_link import SerialDriveLink
 
-__all__ = ["CarStatus", "DriveLink", "LinkError", "LinkStats", "NullDriveLink", "SerialDriveLink", "open_link"]
+__all__ = ["CarStatus", "CommandLink", "DriveLink", "LinkError", "LinkStats", "NullDriveLink", "SerialDriveLink", "open_link"]
 
 def _flag(value: str) -> bool:
     if value not in ("0", "1"):

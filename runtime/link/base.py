@@ -1,4 +1,5 @@
-"""What the runtime loop sees of the car: the DriveLink interface, car status and link counters."""
+"""What the runtime loop sees of the car: the DriveLink interface (and the CommandLink part the
+watchdog uses), car status and link counters."""
 
 from __future__ import annotations
 
@@ -85,8 +86,30 @@ class LinkStats:
         return asdict(self)
 
 
+class CommandLink(Protocol):
+    """The commanding half of a :class:`DriveLink`: what the watchdog (the only writer) calls.
+
+    Wrappers that add bookkeeping around a link (e.g. ``runtime.inputs.memory.SentCommands``)
+    need only these four. Optional extras the watchdog uses when present: ``start_guard``,
+    ``set_deadline``, ``reached_car``, ``describe_health``.
+    """
+
+    def arm(self) -> Any:
+        """Ask the car to arm (then it follows DRIVE frames) before the first drive command."""
+
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
+        """Send one command: ``steering`` and ``throttle`` in [-1, 1]; ``tag`` identifies the frame
+        (echoed in STATUS)."""
+
+    def neutral(self) -> Any:
+        """Command neutral (steering 0, throttle 0) now."""
+
+    def poll(self) -> Any:
+        """Read what the car sent since the last call; its newest status, or None."""
+
+
 @runtime_checkable
-class DriveLink(Protocol):
+class DriveLink(CommandLink, Protocol):
     """The runtime loop's view of the car. No method raises on a lost port; see docs/protocol.md."""
 
     def open(self) -> None:

@@ -182,7 +182,7 @@ Message = Arm | Drive | Neutral | Heartbeat | Status
 
 
 @dataclass(frozen=True)
-class Frame:
+class WireFrame:
     """A CRC-valid frame as the decoder returns it: TYPE, SEQ (u16) and the raw payload; see
     :func:`decode_message`.
     """
@@ -251,7 +251,7 @@ def encode(msg: Message, seq: int) -> bytes:
     return encode_frame(message_type(msg), seq, encode_payload(msg))
 
 
-def decode_message(frame: Frame) -> Message:
+def decode_message(frame: WireFrame) -> Message:
     """The message in a CRC-valid frame; raises ProtocolError when its payload breaks the spec."""
     t, p = frame.type, frame.payload
     if t == MsgType.ARM:
@@ -328,7 +328,7 @@ class FrameDecoder:
         """Bytes held while waiting for the rest of a frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes, now: float | None = None) -> list[Frame]:
+    def feed(self, data: bytes, now: float | None = None) -> list[WireFrame]:
         """Add received bytes; ``now`` (monotonic seconds) enables the inter-byte gap rule."""
         out = self.expire(now) if now is not None else []
         if data:
@@ -338,10 +338,10 @@ class FrameDecoder:
         out += self._parse()
         return out
 
-    def expire(self, now: float) -> list[Frame]:
+    def expire(self, now: float) -> list[WireFrame]:
         """Apply the gap rule: a partial frame silent for more than ``gap_s`` is abandoned (its
         SYNC dropped and the rest rescanned, so complete frames inside it still come out)."""
-        out: list[Frame] = []
+        out: list[WireFrame] = []
         if not self._buf or self._last_rx is None or now - self._last_rx <= self.gap_s + 1e-9:
             return out
         while self._buf:
@@ -356,7 +356,7 @@ class FrameDecoder:
         self._buf.clear()
         self._last_rx = None
 
-    def _parse(self) -> list[Frame]:
+    def _parse(self) -> list[WireFrame]:
         buf, c, out = self._buf, self.counters, []
         while buf:
             start = buf.find(SYNC)
@@ -382,7 +382,7 @@ class FrameDecoder:
                 c.crc_errors += 1
                 del buf[0]
                 continue
-            frame = Frame(msg_type, int.from_bytes(buf[3:5], "little"), bytes(buf[HEADER_LEN:end]))
+            frame = WireFrame(msg_type, int.from_bytes(buf[3:5], "little"), bytes(buf[HEADER_LEN:end]))
             del buf[:total]
             if self.accept is not None and msg_type not in self.accept:
                 c.wrong_direction += 1

@@ -23,12 +23,12 @@ from runtime.link.protocol import (
     STATUS_PERIOD_MS,
     Arm,
     Drive,
-    Frame,
     FrameDecoder,
     Heartbeat,
     Neutral,
     ProtocolError,
     Status,
+    WireFrame,
     decode_message,
     encode,
 )
@@ -162,7 +162,7 @@ class CarModel:
             self.steering, self.throttle = steering, throttle
 
     # -- internals -----------------------------------------------------------------------------
-    def _process(self, frames: list[Frame], now: float) -> list[bytes]:
+    def _process(self, frames: list[WireFrame], now: float) -> list[bytes]:
         out: list[bytes] = []
         for frame in frames:
             try:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.tensorrt.atomic import atomic_write_bytes
+from runtime.atomic import atomic_write_bytes
 from runtime.tensorrt.engine_cache import EngineLoadError
 from runtime.tensorrt.shapes import EngineBuildError, resolve_shape
 

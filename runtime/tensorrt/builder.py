@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.atomic import atomic_write_bytes
 from runtime.manifest import sha256_file
 from runtime.tensorrt import api_common
-from runtime.tensorrt.atomic import atomic_write_bytes
 from runtime.tensorrt.gpu import GpuInfo, detect_gpu
 from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator

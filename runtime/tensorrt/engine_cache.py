@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from runtime.atomic import atomic_write_json
 from runtime.manifest import sha256_file
-from runtime.tensorrt.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ class EngineCache:
             self.sidecar_path(key),
             {"key": key.to_dict(), "engine_sha256": sha256_file(engine), "bytes": engine.stat().st_size,
              "build": info or {}},
+            sort_keys=True,
         )
         return engine
 

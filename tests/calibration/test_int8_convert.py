@@ -124,7 +124,7 @@ def test_int8_builds_run_in_the_runtime_backends(int8_run: Int8Run, track_source
     x = preprocess_frame(frame, m.preprocess)
     with open_backend(int8_run.bundle, "onnxruntime", "onnx") as b:
         fp32 = b.infer(x)
-    for fmt, backend in (("tflite-int8", "tflite"), ("onnx-int8", "onnxruntime")):
+    for fmt, backend in (("tflite-int8", "litert"), ("onnx-int8", "onnxruntime")):
         with open_backend(int8_run.bundle, backend, fmt) as b:
             assert b.input_io[m.input.name].dtype == ("int8" if fmt == "tflite-int8" else "float32")
             got = b.infer(x)
@@ -138,7 +138,7 @@ def test_a_drive_recorded_by_the_runtime_on_int8_calibrates_again(int8_run: Int8
                                                                    tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     proc = subprocess.run(
-        [*python_module("runtime.cli"), "--bundle", str(int8_run.bundle), "--backend", "tflite",
+        [*python_module("runtime.cli"), "--bundle", str(int8_run.bundle), "--backend", "litert",
          "--format", "tflite-int8", "--camera", f"file://{track_sources.video}?realtime=0",
          "--serial", "null://", "--max-frames", "60", "--record", str(rec), "--log-level", "WARNING"],
         capture_output=True, text=True, timeout=120, check=False, env=checkout_env(),

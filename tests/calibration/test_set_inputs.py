@@ -15,7 +15,7 @@ from calibration.conversion import CalibrationError, load_for_conversion
 from calibration.make_set import SetRequest, make_set
 from calibration.set_format import read_frames, read_manifest, resize_like_runtime
 from converter.demo.track import drive_sequence, write_image_folder, write_video
-from runtime.cli import run
+from runtime.assembly import run
 from runtime.manifest import PreprocessSpec, load_manifest
 from runtime.preprocess import preprocess_frame
 from runtime.recording import read_recording

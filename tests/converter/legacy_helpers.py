@@ -56,7 +56,7 @@ def build_errors(bundle: Path, npz: Path) -> dict[str, float]:
     manifest = load_manifest(bundle)
     errors = {}
     for b in manifest.builds:
-        runner = {"onnx": "onnxruntime", "tflite-fp32": "tflite", "tflite-fp16": "tflite"}.get(b.format)
+        runner = {"onnx": "onnxruntime", "tflite-fp32": "litert", "tflite-fp16": "litert"}.get(b.format)
         if runner is None:
             continue
         be = open_backend(bundle, runner, b.format)

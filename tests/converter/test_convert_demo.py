@@ -52,7 +52,7 @@ def test_every_build_runs_by_name_and_agrees(demo_bundle: Path, drive_video: Pat
     x = preprocess_frame(frame, m.preprocess)
     results = {}
     for fmt, backend in (("onnx", "onnxruntime"), ("onnx-fp16", "onnxruntime"),
-                         ("tflite-fp32", "tflite"), ("tflite-fp16", "tflite")):
+                         ("tflite-fp32", "litert"), ("tflite-fp16", "litert")):
         with open_backend(demo_bundle, backend, fmt) as b:
             results[fmt] = b.infer(x)
     ref = results["onnx"]

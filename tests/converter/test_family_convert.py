@@ -38,7 +38,7 @@ from tests.converter.demo.family_helpers import FAMILY_TIMEOUT_S, seeded_family
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(FAMILY_TIMEOUT_S)]
 
 FORMATS = ("onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16")
-BACKEND = {"onnx": "onnxruntime", "onnx-fp16": "onnxruntime", "tflite-fp32": "tflite", "tflite-fp16": "tflite"}
+BACKEND = {"onnx": "onnxruntime", "onnx-fp16": "onnxruntime", "tflite-fp32": "litert", "tflite-fp16": "litert"}
 FORMAT_TOL = {"onnx": 1e-4, "tflite-fp32": 1e-4, "onnx-fp16": 1e-2, "tflite-fp16": 1e-2}
 WIRE_TOL = 0.0006  # the link sends steering in 1/1000 units
 MAX_FLIP_RATE = {"onnx": 0.0, "tflite-fp32": 0.0, "onnx-fp16": 0.05, "tflite-fp16": 0.05}

@@ -67,7 +67,7 @@ def test_pytorch_versions_convert_with_parity_against_pytorch(
     model = _pytorch_model(jetracer_registry, "2")  # the nn.Module itself (v1 holds its torch.export program)
     f = frames(6, seed=11)
     want = torch_out(model, nchw(f))
-    for fmt, backend in (("onnx", "onnxruntime"), ("tflite-fp32", "tflite"), ("tflite-fp16", "tflite")):
+    for fmt, backend in (("onnx", "onnxruntime"), ("tflite-fp32", "litert"), ("tflite-fp16", "litert")):
         with open_backend(bundle, backend, fmt) as be:
             got = np.concatenate([be.infer(preprocess_frame(fr, m.preprocess, "NCHW"))["xy"] for fr in f])
         assert float(np.max(np.abs(got - want))) <= LIMITS[fmt], fmt

@@ -42,7 +42,7 @@ def jetracer_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "builds" / "jetracer_pilot" / "v1"
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "tflite"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "litert"])
 def test_pytorch_pilot_drives_the_simulator(jetracer_bundle: Path, tmp_path: Path, backend: str) -> None:
     m = load_manifest(jetracer_bundle)
     assert m.inputs[0].layout == "NCHW"

@@ -35,7 +35,7 @@ def test_signal_sends_neutral_before_exit(
     stats = tmp_path / "stats.json"
     proc = subprocess.Popen(
         [*rc_runtime(), "--bundle", str(bundle), "--camera", f"file://{clip_video}?loop=1&realtime=1",
-         "--serial", port, "--backend", "tflite", "--stats-json", str(stats)],
+         "--serial", port, "--backend", "litert", "--stats-json", str(stats)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env(),
     )
     try:
@@ -123,7 +123,7 @@ def test_bad_config_and_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_the_runtime_imports_neither_tensorflow_nor_mlflow() -> None:
     code = (
-        "import sys, runtime.cli, runtime.loop, runtime.camera, runtime.recording, runtime.backends.tflite_backend, "
+        "import sys, runtime.cli, runtime.loop, runtime.camera, runtime.recording, runtime.backends.litert_backend, "
         "runtime.backends.onnxruntime_backend\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'mlflow', 'tf_keras'})\n"
         "assert not bad, bad\n"

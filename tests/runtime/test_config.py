@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import build_parser, config_from_args
+from runtime.cli_args import build_parser, config_from_args
 from runtime.config import ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "runtime" / "runtime.example.toml"
@@ -58,12 +58,12 @@ def test_ints_are_accepted_for_floats(tmp_path: Path) -> None:
 
 
 def test_cli_flags_override_the_file(tmp_path: Path) -> None:
-    p = write(tmp_path, "[model]\nbundle = 'a'\nbackend = 'tflite'\n[camera]\nuri = 'csi://0'\n[policy]\nmax_throttle = 0.3\n")
+    p = write(tmp_path, "[model]\nbundle = 'a'\nbackend = 'litert'\n[camera]\nuri = 'csi://0'\n[policy]\nmax_throttle = 0.3\n")
     args = build_parser().parse_args(
         ["--config", str(p), "--bundle", "b", "--camera", "file://x.mp4", "--max-throttle", "0.2", "--max-frames", "5"]
     )
     cfg = config_from_args(args)
-    assert cfg.model.bundle == "b" and cfg.model.backend == "tflite"  # not given on the CLI: the file's
+    assert cfg.model.bundle == "b" and cfg.model.backend == "litert"  # not given on the CLI: the file's
     assert cfg.camera.uri == "file://x.mp4" and cfg.policy.max_throttle == 0.2 and cfg.run.max_frames == 5
 
 

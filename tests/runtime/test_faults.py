@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.assembly import run
 from runtime.backends import open_backend
 from runtime.camera import Camera
 from runtime.camera.sources import VideoFileSource
 from runtime.camera.uri import parse_camera_uri
-from runtime.cli import run
 from runtime.config import RuntimeConfig
 from runtime.sim import CarSimulator
 from tests.runtime.camera.test_capture import Unpluggable
@@ -134,8 +134,8 @@ def test_backend_hangs_the_watchdog_thread_still_stops_the_car(
 
 def test_nan_outputs_mean_neutral_never_a_command(bundle: Path, clip_video: Path, sim: tuple[CarSimulator, str]) -> None:
     car, port = sim
-    backend = FaultyBackend(open_backend(bundle, "tflite"), nan_on=range(9, 14))
-    summary = run(make_config(bundle, f"file://{clip_video}?realtime=1&fps=60", link=port, backend="tflite"),
+    backend = FaultyBackend(open_backend(bundle, "litert"), nan_on=range(9, 14))
+    summary = run(make_config(bundle, f"file://{clip_video}?realtime=1&fps=60", link=port, backend="litert"),
                   backend=backend)
     tags = {c["tag"] for c in car.commands()}
     assert not tags & set(range(6, 11)) and summary["invalid_outputs"] == 5

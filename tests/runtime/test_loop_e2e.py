@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli import run
+from runtime.assembly import run
 from runtime.recording import read_recording
 from runtime.sim import CarSimulator
 from tests.runtime.helpers import N_FRAMES, WIRE_TOL, make_config, reference_outputs
 
 
-@pytest.mark.parametrize("backend", ["tflite", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["litert", "onnxruntime"])
 @pytest.mark.parametrize("source", ["video", "folder"])
 def test_commands_on_the_wire_are_the_model_outputs_for_their_frames(
     bundle: Path, clip_video: Path, clip_decoded: list[np.ndarray], clip_folder: Path, clip_frames: np.ndarray,

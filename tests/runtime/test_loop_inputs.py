@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runtime.cli import main, run
+from runtime.assembly import run
+from runtime.cli import main
 from runtime.imu import read_imu_csv
 from runtime.manifest import PreprocessSpec
 from runtime.preprocess import preprocess_frame

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.events import Events
 from runtime.inputs import ImageProvider
 from runtime.link.base import to_wire
@@ -45,7 +45,7 @@ class StallingCamera:
     def __init__(self, t0: float) -> None:
         self.t0, self.i, self.next = t0, 0, t0
 
-    def get(self, timeout: float) -> Frame | None:
+    def get(self, timeout: float) -> CameraFrame | None:
         now = time.monotonic()
         if 0.6 <= now - self.t0 < 1.0:
             time.sleep(min(timeout, 0.05))
@@ -54,7 +54,7 @@ class StallingCamera:
             time.sleep(self.next - now)
         self.next, self.i = time.monotonic() + 0.05, self.i + 1
         t = time.monotonic()
-        return Frame(self.i, t, np.zeros((2, 2, 3), np.uint8), self.i, np.zeros(1, np.float32), t)
+        return CameraFrame(self.i, t, np.zeros((2, 2, 3), np.uint8), self.i, np.zeros(1, np.float32), t)
 
 
 class FullThrottle:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.imu import ImuError, Mpu6050Source, make_imu_source
 from runtime.imu.mpu6050 import ACCEL_CONFIG, GYRO_CONFIG, PWR_MGMT_1, _open_smbus, decode_block
 from runtime.inputs import ImuProvider
@@ -66,15 +66,15 @@ def test_an_unplugged_imu_goes_stale() -> None:
     p = ImuProvider("imu_in", (1, 6), src, deadline_s=0.05)
     img = np.zeros((4, 4, 3), np.uint8)
     try:
-        assert p.fill(Frame(1, time.monotonic(), img, 0)) is not None
+        assert p.fill(CameraFrame(1, time.monotonic(), img, 0)) is not None
         bus.fail_reads = True  # the wire comes loose
         time.sleep(0.15)
-        assert p.fill(Frame(2, time.monotonic(), img, 1)) is None
+        assert p.fill(CameraFrame(2, time.monotonic(), img, 1)) is None
         assert p.event == "imu.stale" and "no IMU sample for" in p.detail
         assert src.read_errors > 0 and "Remote I/O" in src.last_error
         bus.fail_reads = False  # plugged back in: fresh samples, ready again
         time.sleep(0.05)
-        assert p.fill(Frame(3, time.monotonic(), img, 2)) is not None
+        assert p.fill(CameraFrame(3, time.monotonic(), img, 2)) is not None
     finally:
         src.stop()
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from runtime.camera.base import Frame
+from runtime.camera.base import CameraFrame
 from runtime.manifest import PreprocessSpec
 
 SPEC = PreprocessSpec(width=80, height=60, crop_top=20)
@@ -24,16 +24,16 @@ def road_frames() -> np.ndarray:
     return np.asarray(frames)
 
 
-MakeFrame = Callable[..., Frame]
+MakeFrame = Callable[..., CameraFrame]
 
 
 @pytest.fixture
 def make_frame() -> MakeFrame:
-    """Frame(id counting from 1, t_capture = now unless given, image, input=None unless given)."""
+    """CameraFrame(id counting from 1, t_capture = now unless given, image, input=None unless given)."""
     ids = itertools.count(1)
 
-    def make(image: np.ndarray, t_capture: float | None = None, x: np.ndarray | None = None) -> Frame:
+    def make(image: np.ndarray, t_capture: float | None = None, x: np.ndarray | None = None) -> CameraFrame:
         i = next(ids)
-        return Frame(i, time.monotonic() if t_capture is None else t_capture, image, i - 1, x)
+        return CameraFrame(i, time.monotonic() if t_capture is None else t_capture, image, i - 1, x)
 
     return make

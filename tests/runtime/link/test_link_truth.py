@@ -19,10 +19,10 @@ from runtime.link.protocol import (
     HOST_TO_CAR,
     PROTOCOL_VERSION,
     STATUS_FLAG_ARMED,
-    Frame,
     FrameDecoder,
     MsgType,
     Status,
+    WireFrame,
     encode,
     encode_frame,
 )
@@ -37,12 +37,12 @@ class FakeCar:
         self.master, self.slave, self.path = open_pty()
         os.set_blocking(self.master, False)
         self.decoder = FrameDecoder(accept=HOST_TO_CAR)
-        self.frames: list[tuple[float, Frame]] = []
+        self.frames: list[tuple[float, WireFrame]] = []
         self.bytes = 0
         self.seq = 0
 
-    def read(self) -> list[Frame]:
-        new: list[Frame] = []
+    def read(self) -> list[WireFrame]:
+        new: list[WireFrame] = []
         while select.select([self.master], [], [], 0)[0]:
             try:
                 data = os.read(self.master, 65536)

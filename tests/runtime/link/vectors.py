@@ -11,12 +11,12 @@ from typing import Any
 from runtime.link.protocol import (
     Arm,
     Drive,
-    Frame,
     Heartbeat,
     Message,
     MsgType,
     Neutral,
     Status,
+    WireFrame,
     decode_message,
 )
 
@@ -77,7 +77,7 @@ def canonical(type_name: str, seq: int, fields: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def describe(frame: Frame, msg: Message | None = None) -> str:
+def describe(frame: WireFrame, msg: Message | None = None) -> str:
     msg = decode_message(frame) if msg is None else msg
     return canonical(MsgType(frame.type).name, frame.seq, wire_fields(msg))
 

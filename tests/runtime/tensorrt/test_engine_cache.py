@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.tensorrt.atomic import atomic_write_bytes
+from runtime.atomic import atomic_write_bytes
 from runtime.tensorrt.engine_cache import (
     EngineCache,
     EngineKey,

@@ -15,10 +15,10 @@ import pytest
 
 from converter.builders.base import BuildContext
 from runtime import formats
+from runtime.atomic import atomic_write_bytes
 from runtime.backends import Backend, open_backend
 from runtime.backends.tensorrt_backend import TensorRTBackend
 from runtime.manifest import BuildEntry, Manifest, TensorIO, sha256_file
-from runtime.tensorrt.atomic import atomic_write_bytes
 from tests.runtime.tensorrt.conftest import H, W, gpu_missing_reason
 
 REASON = gpu_missing_reason()

@@ -1,4 +1,4 @@
-"""LiteRT / TFLite backend: ``ai_edge_litert``, falling back to ``tflite_runtime`` (JetPack 5).
+"""LiteRT backend (formerly TFLite): ``ai_edge_litert``, falling back to ``tflite_runtime`` (JetPack 5).
 
 Tensors are resolved through the model's signature (names, not positions: TFLite reorders the
 outputs of multi-output models), then driven with set_tensor/invoke/get_tensor, which is faster
@@ -32,17 +32,17 @@ def load_interpreter_class() -> Any:
 
         return Interpreter
     except ImportError as e:
-        raise BackendUnavailable("no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime)") from e
+        raise BackendUnavailable("no LiteRT interpreter: pip install ai-edge-litert (or tflite-runtime)") from e
 
 
-class TFLiteBackend(Backend):
+class LiteRTBackend(Backend):
     """Runs a ``.tflite`` build with the LiteRT interpreter on ``threads`` CPU threads (None: its default).
     Tensors come from the signature named in ``build.extra["signature"]`` (default ``serving_default``);
     ``ValueError`` when a tensor the manifest names is not in that signature. Integer (INT8) I/O is
     (de)quantized by :class:`~runtime.backends.base.Backend` with the manifest's scale and zero point.
     """
 
-    name = "tflite"
+    name = "litert"
 
     def __init__(self, path: Path, build: BuildEntry, manifest: Manifest, threads: int | None = None) -> None:
         super().__init__(path, build, manifest)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.runtime.tensorrt.conftest import gpu_missing_reason
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "jetson" / "gpu-check.sh"
 
 

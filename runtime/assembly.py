@@ -1,0 +1,185 @@
+"""The runtime's assembly: camera, backend, inputs, policy, link, watchdog and recorder built from a
+:class:`~runtime.config.RuntimeConfig`, run as one :class:`~runtime.loop.DriveLoop`, and torn down
+with the car in neutral. ``rc-runtime`` (runtime/cli.py) calls :func:`run`; tests and benchmarks
+call it with parts of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.backends import BackendUnavailable, open_backend
+from runtime.backends.base import Backend
+from runtime.camera import Camera, CameraError, open_camera
+from runtime.config import ConfigError, RuntimeConfig
+from runtime.events import Events
+from runtime.imu import ImuError, ImuSource, open_imu
+from runtime.inputs import InputContext, InputError, SentCommands, make_providers
+from runtime.link import DriveLink, LinkError, open_link
+from runtime.link.report import link_report
+from runtime.loop import DriveLoop
+from runtime.manifest import BundleError, Manifest, load_manifest
+from runtime.notify import notify, watchdog_interval_s
+from runtime.policy import Policy
+from runtime.preprocess import Preprocessor, image_layout
+from runtime.recording import Recorder, RecordingError
+from runtime.resources import peak_rss_mb
+from runtime.stats import LoopStats
+from runtime.watchdog import Watchdog
+
+log = logging.getLogger("runtime")
+
+# Errors that mean "bad input": one line, exit status 2.
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
+    FileNotFoundError, PermissionError,
+)
+WARMUP_RUNS = 3
+
+
+def load_notify() -> Callable[[str], Any] | None:
+    """systemd's notify, when running under systemd (``$NOTIFY_SOCKET`` set)."""
+    return notify if os.environ.get("NOTIFY_SOCKET") else None
+
+
+def open_drive_link(uri: str) -> DriveLink:
+    """The link named by ``uri`` (``serial:///dev/ttyACM0?baud=115200``, ``null://``), opened. A device
+    that is missing yet is waited for by the link; a URI that can never work raises ``LinkError``."""
+    link = open_link(uri)
+    link.open()
+    return link
+
+
+def model_info(manifest: Manifest, backend: Backend) -> dict[str, Any]:
+    """The stats' ``model`` entry: the registered model, the backend, and the build that runs (sha256)."""
+    return {
+        "name": manifest.model.name,
+        "version": manifest.model.version,
+        "run_id": manifest.model.run_id,
+        "source_uri": manifest.model.source_uri,
+        "backend": backend.describe(),
+        "build": {"format": backend.build.format, "precision": backend.build.precision,
+                  "file": backend.build.file, "sha256": backend.build.sha256},
+    }
+
+
+def run(
+    cfg: RuntimeConfig,
+    stop: threading.Event | None = None,
+    *,
+    backend: Backend | None = None,
+    link: DriveLink | None = None,
+    camera: Camera | None = None,
+) -> dict[str, Any]:
+    """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
+    benchmarks); the car is left in neutral however this returns or raises."""
+    stop = stop or threading.Event()
+    events = Events()
+    if not cfg.model.bundle:
+        raise ConfigError("no bundle given: pass --bundle DIR or set [model] bundle in the config")
+    link = link if link is not None else open_drive_link(cfg.link.uri)
+    sent = SentCommands(link)  # memory inputs are fed from what really went out
+    notify_fn = load_notify()
+    wd = Watchdog(
+        sent, events, deadline_s=cfg.watchdog.deadline_ms / 1000.0, rate_hz=cfg.watchdog.rate_hz,
+        neutral_repeat_s=cfg.watchdog.neutral_repeat_ms / 1000.0, notify=notify_fn,
+        notify_s=watchdog_interval_s(), halt=stop,
+    ).start()  # neutral from here on, until the first valid inference
+    recorder: Recorder | None = None
+    imu: ImuSource | None = None
+    own_backend = backend is None
+    summary: dict[str, Any] = {}
+    try:
+        manifest = load_manifest(cfg.model.bundle)
+        imu = open_model_imu(cfg, manifest)
+        camera_layout = image_layout(manifest.input.layout)
+        ctx = InputContext(
+            deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
+            camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
+            imu=imu, commands=sent,
+        )
+        inputs = make_providers(manifest.inputs, ctx)  # before the backend: a typo fails fast
+        if backend is None:
+            options = {"threads": cfg.model.threads} if cfg.model.threads else {}
+            backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
+        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
+        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
+            policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
+        policy.reset()
+        info = model_info(manifest, backend)
+        log.info("model %s v%s on %s (%s); inputs: %s", info["name"], info["version"], backend.name,
+                 backend.build.format, ", ".join(f"{p.name} ({p.role})" for p in inputs))
+        if camera is None:
+            spec = manifest.preprocess
+            camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
+                                 prepare=lambda: Preprocessor(spec, camera_layout))
+        else:
+            camera.events = events
+            camera.start()  # no-op if the caller started it
+        if cfg.record.dir:
+            recorder = Recorder(cfg.record.dir, {
+                "model": info, "preprocess": manifest.preprocess.to_dict(),
+                "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
+                "inputs": [i.to_dict() for i in manifest.inputs],
+                "behavior": cfg.model.behavior or None, "imu": cfg.imu.uri or None,
+                "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
+                "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,
+                "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
+            }, events, cfg.record.every, cfg.record.jpeg_quality)
+        stats = LoopStats()
+        loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
+                         max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
+        try:
+            reason = loop.run(stop)
+        finally:
+            camera.stop()
+        summary = stats.summary({
+            "end_reason": reason, "camera": camera.stats(), "model": info,
+        })
+        if imu is not None:
+            summary["imu"] = imu.stats()
+    finally:
+        if notify_fn is not None:
+            notify_fn("STOPPING=1")
+        link_state = link_report(link)  # before close() releases the port
+        wd.stop()  # final neutral
+        try:
+            link.close()  # sends neutral + disarm
+        except Exception as e:  # the neutral above already went out; report and go on
+            log.warning("closing the link failed: %s", e)
+        if imu is not None:
+            imu.stop()
+        if own_backend and backend is not None:
+            backend.close()
+        summary["watchdog"] = wd.stats()
+        summary["link"] = {**_link_stats(link), **link_state}
+        summary["process"] = {"peak_rss_mb": peak_rss_mb()[0], "pid": os.getpid()}
+        summary["events"] = events.summary()
+        if recorder is not None:
+            recorder.close(summary)
+            summary["recording"] = recorder.stats()
+    return summary
+
+
+def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:
+    """The started IMU source when the model has an imu input and one is configured (a model
+    with an imu input and none configured fails in its provider, naming the flag)."""
+    roles = {i.role for i in manifest.inputs}
+    if cfg.model.behavior and "behavior" not in roles:
+        log.warning("the model has no behavior input; ignoring behavior %r", cfg.model.behavior)
+    if "imu" not in roles:
+        if cfg.imu.uri:
+            log.warning("the model has no imu input; ignoring the IMU source %s", cfg.imu.uri)
+        return None
+    return open_imu(cfg.imu.uri) if cfg.imu.uri else None
+
+
+def _link_stats(link: DriveLink) -> dict[str, Any]:
+    stats = getattr(link, "stats", None)
+    as_dict = getattr(stats, "as_dict", None)
+    return as_dict() if callable(as_dict) else {}

@@ -1,0 +1,47 @@
+"""``rc-runtime``'s command line: the flags, and the :class:`~runtime.config.RuntimeConfig` they
+make together with the TOML file (flags override the file; ``None`` means "not given")."""
+
+from __future__ import annotations
+
+import argparse
+
+from runtime.backend_names import DEPRECATED_BACKEND_NAMES
+from runtime.config import BACKEND_CHOICES, RuntimeConfig, load_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``rc-runtime``'s flags; each overrides the TOML config's key of the same meaning."""
+    p = argparse.ArgumentParser(prog="rc-runtime", description="Drive the RC car from camera frames through a model.")
+    a = p.add_argument
+    a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
+    a("--bundle", help="bundle directory made by convert-model")
+    a("--backend", choices=BACKEND_CHOICES + tuple(DEPRECATED_BACKEND_NAMES), metavar="{" + ",".join(BACKEND_CHOICES) + "}",
+      help="inference backend (default auto; tflite, the old name of litert, still works)")
+    a("--format", help="build to run, e.g. onnx, tflite-fp16, trt-fp16 (default: the backend's usual one)")
+    a("--threads", type=int, help="CPU threads for ONNX Runtime / LiteRT")
+    a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
+    a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
+    a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
+    a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
+    a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
+    a("--max-throttle", type=float, help="throttle limit in [0, 1]")
+    a("--max-frames", type=int, help="stop after N inferred frames")
+    a("--duration", type=float, help="stop after S seconds")
+    a("--stats-json", help="write the run summary to this JSON file")
+    a("--record", help="record frames, commands and timings into this directory")
+    a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
+    a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
+    """The validated config: ``--config``'s TOML with the given flags on top. ``ConfigError`` (one
+    line naming the key and the fix) for an unknown key or a bad value."""
+    return load_config(args.config, {
+        "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
+        "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
+        "imu.uri": args.imu, "model.behavior": args.behavior,
+        "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
+        "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
+        "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
+    })
