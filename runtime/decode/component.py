@@ -20,7 +20,7 @@ class ComponentDecoder(Decoder):
         self.index = index
 
     def raw_value(self, y: np.ndarray) -> float:
-        return float(y.reshape(-1)[self.index])
+        return float(y.flat[self.index])
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "index": self.index, **self._affine()}

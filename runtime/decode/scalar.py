@@ -13,7 +13,7 @@ class ScalarDecoder(Decoder):
     kind = "scalar"
 
     def raw_value(self, y: np.ndarray) -> float:
-        return float(y.reshape(-1)[0])
+        return float(y.flat[0])
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self._affine()}
