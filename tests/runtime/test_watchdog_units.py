@@ -402,3 +402,27 @@ def test_the_thread_outlives_its_own_errors_and_stops_the_car(caplog: pytest.Log
         wd.stop()
     msgs = [(r.getMessage(), r.exc_info is not None) for r in caplog.records if r.name == "runtime.watchdog"]
     assert ("watchdog tick failed", True) in msgs and ("neutral: watchdog error", False) in msgs
+
+
+class SlowPoll(RecordingLink):
+    def poll(self) -> Any:
+        time.sleep(0.03)  # a slow port: every tick that polls runs 30 ms late
+        return super().poll()
+
+
+def test_lag_is_judged_against_half_the_deadline_not_one_tick() -> None:
+    wd = Watchdog(SlowPoll(), Events(), deadline_s=10.0, poll_s=0.001).start()
+    try:
+        assert wd.drive(CMD, time.monotonic(), tag=1)
+        time.sleep(0.3)
+    finally:
+        wd.stop()
+    assert "loop.lagging" not in wd.events.summary()  # 30 ms late is far from 5 s late
+
+
+def test_stop_wakes_the_thread_at_once_even_at_a_low_rate() -> None:
+    wd = Watchdog(RecordingLink(), Events(), rate_hz=0.5).start()  # one tick every 2 s
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    wd.stop()
+    assert wd._thread is not None and not wd._thread.is_alive() and time.monotonic() - t0 < 0.5
