@@ -200,22 +200,23 @@ def test_healthy_needs_a_fresh_command_and_no_unhealthy_event() -> None:
 
 def test_check_trips_once_then_repeats_neutral_at_the_repeat_period() -> None:
     link = RecordingLink()
-    wd = Watchdog(link, Events(), deadline_s=0.05, neutral_repeat_s=0.05)
+    # Periods far above scheduling hiccups on a loaded machine: each step below is unambiguous.
+    wd = Watchdog(link, Events(), deadline_s=0.2, neutral_repeat_s=0.4)
     assert wd.drive(CMD, time.monotonic(), tag=1)
     wd._check()
     assert wd.trips == 0 and link.names() == ["arm", "drive"]  # still fresh
-    time.sleep(0.07)
+    time.sleep(0.25)
     wd._check()
     assert wd.trips == 1 and link.names()[-1] == "neutral" and wd.events.active("watchdog.expired")
     assert detail(wd, "watchdog.expired").startswith("newest command ") and detail(wd, "watchdog.expired").endswith(" ms old")
-    assert 50 <= int(detail(wd, "watchdog.expired").split()[2]) < 1000
+    assert 200 <= int(detail(wd, "watchdog.expired").split()[2]) < 2000
     wd._check()  # within the repeat period: nothing more
     assert wd.neutral_sent == 1 and wd.trips == 1
-    time.sleep(0.06)
+    time.sleep(0.45)
     wd._check()
     assert wd.neutral_sent == 2 and wd.trips == 1  # repeated, not a new trip
     assert wd.drive(CMD, time.monotonic(), tag=2)
-    time.sleep(0.07)
+    time.sleep(0.25)
     wd._check()
     assert wd.trips == 2 and wd.stats()["trips"] == 2
 
@@ -239,14 +240,14 @@ def test_halt_before_any_neutral_sends_one() -> None:
 def test_halt_sends_neutral_once_then_at_the_repeat_period() -> None:
     link = RecordingLink()
     halt = threading.Event()
-    wd = Watchdog(link, Events(), neutral_repeat_s=0.05, halt=halt)
+    wd = Watchdog(link, Events(), neutral_repeat_s=0.4, halt=halt)
     assert wd.drive(CMD, time.monotonic(), tag=1)
     halt.set()
     wd._check()
     assert wd.neutral_sent == 1 and wd.trips == 0 and wd.expired()  # a requested stop is no trip
     wd._check()
     assert wd.neutral_sent == 1
-    time.sleep(0.06)
+    time.sleep(0.45)
     wd._check()
     assert wd.neutral_sent == 2 and not wd.events.active("watchdog.expired")
 
@@ -423,6 +424,5 @@ def test_lag_is_judged_against_half_the_deadline_not_one_tick() -> None:
 def test_stop_wakes_the_thread_at_once_even_at_a_low_rate() -> None:
     wd = Watchdog(RecordingLink(), Events(), rate_hz=0.5).start()  # one tick every 2 s
     time.sleep(0.05)
-    t0 = time.monotonic()
-    wd.stop()
-    assert wd._thread is not None and not wd._thread.is_alive() and time.monotonic() - t0 < 0.5
+    wd.stop()  # joins for at most 1 s: a thread asleep for its 2 s tick would still be alive
+    assert wd._thread is not None and not wd._thread.is_alive()
