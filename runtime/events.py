@@ -49,6 +49,8 @@ DECLARED: dict[str, EventType] = {
         _E("input.not_ready", Severity.INFO, "a model input is not ready yet (a sequence filling); neutral"),
         _E("imu.stale", Severity.WARNING, "no IMU sample within the watchdog deadline; neutral", True),
         _E("watchdog.expired", Severity.WARNING, "newest valid command older than the deadline; neutral", True),
+        _E("watchdog.dead", Severity.CRITICAL, "the watchdog thread is not running; neutral, no drive", True),
+        _E("watchdog.error", Severity.ERROR, "a watchdog tick raised; neutral, the thread goes on", True),
         _E("link.error", Severity.ERROR, "writing to or polling the serial link failed", True),
         _E("link.manual_override", Severity.INFO, "car reports manual mode (RC transmitter has control)"),
         _E("link.failsafe", Severity.WARNING, "car reports its own failsafe is active"),

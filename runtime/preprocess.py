@@ -36,12 +36,13 @@ class Preprocessor:
         # numpy's inner loop 3 elements long (5x slower), so the per-channel case works on (H, W*C)
         # rows with the factors tiled to W*C, and equal channels use one scalar.
         std = np.asarray(spec.std, np.float32)[:c]
-        a = (np.float32(spec.scale) / std).astype(np.float32)
-        b = (-np.asarray(spec.mean, np.float32)[:c] / std).astype(np.float32)
+        a = np.float32(spec.scale) / std  # float32 / float32: float32
+        b = -np.asarray(spec.mean, np.float32)[:c] / std
         self._uniform = bool(np.all(a == a[0]) and np.all(b == b[0]))
         self._a_scalar, self._b_scalar = np.float32(a[0]), np.float32(b[0])
         self._a_row, self._b_row = np.tile(a, w), np.tile(b, w)
         self._identity = self._uniform and a[0] == 1.0 and b[0] == 0.0
+        self._rows = (h - spec.crop_top, w * c)  # the image as rows of W*C values
 
     def __call__(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Return the model input for one frame. The array is reused: copy it to keep it."""
@@ -59,16 +60,16 @@ class Preprocessor:
             cv2.cvtColor(cropped, cv2.COLOR_BGR2GRAY, dst=self._colored[:, :, 0])
         else:
             np.copyto(self._colored, cropped)
-        rows_in = self._colored.reshape(self._colored.shape[0], -1)
+        rows_in = self._colored.reshape(self._rows)
         rows_out = self._hwc[0].reshape(rows_in.shape)
         if self._identity:
-            np.copyto(rows_out, rows_in, casting="unsafe")
+            np.copyto(rows_out, rows_in)  # uint8 -> float32: a safe cast
         elif self._uniform:
-            np.multiply(rows_in, self._a_scalar, out=rows_out, casting="unsafe")
+            np.multiply(rows_in, self._a_scalar, out=rows_out)
             if self._b_scalar != 0.0:
                 rows_out += self._b_scalar
         else:
-            np.multiply(rows_in, self._a_row, out=rows_out, casting="unsafe")
+            np.multiply(rows_in, self._a_row, out=rows_out)
             rows_out += self._b_row
         if self.out is not self._hwc:
             np.copyto(self.out[0], self._hwc[0].transpose(2, 0, 1))
@@ -83,7 +84,7 @@ def preprocess_frame(frame_bgr: np.ndarray, spec: PreprocessSpec, layout: str = 
 def preprocess_batch(frames_bgr: list[np.ndarray] | np.ndarray, spec: PreprocessSpec, layout: str = "NHWC") -> np.ndarray:
     """Many frames -> (N, H, W, C) (or NCHW) float32, e.g. for calibration sets and parity samples."""
     pre = Preprocessor(spec, layout)
-    return np.concatenate([pre(f).copy() for f in frames_bgr], axis=0)
+    return np.concatenate([pre(f).copy() for f in frames_bgr])
 
 
 def sequence_windows(frames: np.ndarray, length: int) -> np.ndarray:

@@ -75,6 +75,6 @@ class OutputDecoders:
         out: dict[str, np.ndarray] = {}
         for name, meaning, dec in self.items:
             y = np.asarray(raw[name])
-            out[meaning] = np.array([dec(y[i : i + 1]) for i in range(y.shape[0])], np.float64)
+            out[meaning] = np.array([dec(y[i : i + 1]) for i in range(y.shape[0])])  # floats: float64
         return out
 

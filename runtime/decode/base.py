@@ -60,4 +60,4 @@ class Decoder(ABC):
 
 def size_of(shape: tuple[int, ...]) -> int:
     """Values per sample: the product of every dimension after the batch."""
-    return int(np.prod([abs(d) for d in shape[1:]])) if len(shape) > 1 else 1
+    return int(np.prod([abs(d) for d in shape[1:]]))  # () and (N,) -> the empty product, 1

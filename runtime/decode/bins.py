@@ -35,14 +35,14 @@ class BinsDecoder(Decoder):
 
     def index(self, y: np.ndarray) -> int:
         """The most probable bin (what parity's bin-flip rate compares)."""
-        return int(np.argmax(y.reshape(-1)))
+        return int(np.argmax(y))  # argmax flattens
 
     def raw_value(self, y: np.ndarray) -> float:
         """``y``: (1, bins) or any shape with ``bins`` values (float). The bin value (argmax) or the
         probability-weighted mean (expectation); NaN when ``y`` has a NaN/inf, or, for expectation, a
         negative value or a sum <= 0 (not probabilities).
         """
-        p = y.reshape(-1).astype(np.float64)
+        p = np.ravel(y).astype(np.float64)
         if not np.all(np.isfinite(p)):
             return math.nan
         if self.method == "argmax":

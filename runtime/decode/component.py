@@ -23,7 +23,7 @@ class ComponentDecoder(Decoder):
 
     def raw_value(self, y: np.ndarray) -> float:
         """``y`` (1, N) or any shape with N values: ``float(y.flat[index])``."""
-        return float(y.reshape(-1)[self.index])
+        return float(y.flat[self.index])
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest's ``decode`` dict: kind, index, gain, bias."""

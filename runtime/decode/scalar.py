@@ -16,7 +16,7 @@ class ScalarDecoder(Decoder):
 
     def raw_value(self, y: np.ndarray) -> float:
         """``float`` of the single value in ``y``."""
-        return float(y.reshape(-1)[0])
+        return float(y.flat[0])
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest's ``decode`` dict: kind, gain, bias."""

@@ -135,3 +135,40 @@ def test_any_reversal_stops_at_zero_first(rate: float, first: float, then: float
         t += 0.1
         assert t < 100
     assert p(out(0, then), t + 0.01).throttle == 0.0
+
+
+@pytest.mark.parametrize(("name", "lo", "hi"), [
+    ("max_throttle", 0.0, 1.0), ("max_reverse", 0.0, 1.0), ("max_steering", 0.0, 1.0),
+    ("steering_trim", -1.0, 1.0), ("steering_scale", -4.0, 4.0), ("constant_throttle", -1.0, 1.0),
+])
+def test_each_config_limit_is_inclusive_and_a_step_beyond_is_refused(name: str, lo: float, hi: float) -> None:
+    for ok in (lo, hi):
+        assert getattr(PolicyConfig(**{name: ok}), name) == ok
+    for bad in (lo - 0.01, hi + 0.01):
+        with pytest.raises(ValueError, match=rf"^policy\.{name} = {bad} must be in \[{lo:g}, {hi:g}\]$"):
+            PolicyConfig(**{name: bad})
+
+
+def test_slew_rate_zero_is_allowed_and_a_negative_rate_is_named() -> None:
+    assert PolicyConfig(throttle_slew_rate=0.0).throttle_slew_rate == 0.0
+    with pytest.raises(ValueError, match=r"^policy\.throttle_slew_rate = -0\.01 must be >= 0$"):
+        PolicyConfig(throttle_slew_rate=-0.01)
+
+
+def test_no_throttle_output_and_no_constant_throttle_names_the_fix() -> None:
+    with pytest.raises(BundleError, match=r"^the model has no output with meaning 'throttle'; "
+                                          r"set policy\.constant_throttle in the config$"):
+        Policy(PolicyConfig(), "steer", None)
+
+
+def test_constant_throttle_without_a_throttle_output_is_the_raw_throttle() -> None:
+    p = Policy(PolicyConfig(constant_throttle=0.3, throttle_slew_rate=0), "steer", None)
+    cmd = p({"steer": np.array([[0.1]], np.float32)}, 0.0)
+    assert cmd.raw_throttle == pytest.approx(0.3) and cmd.throttle == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("raw", [-0.0, -0.3])
+def test_a_throttle_clipped_to_zero_is_plus_zero(raw: float) -> None:
+    """With max_reverse 0 a negative throttle clips to -0.0; logs and recordings get 0.0."""
+    p = Policy(PolicyConfig(max_reverse=0.0, throttle_slew_rate=0), "steer", "thr")
+    assert math.copysign(1.0, p(out(0.0, raw), 0.0).throttle) == 1.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -73,6 +74,10 @@ CASES = [
     ((6, 8), dict(width=8, height=6, color="RGB", scale=1.0), "NHWC"),  # model rescales inside
     ((6, 8), dict(width=8, height=6, color="BGR", scale=2.0 / 255, mean=(1, 1, 1), std=(1, 1, 1)), "NCHW"),
     ((6, 8), dict(width=8, height=6, color="RGB", mean=(-1, -1, -1), std=(1, 1, 1)), "NHWC"),  # offset +1
+    ((6, 8), dict(width=8, height=6), "NHWC"),  # the defaults: x / 255
+    ((6, 8), dict(width=8, height=6, crop_top=2), "NCHW"),
+    ((6, 8), dict(width=8, height=6, color="BGR", scale=1.0, mean=(-1, -1, -1)), "NHWC"),  # raw + 1
+    ((6, 8), dict(width=8, height=6, mean=(0.1, 0.2, 0.3)), "NHWC"),  # one factor, per-channel offsets
 ]
 
 
@@ -179,3 +184,44 @@ def test_area_downscale_averages_whole_blocks() -> None:
 def test_a_frame_that_is_not_hxwx3_uint8_bgr_is_refused(frame: np.ndarray) -> None:
     with pytest.raises(ValueError, match="expected an HxWx3 uint8 BGR frame"):
         preprocess_frame(frame, PreprocessSpec(width=8, height=6), "NHWC")
+
+
+def test_gray_raw_values_for_a_model_that_rescales() -> None:
+    spec = PreprocessSpec(width=8, height=6, color="GRAY", scale=1.0)
+    frame = golden_frame(6, 8, seed=12)
+    got = preprocess_frame(frame, spec, "NHWC")
+    np.testing.assert_allclose(got, hand_preprocess(frame, spec, "NHWC"), rtol=0, atol=1.0 + 1e-6)  # luma rounding
+
+
+def test_the_folded_float32_arithmetic_bit_for_bit() -> None:
+    """``x * a + b`` with a = scale / std and b = -mean / std folded in float32: calibration caches and
+    parity references made by one version hold for the next only if these bits do not move."""
+    spec = PreprocessSpec(width=8, height=6, color="RGB", scale=1 / 255, mean=(0.485, 0.456, 0.406),
+                          std=(0.229, 0.224, 0.225))
+    frame = golden_frame(6, 8, seed=13)
+    std = np.asarray(spec.std, np.float32)
+    a, b = np.float32(spec.scale) / std, -np.asarray(spec.mean, np.float32) / std
+    want = frame[:, :, ::-1].astype(np.float32) * a + b
+    np.testing.assert_array_equal(preprocess_frame(frame, spec)[0], want)
+
+
+def test_nhwc_is_the_default_layout() -> None:
+    spec = PreprocessSpec(width=8, height=6, crop_top=1)
+    frame = golden_frame(6, 8, seed=14)
+    assert Preprocessor(spec)(frame).shape == preprocess_frame(frame, spec).shape == (1, 5, 8, 3)
+    assert preprocess_batch([frame, frame], spec).shape == (2, 5, 8, 3)
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^preprocessing makes NHWC or NCHW images, not 'NTHWC'$"):
+        Preprocessor(PreprocessSpec(width=8, height=6), "NTHWC")
+
+
+def test_a_resize_lands_in_the_preallocated_buffer() -> None:
+    """No allocation per frame: the resized frame is written into the buffer made up front."""
+    spec = PreprocessSpec(width=8, height=6)
+    pre = Preprocessor(spec)
+    frame = golden_frame(12, 16, seed=15)
+    pre(frame)
+    assert pre._resized.dtype == np.uint8
+    np.testing.assert_array_equal(pre._resized, cv2.resize(frame, (8, 6), interpolation=cv2.INTER_AREA))

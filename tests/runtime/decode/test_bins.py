@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from runtime.decode import decoder_for
+from runtime.decode.bins import BinsDecoder
 from runtime.manifest import BundleError
 
 
@@ -55,3 +57,40 @@ def test_gain_bias_and_index() -> None:
 def test_bad_bins_are_refused(decode: dict, match: str) -> None:
     with pytest.raises(BundleError, match=match):
         decoder_for(decode, (1, 15), "angle_out")
+
+
+def test_defaults_of_a_directly_built_decoder() -> None:
+    dec = BinsDecoder(3, -1.0, 1.0)
+    assert dec.to_dict() == {"kind": "bins", "bins": 3, "range": [-1.0, 1.0], "method": "argmax", "gain": 1.0, "bias": 0.0}
+    assert dec(np.array([[0.1, 0.2, 0.7]], np.float32)) == 1.0
+    assert dec.index(np.array([[0.1, 0.7, 0.2]], np.float32)) == 1
+
+
+def test_expectation_normalises_and_refuses_what_is_not_probabilities() -> None:
+    dec = decoder_for({"kind": "bins", "range": [-1, 1], "method": "expectation"}, (1, 3), "a")
+    assert dec(np.array([[1.0, 1.0, 2.0]], np.float32)) == pytest.approx(0.25)  # weights 1/4, 1/4, 1/2
+    assert dec(np.array([[0.0, 0.5, 0.5]], np.float32)) == pytest.approx(0.5)  # a zero probability is fine
+    assert math.isnan(dec(np.array([[-0.5, 0.75, 0.75]], np.float32)))  # sums to 1, one negative
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused before dividing by the zero total
+        assert math.isnan(dec(np.zeros((1, 3), np.float32)))
+
+
+def test_two_bins_is_the_smallest_categorical_output() -> None:
+    dec = decoder_for({"kind": "bins", "range": [0, 1]}, (1, 2), "t")
+    assert dec(np.array([[0.2, 0.8]], np.float32)) == 1.0
+    with pytest.raises(BundleError, match=r"decoder bins says 1 bins, the output has 1 values \(shape \[1, 1\]\)"):
+        decoder_for({"kind": "bins", "range": [0, 1]}, (1, 1), "t")
+
+
+@pytest.mark.parametrize("rng", [[0, math.inf], [-math.inf, 0], [math.nan, 1]])
+def test_a_range_with_one_non_finite_end_is_refused(rng: list[float]) -> None:
+    with pytest.raises(BundleError, match="must be two different finite values"):
+        decoder_for({"kind": "bins", "range": rng}, (1, 3), "t")
+
+
+def test_errors_name_the_output_and_list_the_methods() -> None:
+    with pytest.raises(BundleError, match=r"^output 'angle_out': bins method 'mode' is not one of argmax, expectation$"):
+        decoder_for({"kind": "bins", "range": [-1, 1], "method": "mode"}, (1, 15), "angle_out")
+    with pytest.raises(BundleError, match=r"^output 'angle_out': decoder bins has no keys \['step'\]$"):
+        decoder_for({"kind": "bins", "range": [-1, 1], "step": 2}, (1, 15), "angle_out")

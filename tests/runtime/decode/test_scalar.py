@@ -26,3 +26,29 @@ def test_unknown_kind_and_non_finite_affine_are_refused() -> None:
         decoder_for({"kind": "softmax"}, (1, 1), "s")
     with pytest.raises(BundleError, match="finite"):
         decoder_for({"kind": "scalar", "gain": float("inf")}, (1, 1), "s")
+
+
+def test_a_decode_dict_without_kind_is_scalar() -> None:
+    dec = decoder_for({"gain": 2.0}, (1, 1), "s")
+    assert dec.kind == "scalar" and dec(np.array([[0.25]], np.float32)) == 0.5
+
+
+def test_errors_name_the_output_or_a_placeholder_and_list_the_decoders() -> None:
+    with pytest.raises(BundleError, match=r"^output 'steer': unknown decoder 'softmax'; decoders are scalar, bins, component$"):
+        decoder_for({"kind": "softmax"}, (1, 1), "steer")
+    with pytest.raises(BundleError, match=r"^output '\?': unknown decoder"):
+        decoder_for({"kind": "softmax"}, (1, 1))
+    with pytest.raises(BundleError, match=r"^output 'steer': decoder scalar has no keys \['index'\]$"):
+        decoder_for({"kind": "scalar", "index": 0}, (1, 1), "steer")
+
+
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (1, 1, 1)])
+def test_the_first_value_of_any_single_value_shape(shape: tuple[int, ...]) -> None:
+    dec = decoder_for({"kind": "scalar"}, shape, "s")
+    assert dec(np.full(shape, -0.75, np.float32)) == -0.75
+
+
+def test_to_dict_round_trips() -> None:
+    dec = decoder_for({"kind": "scalar", "gain": -2.0, "bias": 0.5}, (1, 1), "s")
+    assert dec.to_dict() == {"kind": "scalar", "gain": -2.0, "bias": 0.5}
+    assert decoder_for(dec.to_dict(), (1, 1), "s")(np.array([[0.25]], np.float32)) == 0.0
