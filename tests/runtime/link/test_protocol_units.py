@@ -13,12 +13,12 @@ from runtime.link.protocol import (
     CAR_TO_HOST,
     HOST_TO_CAR,
     Drive,
-    Frame,
     FrameDecoder,
     Heartbeat,
     MsgType,
     ProtocolError,
     Status,
+    WireFrame,
     _make_table,
     decode_message,
     encode,
@@ -61,31 +61,31 @@ def status(**kw: int) -> Status:
 
 
 def test_status_counters_saturate_at_u16() -> None:
-    got = decode_message(Frame(MsgType.STATUS, 0, encode_payload(status(battery_mv=70000, rx_errors=65536))))
+    got = decode_message(WireFrame(MsgType.STATUS, 0, encode_payload(status(battery_mv=70000, rx_errors=65536))))
     assert isinstance(got, Status) and (got.battery_mv, got.rx_errors) == (65535, 65535)
-    got = decode_message(Frame(MsgType.STATUS, 0, encode_payload(status(battery_mv=-5, rx_errors=65535))))
+    got = decode_message(WireFrame(MsgType.STATUS, 0, encode_payload(status(battery_mv=-5, rx_errors=65535))))
     assert isinstance(got, Status) and (got.battery_mv, got.rx_errors) == (0, 65535)
 
 
-def status_frame(**kw: int) -> Frame:
+def status_frame(**kw: int) -> WireFrame:
     s = status(**kw)
-    return Frame(MsgType.STATUS, 0, _STATUS.pack(s.version, s.mode, s.flags, s.last_seq, s.last_tag, s.steering,
+    return WireFrame(MsgType.STATUS, 0, _STATUS.pack(s.version, s.mode, s.flags, s.last_seq, s.last_tag, s.steering,
                                                  s.throttle, s.battery_mv, s.rx_errors))
 
 
 @pytest.mark.parametrize(("frame", "words"), [
-    (Frame(MsgType.ARM, 0, b"\x01"), "ARM for protocol version 1, this side speaks 2"),
-    (Frame(MsgType.DRIVE, 0, _DRIVE.pack(-1001, 0, 0)), "steering -1001 outside [-1000, 1000]"),
-    (Frame(MsgType.DRIVE, 0, _DRIVE.pack(0, 1001, 0)), "throttle 1001 outside [-1000, 1000]"),
-    (Frame(MsgType.NEUTRAL, 0, b"\x02"), "NEUTRAL with reserved flag bits set: 0x02"),
+    (WireFrame(MsgType.ARM, 0, b"\x01"), "ARM for protocol version 1, this side speaks 2"),
+    (WireFrame(MsgType.DRIVE, 0, _DRIVE.pack(-1001, 0, 0)), "steering -1001 outside [-1000, 1000]"),
+    (WireFrame(MsgType.DRIVE, 0, _DRIVE.pack(0, 1001, 0)), "throttle 1001 outside [-1000, 1000]"),
+    (WireFrame(MsgType.NEUTRAL, 0, b"\x02"), "NEUTRAL with reserved flag bits set: 0x02"),
     (status_frame(version=3), "STATUS from a car speaking protocol version 3, not 2"),
     (status_frame(mode=2), "STATUS with unknown mode 2"),
     (status_frame(flags=0x08), "STATUS with reserved flag bits set: 0x08"),
     (status_frame(steering=1001), "steering 1001 outside [-1000, 1000]"),
     (status_frame(throttle=-1001), "throttle -1001 outside [-1000, 1000]"),
-    (Frame(0x05, 0, b""), "unknown message type 0x05"),
+    (WireFrame(0x05, 0, b""), "unknown message type 0x05"),
 ])
-def test_decoding_errors_say_what_broke_the_spec(frame: Frame, words: str) -> None:
+def test_decoding_errors_say_what_broke_the_spec(frame: WireFrame, words: str) -> None:
     with pytest.raises(ProtocolError) as e:
         decode_message(frame)
     assert str(e.value) == words
@@ -103,7 +103,7 @@ def test_counters_count_every_byte_and_frame_exactly_once() -> None:
 def test_a_wrong_direction_frame_does_not_hide_the_next_one() -> None:
     dec = FrameDecoder(accept=HOST_TO_CAR)
     st = encode(status(), 9)
-    assert dec.feed(st + HB + st + HB2) == [Frame(MsgType.HEARTBEAT, 1, b""), Frame(MsgType.HEARTBEAT, 2, b"")]
+    assert dec.feed(st + HB + st + HB2) == [WireFrame(MsgType.HEARTBEAT, 1, b""), WireFrame(MsgType.HEARTBEAT, 2, b"")]
     assert (dec.counters.wrong_direction, dec.counters.frames, dec.counters.rejected) == (2, 2, 2)
 
 
@@ -111,7 +111,7 @@ def test_bad_headers_drop_only_the_sync() -> None:
     dec = FrameDecoder()
     assert dec.feed(b"\xA5\xFF\x04") == []  # LEN 255 fits no type: known bad after three bytes
     assert (dec.counters.bad_header, dec.counters.garbage_bytes, dec.pending) == (1, 2, 0)
-    assert dec.feed(b"\xA5\x01\x07" + HB) == [Frame(MsgType.HEARTBEAT, 1, b"")]  # type 7 is no type
+    assert dec.feed(b"\xA5\x01\x07" + HB) == [WireFrame(MsgType.HEARTBEAT, 1, b"")]  # type 7 is no type
     assert (dec.counters.bad_header, dec.counters.crc_errors, dec.counters.garbage_bytes) == (2, 0, 4)
 
 
@@ -119,7 +119,7 @@ def test_crc_errors_drop_only_the_sync() -> None:
     dec = FrameDecoder()
     bad = bytearray(HB)
     bad[-1] ^= 0x01
-    assert dec.feed(bytes(bad) + bytes(bad) + HB2) == [Frame(MsgType.HEARTBEAT, 2, b"")]
+    assert dec.feed(bytes(bad) + bytes(bad) + HB2) == [WireFrame(MsgType.HEARTBEAT, 2, b"")]
     assert (dec.counters.crc_errors, dec.counters.garbage_bytes, dec.counters.frames) == (2, 12, 1)
 
 
@@ -129,7 +129,7 @@ def test_the_gap_rule_recovers_frames_inside_an_abandoned_partial() -> None:
     assert dec.feed(partial + HB + partial + HB2, now=10.0) == []
     assert dec.feed(b"", now=10.01) == [] and dec.pending == 20  # silent for less than the gap
     got = dec.feed(b"", now=10.05)
-    assert got == [Frame(MsgType.HEARTBEAT, 1, b""), Frame(MsgType.HEARTBEAT, 2, b"")]
+    assert got == [WireFrame(MsgType.HEARTBEAT, 1, b""), WireFrame(MsgType.HEARTBEAT, 2, b"")]
     assert dec.counters.stale_partials == 2 and dec.pending == 0
 
 
