@@ -152,6 +152,7 @@ class DriveLoop:
         st.add_frame(t0 - frame.t_capture, t_pre, t2 - t1, t3 - t2, t4 - t3, t4 - frame.t_capture if sent else None)
         if sent:
             st.commands += 1
+            st.written += wd.last_written
             if st.t_first_command is None:
                 st.t_first_command = t4
             ev.clear("frame.stale")
@@ -206,7 +207,8 @@ class DriveLoop:
                 "steering": cmd.steering if cmd and cmd.valid else 0.0,
                 "throttle": cmd.throttle if cmd and cmd.valid else 0.0,
                 "valid": bool(cmd and cmd.valid),
-                "sent": sent,
+                "sent": sent,  # handed to the link, not stale
+                "written": sent and self.watchdog.last_written,  # the link wrote it at once (see LoopStats)
                 "raw": {k: [_finite_or_none(v) for v in a.reshape(-1)] for k, a in outputs.items()} if outputs else None,
                 "timings_ms": {k: round(v * 1000.0, 4) for k, v in timings.items()},
                 "inputs": self._recorded_inputs(),

@@ -50,7 +50,10 @@ class LoopStats:
         self.stages: dict[str, Ring] = {s: Ring(capacity) for s in STAGES}
         self._rings = [self.stages[s] for s in STAGES]  # in STAGES order, for add_frame
         self.frames = 0  # frames inferred
-        self.commands = 0  # drive commands sent
+        self.commands = 0  # drive commands handed to the link (not stale)
+        # ... of which the link wrote at once; not the ones it withheld before the car confirmed ARM,
+        # dropped without a port, or paced (only the newest then goes out, counted in the link's stats).
+        self.written = 0
         self.stale = 0  # commands not sent because they were older than the deadline
         self.invalid = 0  # NaN/inf outputs
         self.backend_errors = 0
@@ -82,6 +85,7 @@ class LoopStats:
         out: dict[str, Any] = {
             "frames": self.frames,
             "commands": self.commands,
+            "written": self.written,
             "stale": self.stale,
             "invalid_outputs": self.invalid,
             "backend_errors": self.backend_errors,
@@ -101,7 +105,7 @@ def format_summary(s: dict[str, Any]) -> str:
     cam = s.get("camera", {})
     wd = s.get("watchdog", {})
     lines = [
-        f"frames {s['frames']}  commands {s['commands']}  fps {s['fps']:.1f}  duration {s['duration_s']:.1f} s",
+        f"frames {s['frames']}  commands {s['commands']} (written {s.get('written', s['commands'])})  fps {s['fps']:.1f}  duration {s['duration_s']:.1f} s",
         f"camera captured {cam.get('captured', 0)}  dropped {cam.get('dropped', 0)}  "
         f"reconnects {cam.get('reconnects', 0)}  stale {s['stale']}  backend errors {s['backend_errors']}  "
         f"invalid outputs {s['invalid_outputs']}  watchdog trips {wd.get('trips', 0)}",

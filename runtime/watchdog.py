@@ -71,7 +71,11 @@ class Watchdog:
         self._last_valid: float | None = None  # capture time of the newest frame that drove the car
         self._neutral_at: float | None = None  # when neutral was last sent (None: currently driving)
         self._armed = False
-        self.commands = 0
+        self.commands = 0  # handed to the link (not stale)
+        # ... of which the link wrote at once (it returned a SEQ). The rest it withheld (the car had
+        # not confirmed ARM), dropped (no port) or paced (only the newest goes out when the line allows).
+        self.written = 0
+        self.last_written = False  # the newest drive()'s, for the loop's recording
         self.neutral_sent = 0
         self.trips = 0  # deadline expiries after having driven
         self.last_tag = 0
@@ -100,7 +104,7 @@ class Watchdog:
                 if not self._armed:
                     self.link.arm()
                     self._armed = True
-                self.link.drive(cmd.steering, cmd.throttle, tag)
+                wrote = self.link.drive(cmd.steering, cmd.throttle, tag) is not None
                 self._guard_deadline(t_capture + self.deadline_s)
             except Exception as e:
                 self.events.raise_("link.error", f"drive: {e}")
@@ -109,6 +113,8 @@ class Watchdog:
             self.events.clear("link.error")
             self._last_valid, self._neutral_at = t_capture, None
             self.commands += 1
+            self.written += wrote
+            self.last_written = wrote
             self.last_tag = tag
         self.events.clear("watchdog.expired")
         return True
@@ -170,12 +176,13 @@ class Watchdog:
             self._send_neutral_locked()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for the run summary: deadline (ms), commands sent, neutrals sent, trips, last tag and
-        status.
+        """Counters for the run summary: deadline (ms), commands handed to the link and of those the
+        ones it wrote at once (``written``), neutrals sent, trips, last tag and status.
         """
         return {
             "deadline_ms": round(self.deadline_s * 1000.0, 3),
             "commands": self.commands,
+            "written": self.written,
             "neutral_sent": self.neutral_sent,
             "trips": self.trips,
             "last_tag": self.last_tag,

@@ -57,6 +57,10 @@ def test_commands_on_the_wire_are_the_model_outputs_for_their_frames(
     assert header["model"]["name"] and header["preprocess"]["width"] > 0
     ids = [r["frame_id"] for r in rows]
     assert ids == sorted(set(ids)) and len(ids) == summary["frames"] and set(tags) <= set(ids)
+    # "written" is the truth about the wire: every frame recorded as written reached the car (the
+    # DRIVEs withheld before the car confirmed ARM are not written; a paced one may go out later).
+    written = {r["frame_id"] for r in rows if r["written"]}
+    assert written <= set(tags) and len(written) == summary["written"] <= summary["commands"]
     by_id = {r["frame_id"]: r for r in rows}
     assert all(abs(by_id[c["tag"]]["steering"] - c["steering"]) <= WIRE_TOL for c in cmds)
     assert all((Path(summary["recording"]["dir"]) / r["image"]).is_file() for r in rows)
@@ -69,4 +73,5 @@ def test_stats_cover_every_stage(bundle: Path, clip_video: Path) -> None:
         st = summary["stages_ms"][stage]
         assert st["count"] == 20 and 0 <= st["p50"] <= st["p90"] <= st["p99"] <= st["max"]
     assert summary["fps"] > 0 and summary["watchdog"]["commands"] == 20
+    assert summary["written"] == summary["watchdog"]["written"] == 20  # null:// writes every command
     assert N_FRAMES > 20

@@ -26,6 +26,7 @@ class RecordingLink:
     def __init__(self, fail: tuple[str, ...] = (), status: Any = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.fail, self.status = fail, status
+        self.withhold = False  # drive() returns None, as a link does for a DRIVE it did not write
 
     def _note(self, *call: Any) -> None:
         if call[0] in self.fail:
@@ -35,8 +36,9 @@ class RecordingLink:
     def arm(self) -> None:
         self._note("arm")
 
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> None:
+    def drive(self, steering: float, throttle: float, tag: int = 0) -> int | None:
         self._note("drive", steering, throttle, tag)
+        return None if self.withhold else len(self.calls)  # the SEQ a writing link returns
 
     def neutral(self) -> None:
         self._note("neutral")
@@ -69,8 +71,8 @@ def detail(wd: Watchdog, name: str) -> str:
 def test_defaults_and_the_initial_stats() -> None:
     wd = Watchdog(RecordingLink(), Events())
     assert (wd.deadline_s, wd.rate_hz, wd.neutral_repeat_s, wd.poll_s) == (0.1, 200.0, 0.05, 0.02)
-    assert wd.stats() == {"deadline_ms": 100.0, "commands": 0, "neutral_sent": 0, "trips": 0, "last_tag": 0,
-                          "last_status": None}
+    assert wd.stats() == {"deadline_ms": 100.0, "commands": 0, "written": 0, "neutral_sent": 0, "trips": 0,
+                          "last_tag": 0, "last_status": None}
     assert not wd.car_stopped and wd.expired()  # nothing sent yet, and no valid command either
     assert Watchdog(RecordingLink(), Events(), deadline_s=0.0123456).stats()["deadline_ms"] == 12.346
 
@@ -91,6 +93,16 @@ def test_the_first_drive_arms_and_hands_the_deadline_to_the_guard() -> None:
     assert link.names() == ["arm", "drive", "set_deadline", "drive", "set_deadline"]
     assert (wd.commands, wd.last_tag, wd.stats()["commands"], wd.stats()["last_tag"]) == (2, 8, 2, 8)
     assert not wd.car_stopped and not wd.expired() and wd.healthy()
+
+
+def test_written_counts_only_the_drives_the_link_wrote() -> None:
+    link = RecordingLink()
+    wd = Watchdog(link, Events(), deadline_s=0.5)
+    link.withhold = True  # e.g. the car has not confirmed ARM yet
+    assert wd.drive(CMD, time.monotonic(), tag=1) and not wd.last_written
+    link.withhold = False
+    assert wd.drive(CMD, time.monotonic(), tag=2) and wd.last_written
+    assert (wd.commands, wd.written) == (2, 1) and wd.stats()["written"] == 1
 
 
 def test_after_a_neutral_the_next_drive_arms_again() -> None:

@@ -57,9 +57,13 @@ def test_a_bounded_run_that_never_reached_the_car_fails_with_one_line(
     code = main(args(bundle, clip_video, silent_port, "--max-frames", "20", "--stats-json", str(stats)))
     err = one_line(capsys.readouterr().err)
     assert code == 3 and "never reached the car" in err and "no STATUS" in err, err
-    link = json.loads(stats.read_text())["link"]
+    summary = json.loads(stats.read_text())
+    link = summary["link"]
     assert link["reached_car"] is False and link["health"] == "no_status" and link["status_frames"] == 0
     assert link["withheld_unarmed"] > 0  # no DRIVE went to a car that never confirmed ARM
+    # ... and the run's own counts say so: handed to the link, none written.
+    assert summary["commands"] > 0 and summary["written"] == 0
+    assert summary["watchdog"]["commands"] == summary["commands"] and summary["watchdog"]["written"] == 0
 
 
 def test_a_missing_port_fails_the_bounded_run_naming_it(
