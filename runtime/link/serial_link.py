@@ -15,12 +15,12 @@ import serial
 from runtime.link.arming import ARM_RETRY_S, ArmHandshake, seq_at_or_after
 from runtime.link.base import CarStatus, LinkError, LinkStats, to_wire
 from runtime.link.guard import DeadlineGuard
+from runtime.link.health import DISARMED, NO_PORT, NO_STATUS, OK, STATUS_TIMEOUT_S, describe, link_health
 from runtime.link.pacing import BURST_BYTES, LINE_SHARE, PENDING_MAX_AGE_S, DrivePacer, len_of
 from runtime.link.port_checks import check_path, lock_holder
 from runtime.link.protocol import (
     CAR_TO_HOST,
     SEQ_MOD,
-    STATUS_PERIOD_MS,
     Arm,
     Drive,
     FrameDecoder,
@@ -45,10 +45,6 @@ _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 _MAX_WRITE_TIMEOUTS = 5  # consecutive timed-out writes before the port is treated as gone
 _MAX_QUEUED_BYTES = 64  # about four frames: more than that queued means the far end stopped reading
 HEARTBEAT_S = 0.2  # nothing written for this long: send HEARTBEAT (keeps the car's 1 s disarm away)
-STATUS_TIMEOUT_S = 10 * STATUS_PERIOD_MS / 1000  # no STATUS for this long: the car is not answering
-
-# Link health, worst first (stats, log, systemd status).
-NO_PORT, NO_STATUS, DISARMED, MANUAL, OK = "no_port", "no_status", "disarmed", "manual", "ok"
 
 
 class SerialDriveLink:
@@ -132,23 +128,11 @@ class SerialDriveLink:
     def health(self) -> str:
         """``no_port``, ``no_status`` (connected, the car does not answer), ``disarmed``, ``manual``
         or ``ok``."""
-        if self._ser is None:
-            return NO_PORT
-        st = self._status
-        if st is None or time.monotonic() - st.received_at > STATUS_TIMEOUT_S:
-            return NO_STATUS
-        if st.manual:
-            return MANUAL
-        return OK if st.armed else DISARMED
+        return link_health(self._ser is not None, self._status, time.monotonic())
 
     def describe_health(self) -> str:
         """One line for logs, errors and the systemd status."""
-        h = self.health
-        if h == NO_PORT:
-            return f"no port: {self.port} {self._missing_reason}"
-        if h == NO_STATUS:
-            return f"no STATUS from the car on {self.port} for {STATUS_TIMEOUT_S:.1f} s"
-        return {DISARMED: "car disarmed", MANUAL: "car in manual (RC transmitter) mode", OK: "car armed"}[h]
+        return describe(self.health, self.port, self._missing_reason)
 
     def start_guard(self) -> None:
         """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
