@@ -7,22 +7,20 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
 import termios
 import time
 
 import serial
 
+from runtime.link.arming import ARM_RETRY_S, ArmHandshake, seq_at_or_after
 from runtime.link.base import CarStatus, LinkError, LinkStats, to_wire
 from runtime.link.guard import DeadlineGuard
+from runtime.link.health import DISARMED, NO_PORT, NO_STATUS, OK, STATUS_TIMEOUT_S, describe, link_health
+from runtime.link.pacing import BURST_BYTES, LINE_SHARE, PENDING_MAX_AGE_S, DrivePacer, len_of
+from runtime.link.port_checks import check_path, lock_holder
 from runtime.link.protocol import (
     CAR_TO_HOST,
-    CRC_LEN,
-    HEADER_LEN,
-    MAX_FRAME,
-    PAYLOAD_LEN,
     SEQ_MOD,
-    STATUS_PERIOD_MS,
     Arm,
     Drive,
     FrameDecoder,
@@ -33,28 +31,20 @@ from runtime.link.protocol import (
     Status,
     decode_message,
     encode,
-    message_type,
 )
+
+# Re-exported: tests and tools import these from here (the link's tunables and helpers).
+__all__ = [
+    "ARM_RETRY_S", "BURST_BYTES", "HEARTBEAT_S", "LINE_SHARE", "PENDING_MAX_AGE_S", "STATUS_TIMEOUT_S",
+    "SerialDriveLink", "len_of", "lock_holder", "seq_at_or_after",
+]
 
 log = logging.getLogger(__name__)
 
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 _MAX_WRITE_TIMEOUTS = 5  # consecutive timed-out writes before the port is treated as gone
 _MAX_QUEUED_BYTES = 64  # about four frames: more than that queued means the far end stopped reading
-ARM_RETRY_S = 0.05  # ARM again this soon while the car has not confirmed it (one STATUS period)
 HEARTBEAT_S = 0.2  # nothing written for this long: send HEARTBEAT (keeps the car's 1 s disarm away)
-STATUS_TIMEOUT_S = 10 * STATUS_PERIOD_MS / 1000  # no STATUS for this long: the car is not answering
-LINE_SHARE = 0.5  # the host uses at most this share of the line's bytes/s (STATUS replies, noise)
-BURST_BYTES = 8 * MAX_FRAME  # token bucket depth: a few frames back to back are fine
-PENDING_MAX_AGE_S = 0.02  # a paced DRIVE not written within this is dropped (an old world)
-
-# Link health, worst first (stats, log, systemd status).
-NO_PORT, NO_STATUS, DISARMED, MANUAL, OK = "no_port", "no_status", "disarmed", "manual", "ok"
-
-
-def seq_at_or_after(seq: int, ref: int) -> bool:
-    """``seq`` is ``ref`` or later in u16 serial-number order (within half the space)."""
-    return (seq - ref) % SEQ_MOD < SEQ_MOD // 2
 
 
 class SerialDriveLink:
@@ -91,11 +81,8 @@ class SerialDriveLink:
         self._guard: DeadlineGuard | None = None
         self._ser: serial.Serial | None = None
         self._seq = 0  # SEQ of the next frame written; starts at 0 on open, continues over reconnects
-        self._want_armed = False
-        self._confirmed = False  # the car confirmed our latest ARM and has not said disarmed since
-        self._lost_arm = False  # it had confirmed, then said disarmed: the next ARM is a re-arm
-        self._arm_seq: int | None = None
-        self._last_arm = -1e9
+        self._stats = LinkStats()
+        self._arm = ArmHandshake(self._stats)
         self._opened = False
         self._decoder = FrameDecoder(accept=CAR_TO_HOST)
         self._status: CarStatus | None = None
@@ -104,14 +91,10 @@ class SerialDriveLink:
         self._write_timeouts = 0
         self._nonfinite_episode = False
         self._last_write = -1e9
-        self._bytes_per_s = baud / 10.0 * LINE_SHARE  # 8N1: 10 bits a byte
-        self._tokens = float(BURST_BYTES)
-        self._tokens_at = time.monotonic()
-        self._pending: tuple[Drive, float] | None = None
+        self._pacer = DrivePacer(baud, self._stats)
         self._health = NO_PORT
         self._connected_at = 0.0
         self._missing_reason = "not opened"
-        self._stats = LinkStats()
 
     # -- DriveLink -----------------------------------------------------------------------------
     @property
@@ -134,7 +117,7 @@ class SerialDriveLink:
     @property
     def car_armed(self) -> bool:
         """The car confirmed our latest ARM (DRIVE frames go out)."""
-        return self._confirmed
+        return self._arm.confirmed
 
     @property
     def reached_car(self) -> bool:
@@ -145,23 +128,11 @@ class SerialDriveLink:
     def health(self) -> str:
         """``no_port``, ``no_status`` (connected, the car does not answer), ``disarmed``, ``manual``
         or ``ok``."""
-        if self._ser is None:
-            return NO_PORT
-        st = self._status
-        if st is None or time.monotonic() - st.received_at > STATUS_TIMEOUT_S:
-            return NO_STATUS
-        if st.manual:
-            return MANUAL
-        return OK if st.armed else DISARMED
+        return link_health(self._ser is not None, self._status, time.monotonic())
 
     def describe_health(self) -> str:
         """One line for logs, errors and the systemd status."""
-        h = self.health
-        if h == NO_PORT:
-            return f"no port: {self.port} {self._missing_reason}"
-        if h == NO_STATUS:
-            return f"no STATUS from the car on {self.port} for {STATUS_TIMEOUT_S:.1f} s"
-        return {DISARMED: "car disarmed", MANUAL: "car in manual (RC transmitter) mode", OK: "car armed"}[h]
+        return describe(self.health, self.port, self._missing_reason)
 
     def start_guard(self) -> None:
         """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
@@ -187,7 +158,7 @@ class SerialDriveLink:
         """Open the port. A missing device is waited for (USB may enumerate late); a path that
         can never work (not a serial device, no permission, locked by another process) raises
         LinkError."""
-        self._check_path()
+        check_path(self.port)
         self._opened = True
         self._connect(first=True)
         self._update_health()
@@ -195,13 +166,13 @@ class SerialDriveLink:
     def arm(self) -> None:
         """Ask the car to arm and wait up to ``arm_wait_s`` for its confirmation (reading STATUS);
         DRIVE frames go out only once it has confirmed. Never raises."""
-        self._want_armed = True
+        self._arm.want_armed = True
         self._service()
-        if self._confirmed:  # armed and not disarmed since (a NEUTRAL without disarm keeps it armed)
+        if self._arm.confirmed:  # armed and not disarmed since (a NEUTRAL without disarm keeps it armed)
             return
         self._send_arm()
         end = time.monotonic() + self.arm_wait_s
-        while not self._confirmed and self._ser is not None and time.monotonic() < end:
+        while not self._arm.confirmed and self._ser is not None and time.monotonic() < end:
             time.sleep(0.001)
             self._service(connect=False)
 
@@ -214,7 +185,7 @@ class SerialDriveLink:
             if not self._nonfinite_episode:
                 log.warning("drive(%r, %r): not finite; sending neutral instead", steering, throttle)
                 self._nonfinite_episode = True
-            self._pending = None
+            self._pacer.forget()
             return self._send(Neutral())
         self._nonfinite_episode = False
         msg = Drive(s, t, tag & 0xFFFFFFFF)
@@ -222,15 +193,13 @@ class SerialDriveLink:
         if self._ser is None:
             self._stats.dropped += 1
             return None
-        if not self._confirmed:
+        if not self._arm.confirmed:
             self._stats.withheld_unarmed += 1
             return None
-        if not self._spend(len_of(msg)):
-            if self._pending is not None:
-                self._stats.paced += 1  # replaced by a newer command before it could go out
-            self._pending = (msg, time.monotonic())
+        if not self._pacer.spend(len_of(msg)):
+            self._pacer.hold(msg, time.monotonic())
             return None
-        self._drop_pending()
+        self._pacer.drop()
         return self._write(msg)
 
     def neutral(self) -> None:
@@ -239,8 +208,8 @@ class SerialDriveLink:
         """
         # Neutral means the host does not intend to drive: never re-arm a car that disarms now
         # (protocol.md, host obligations); the next arm() says so again.
-        self._want_armed = False
-        self._drop_pending()
+        self._arm.want_armed = False
+        self._pacer.drop()
         self._send(Neutral())
 
     def heartbeat(self) -> None:
@@ -259,8 +228,8 @@ class SerialDriveLink:
 
     def close(self) -> None:
         """Send NEUTRAL with disarm (best effort), release the port, and stop the deadline guard quietly."""
-        self._want_armed = False
-        self._drop_pending()
+        self._arm.want_armed = False
+        self._pacer.drop()
         if self._ser is not None:
             self._send(Neutral(disarm=True))
             self._drop_port()
@@ -268,25 +237,10 @@ class SerialDriveLink:
             self._on_guard(self._guard.poll())
             self._guard.stop()
             self._guard = None
-        self._confirmed = False
+        self._arm.confirmed = False
         self._opened = False
 
     # -- internals -----------------------------------------------------------------------------
-    def _check_path(self) -> None:
-        try:
-            st = os.stat(self.port)
-        except FileNotFoundError:
-            return
-        except PermissionError as exc:
-            raise LinkError(f"cannot stat {self.port}: {exc.strerror}; check the path's permissions") from exc
-        if not stat.S_ISCHR(st.st_mode):
-            raise LinkError(f"{self.port} is not a serial device; point --serial at the car's port (e.g. /dev/rc-car)")
-        if not os.access(self.port, os.R_OK | os.W_OK):
-            raise LinkError(
-                f"no permission to open {self.port}; add the user to the 'dialout' group "
-                "(the rc-runtime service runs as rc-car with SupplementaryGroups=dialout)"
-            )
-
     def _send(self, msg: Message) -> int | None:
         """Write a frame that is never paced (ARM, NEUTRAL, HEARTBEAT)."""
         if self._opened and self._ser is None:
@@ -294,17 +248,14 @@ class SerialDriveLink:
         if self._ser is None:
             self._stats.dropped += 1
             return None
-        self._spend(len_of(msg), force=True)
+        self._pacer.spend(len_of(msg), force=True)
         seq = self._write(msg)
         self._service(connect=False)
         return seq
 
     def _send_arm(self) -> None:
-        self._last_arm = time.monotonic()
-        seq = self._send(Arm())
-        if seq is not None:
-            self._arm_seq = seq
-            self._confirmed = False  # until a STATUS covers this ARM
+        self._arm.sending(time.monotonic())
+        self._arm.sent(self._send(Arm()))
 
     def _write(self, msg: Message) -> int | None:
         """Encode ``msg`` with the next SEQ and write it; the SEQ is used up only if it went out."""
@@ -343,31 +294,6 @@ class SerialDriveLink:
         self._stats.sent += 1
         return seq
 
-    def _spend(self, n: int, force: bool = False) -> bool:
-        """Token bucket over the line's byte budget; ``force`` spends even into debt (safety frames)."""
-        now = time.monotonic()
-        self._tokens = min(BURST_BYTES, self._tokens + (now - self._tokens_at) * self._bytes_per_s)
-        self._tokens_at = now
-        if self._tokens < n and not force:
-            return False
-        self._tokens -= n
-        return True
-
-    def _drop_pending(self) -> None:
-        if self._pending is not None:
-            self._stats.paced += 1
-            self._pending = None
-
-    def _flush_pending(self, now: float) -> None:
-        if self._pending is None:
-            return
-        msg, since = self._pending
-        if now - since > PENDING_MAX_AGE_S or not self._confirmed:
-            self._drop_pending()
-        elif self._spend(len_of(msg)):
-            self._pending = None
-            self._write(msg)
-
     def _service(self, connect: bool = True) -> None:
         """Reconnect when due, read what the car sent, re-arm, flush a paced DRIVE, heartbeat."""
         if self._ser is None and connect and self._opened:
@@ -396,17 +322,14 @@ class SerialDriveLink:
                 self._on_status(CarStatus.from_status(msg, frame.seq, now))
         if self._ser is None:
             return
-        self._flush_pending(now)
-        if self._want_armed and not self._confirmed and now - self._last_arm >= ARM_RETRY_S:
-            if self._lost_arm:  # the car was armed for us and is not any more
-                self._stats.rearms += 1
-                self._lost_arm = False
-            else:
-                self._stats.arm_retries += 1
+        paced = self._pacer.due(now, self._arm.confirmed)
+        if paced is not None:
+            self._write(paced)
+        if self._arm.retry_due(now):
             self._send_arm()
         elif now - self._last_write >= HEARTBEAT_S:
             self._stats.heartbeats += 1
-            self._spend(len_of(Heartbeat()), force=True)
+            self._pacer.spend(len_of(Heartbeat()), force=True)
             self._write(Heartbeat())
         self._update_health()
 
@@ -422,14 +345,8 @@ class SerialDriveLink:
         self._stats.status_frames += 1
         if status.manual:
             self._stats.manual_frames += 1
-        if status.armed:
-            if self._arm_seq is not None and seq_at_or_after(status.last_seq, self._arm_seq):
-                self._confirmed = True
-        elif self._confirmed:
-            self._confirmed = False  # a reset board, silence, or its own disarm: re-arm before driving
-            self._lost_arm = True
-            if self._want_armed:
-                log.warning("car reports disarmed; DRIVE withheld until it confirms a new ARM")
+        if self._arm.on_status(status.armed, status.last_seq) and self._arm.want_armed:
+            log.warning("car reports disarmed; DRIVE withheld until it confirms a new ARM")
 
     def _update_health(self) -> None:
         h = self.health
@@ -461,13 +378,12 @@ class SerialDriveLink:
         except _PORT_ERRORS as exc:
             log.debug("flushing %s: %s", self.port, exc)
         self._write_timeouts = 0
-        self._confirmed = False
-        self._arm_seq = None
+        self._arm.reconnected()
         self._status = None
         if not first:
             self._stats.reconnects += 1
             log.warning("serial port %s reconnected", self.port)
-        if self._want_armed:
+        if self._arm.want_armed:
             self._send_arm()
 
     def _open_failed(self, exc: BaseException, first: bool) -> None:
@@ -500,7 +416,7 @@ class SerialDriveLink:
 
     def _drop_port(self) -> None:
         ser, self._ser = self._ser, None
-        self._confirmed = False
+        self._arm.confirmed = False
         if ser is not None and self._guard is not None:
             self._guard.set_fd(None)
         if ser is not None:
@@ -509,30 +425,3 @@ class SerialDriveLink:
             except _PORT_ERRORS as exc:
                 log.debug("closing %s: %s", self.port, exc)
 
-
-def len_of(msg: Message) -> int:
-    """Frame size of ``msg`` in bytes."""
-    return HEADER_LEN + PAYLOAD_LEN[message_type(msg)] + CRC_LEN
-
-
-def lock_holder(port: str) -> str:
-    """Who holds the exclusive (flock) lock on ``port``: "pid N (command line)" from /proc/locks, or
-    "another process" when that cannot be read (not Linux, another user's process)."""
-    try:
-        st = os.stat(port)
-        want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-        with open("/proc/locks", encoding="ascii") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return "another process"
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == want:
-            pid = parts[4]
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
-                cmd = ""
-            return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"
-    return "another process"

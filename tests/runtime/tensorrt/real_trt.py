@@ -76,7 +76,7 @@ def package_dir(binding_dir: Path, dest: Path) -> Path:
 
 
 def probe(binding_dir: Path, stub_dir: Path, work: Path, source_root: Path = REPO, timeout: float = 300) -> dict:
-    """Run api_probe.py against one binding, with our code imported from ``source_root``."""
+    """Run the API probe (the api_probe package) against one binding, with our code imported from ``source_root``."""
     root = package_dir(binding_dir, work / "pkgs")
     report = work / f"report-{binding_dir.name}.json"
     report.unlink(missing_ok=True)

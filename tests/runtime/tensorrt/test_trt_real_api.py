@@ -1,7 +1,7 @@
 """Our TensorRT code against the real binding classes of every TensorRT version it claims.
 
 The real ``tensorrt`` extension modules (from .ci/fetch-trt-bindings.sh) are imported, one version
-per process, over a stub libnvinfer built here with the C compiler (real_trt.py). api_probe.py then
+per process, over a stub libnvinfer built here with the C compiler (real_trt.py). api_probe/ then
 runs every path of our TensorRT code on that version with checked stand-ins for the objects only a
 GPU can make (trt_checked.py: every class, member, argument count, keyword and argument type is
 checked against the real pybind11 classes and their docstring signatures) and a simulated CUDA
@@ -109,7 +109,7 @@ def _modules() -> list[Path]:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_tensorrt_name_in_the_source_was_exercised(version: str, probes: Probes) -> None:
     """A call the probe never reaches is a call nothing checks: each must be driven on each version
-    its module claims (add a scenario to api_probe.py for a new path)."""
+    its module claims (add a scenario to api_probe/ for a new path)."""
     if not BINDINGS:
         pytest.skip(NO_BINDINGS)
     binding = _binding(version)

@@ -1,0 +1,176 @@
+"""``manifest.json`` as a whole: :class:`Manifest` (its model, inputs, outputs and builds), its
+text, and reading it from a bundle directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.manifest.builds import BuildEntry
+from runtime.manifest.errors import BundleError
+from runtime.manifest.inputs import IMAGE, InputSpec
+from runtime.manifest.outputs import OutputSpec
+from runtime.manifest.preprocess_spec import PreprocessSpec
+
+SCHEMA_VERSION = 2  # 2: several inputs with roles, outputs with decoders (1 is still read)
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where the bundle came from: registered model name and version, MLflow run id, source URI and flavor."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source_uri: str
+    flavor: str
+
+
+@dataclass
+class Manifest:
+    """The bundle's ``manifest.json`` (contract: DESIGN.md "The edge bundle" and "Model I/O").
+
+    ``inputs``: every model input with its role; ``outputs``: every (tensor, meaning) with its
+    decoder; ``builds``: one entry per file, each mapping the logical names to its own tensors.
+    Schema 1 bundles (one ``input``, outputs without ``decode``) are read as one ``image`` input
+    and ``scalar`` outputs. Validation errors are :class:`BundleError` naming the field and the fix.
+    """
+
+    model: ModelInfo
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec]
+    builds: list[BuildEntry]
+    created_at: str
+    converter_version: str
+    schema_version: int = SCHEMA_VERSION
+    source: dict[str, Any] = field(default_factory=dict)  # conversion inputs, cache key, reference samples
+    not_built: list[dict[str, str]] = field(default_factory=list)  # {format, status, reason}
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, InputSpec):  # one input, as schema-1 callers pass it
+            self.inputs = [self.inputs]
+        names = [i.name for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise BundleError(f"manifest: input names {names} are not unique")
+        if not any(i.is_image for i in self.inputs):
+            raise BundleError("manifest: no input has role image or image_sequence; the car feeds camera frames")
+        seen: set[tuple[str, str]] = set()
+        for o in self.outputs:
+            if o.meaning != "other" and any(p[1] == o.meaning for p in seen):
+                raise BundleError(f"manifest: more than one output means {o.meaning}")
+            seen.add((o.name, o.meaning))
+
+    @property
+    def input(self) -> InputSpec:
+        """The camera input (the first with role image or image_sequence)."""
+        return next(i for i in self.inputs if i.is_image)
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        """The camera input's preprocessing (every image input of a bundle shares one camera)."""
+        pre = self.input.preprocess
+        assert pre is not None  # InputSpec refuses an image role without one
+        return pre
+
+    def image_inputs(self) -> list[InputSpec]:
+        """The camera inputs (roles ``image`` and ``image_sequence``), in manifest order."""
+        return [i for i in self.inputs if i.is_image]
+
+    def input_named(self, name: str) -> InputSpec:
+        """The input called ``name``; :class:`BundleError` listing the inputs when there is none."""
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise BundleError(f"manifest has no input {name!r} (inputs: {[i.name for i in self.inputs]})")
+
+    def output_names(self) -> list[str]:
+        """Distinct output tensor names, in manifest order."""
+        return list(dict.fromkeys(o.name for o in self.outputs))
+
+    def build(self, fmt: str) -> BuildEntry:
+        """The entry for format id ``fmt``; :class:`BundleError` naming the builds present and the
+        ``--formats`` fix otherwise.
+        """
+        for b in self.builds:
+            if b.format == fmt:
+                return b
+        have = ", ".join(b.format for b in self.builds) or "none"
+        raise BundleError(f"bundle has no {fmt!r} build (it has: {have}); convert it with --formats {fmt}")
+
+    def has(self, fmt: str) -> bool:
+        """True when the bundle has a build of format id ``fmt``."""
+        return any(b.format == fmt for b in self.builds)
+
+    def output_by_meaning(self, meaning: str) -> OutputSpec | None:
+        """The first output with ``meaning`` (``steering``, ``throttle``, ``other``), or None."""
+        return next((o for o in self.outputs if o.meaning == meaning), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole manifest as ``manifest.json`` stores it (always the current schema)."""
+        return {
+            "schema_version": self.schema_version,
+            "converter_version": self.converter_version,
+            "created_at": self.created_at,
+            "model": asdict(self.model),
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "builds": [b.to_dict() for b in self.builds],
+            "source": self.source,
+            "not_built": self.not_built,
+        }
+
+    def dumps(self) -> str:
+        """``manifest.json``'s text: indented JSON, fields in the order ``to_dict`` lists them, and a
+        trailing newline."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Parse and validate a loaded ``manifest.json`` (schema 1 or 2; schema 1 is upgraded to 2).
+
+        Raises :class:`BundleError` for a schema newer than :data:`SCHEMA_VERSION` (upgrade the runtime),
+        a missing key, or any malformed or inconsistent field.
+        """
+        try:
+            sv = int(d["schema_version"])
+            if sv > SCHEMA_VERSION:
+                raise BundleError(
+                    f"manifest schema_version {sv} is newer than this runtime understands ({SCHEMA_VERSION}); "
+                    "upgrade the runtime"
+                )
+            if sv >= 2:
+                inputs = [InputSpec.from_dict(i) for i in d["inputs"]]
+            else:  # schema 1: one camera input
+                inputs = [InputSpec.from_dict({**d["input"], "role": IMAGE})]
+            return cls(
+                schema_version=SCHEMA_VERSION,  # what we write back; the content is schema 2 now
+                converter_version=str(d.get("converter_version", "?")),
+                created_at=str(d.get("created_at", "")),
+                model=ModelInfo(**d["model"]),
+                inputs=inputs,
+                outputs=[OutputSpec.from_dict(o) for o in d["outputs"]],
+                builds=[BuildEntry.from_dict(b) for b in d.get("builds", [])],
+                source=dict(d.get("source") or {}),
+                not_built=list(d.get("not_built") or []),
+            )
+        except KeyError as e:
+            raise BundleError(f"manifest is missing {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"manifest is malformed: {e}") from None
+
+
+def load_manifest(bundle_dir: str | Path) -> Manifest:
+    """Read and validate ``bundle_dir/manifest.json``; :class:`BundleError` with the fix otherwise."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{path} not found: is {bundle_dir} a bundle made by convert-model?")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path} is not valid JSON ({e}); re-run convert-model") from None
+    return Manifest.from_dict(data)
