@@ -245,6 +245,10 @@ def test_format_key_recipe(tmp_path: Path) -> None:
         "calibration": sha256_file(req.calibration / cache.CALIBRATION_MANIFEST), "int8_limits": "None"})
     req.tolerance = {"tflite-int8": 0.5}
     assert format_key("tflite-int8", req) != format_key("tflite-int8", base_case(tmp_path).req)
+    trt = {"format": "trt-fp16", "tolerance": formats.get("trt-fp16").tolerance}
+    assert format_key("trt-fp16", req) == cache_key(trt)  # the default workspace: the key it always had
+    req.options.trt_workspace_mb = 4096
+    assert format_key("trt-fp16", req) == cache_key({**trt, "trt_workspace_mb": 4096})
 
 
 def test_calibration_id(tmp_path: Path) -> None:

@@ -98,11 +98,13 @@ def test_the_first_drive_arms_and_hands_the_deadline_to_the_guard() -> None:
 def test_written_counts_only_the_drives_the_link_wrote() -> None:
     link = RecordingLink()
     wd = Watchdog(link, Events(), deadline_s=0.5)
+    assert wd.last_written is False and wd.written == 0
     link.withhold = True  # e.g. the car has not confirmed ARM yet
-    assert wd.drive(CMD, time.monotonic(), tag=1) and not wd.last_written
+    assert wd.drive(CMD, time.monotonic(), tag=1) and wd.last_written is False
     link.withhold = False
-    assert wd.drive(CMD, time.monotonic(), tag=2) and wd.last_written
-    assert (wd.commands, wd.written) == (2, 1) and wd.stats()["written"] == 1
+    assert wd.drive(CMD, time.monotonic(), tag=2) and wd.last_written is True
+    assert wd.drive(CMD, time.monotonic(), tag=3) and wd.last_written is True
+    assert (wd.commands, wd.written) == (3, 2) and wd.stats()["written"] == 2
 
 
 def test_after_a_neutral_the_next_drive_arms_again() -> None:
