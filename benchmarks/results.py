@@ -112,8 +112,3 @@ def write_outputs(
         raise
     return {name: out_dir / name for name in (RESULTS_FILE, REPORT_FILE, SAMPLES_FILE, PLOT_FILE)
             if (out_dir / name).exists()}
-
-
-def rewrite_results(out_dir: Path, results: dict[str, Any]) -> None:
-    """Update results.json in place (after the gate / MLflow logging added to it), atomically."""
-    atomic_write_json(out_dir / RESULTS_FILE, results)

@@ -60,6 +60,8 @@ class Watchdog:
     ) -> None:
         if deadline_s <= 0:
             raise ValueError(f"watchdog deadline must be positive, got {deadline_s}")
+        if not rate_hz > 0:  # else the thread would only fail inside Ratekeeper, after start()
+            raise ValueError(f"watchdog rate must be positive, got {rate_hz}")
         self.link, self.events = link, events
         self.deadline_s, self.rate_hz, self.neutral_repeat_s = deadline_s, rate_hz, neutral_repeat_s
         self.poll_s, self.notify, self.notify_s = poll_s, notify, notify_s

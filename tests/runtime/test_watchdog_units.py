@@ -77,6 +77,13 @@ def test_defaults_and_the_initial_stats() -> None:
     assert Watchdog(RecordingLink(), Events(), deadline_s=0.0123456).stats()["deadline_ms"] == 12.346
 
 
+@pytest.mark.parametrize("rate", [0.0, -5.0, float("nan")])
+def test_a_rate_that_is_not_positive_is_refused_before_the_thread_starts(rate: float) -> None:
+    with pytest.raises(ValueError, match=rf"^watchdog rate must be positive, got {rate}$"):
+        Watchdog(RecordingLink(), Events(), rate_hz=rate)
+    assert Watchdog(RecordingLink(), Events(), rate_hz=1e-3).rate_hz == 1e-3
+
+
 @pytest.mark.parametrize("deadline", [0.0, -0.1])
 def test_a_deadline_that_is_not_positive_is_refused(deadline: float) -> None:
     with pytest.raises(ValueError, match=rf"^watchdog deadline must be positive, got {deadline}$"):
