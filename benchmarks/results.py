@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from runtime.atomic import atomic_write_json
 from runtime.manifest import MANIFEST_NAME, Manifest, sha256_file
 
 SCHEMA = "rc-edge-benchmark/1"
