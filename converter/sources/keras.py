@@ -37,8 +37,25 @@ def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
             f"{path.name} uses the unknown custom layer or function {layer!r}; "
             f"pass --custom-objects module:{layer} so it can be deserialized"
         )
+    if path.suffix == ".keras" and path.is_file() and not _is_complete_zip(path):
+        # Keras says "File not found ... ensure the file is an accessible .keras zip" for a file that is there
+        return ModelLoadError(
+            f"{path.name} is not a complete .keras archive (not a valid zip file: truncated or corrupt, "
+            f"{path.stat().st_size} bytes); re-log the model from a good copy"
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
     return ModelLoadError(f"{path.name} could not be loaded ({type(e).__name__}: {first[:200]}); is the artifact corrupt?")
+
+
+def _is_complete_zip(path: Path) -> bool:
+    """True when ``path`` is a zip whose central directory and every member's CRC read back."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def _lambda_layer_names(path: Path) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,11 +59,28 @@ def test_bad_formats_and_tolerance(capfd: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "FORMAT=NUMBER" in text
 
 
-@pytest.mark.parametrize("payload, expect", [(b"", "empty"), (b"PK\x03\x04 not really a zip", "could not be loaded")])
-def test_corrupt_or_empty_artifact(tmp_path: Path, capfd: pytest.CaptureFixture[str], payload: bytes, expect: str) -> None:
-    uri = register(tmp_path, None, how="raw", file_bytes=payload)
+def _truncated_keras(tmp: Path) -> bytes:
+    """The first half of a real .keras file (a copy cut short in transfer)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1, name="steering")])
+    model.save(tmp / "whole.keras")
+    data = (tmp / "whole.keras").read_bytes()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("payload, expect", [
+    (b"", "empty"),
+    (b"PK\x03\x04 not really a zip", "model.keras is not a complete .keras archive"),
+    (_truncated_keras, "model.keras is not a complete .keras archive"),
+])
+def test_corrupt_or_empty_artifact(tmp_path: Path, capfd: pytest.CaptureFixture[str], payload: Any, expect: str) -> None:
+    data = payload(tmp_path) if callable(payload) else payload
+    uri = register(tmp_path, None, how="raw", file_bytes=data)
     code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b")], capfd)
-    assert code == 2 and expect in text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and expect in errors[0], text[-1500:]
+    assert "File not found" not in errors[0] and ("re-log" in errors[0] or expect == "empty")
     leftovers = list((tmp_path / "b").rglob("*")) if (tmp_path / "b").exists() else []
     assert [p for p in leftovers if p.is_file()] == []  # no bundle, no staging files
 
