@@ -68,6 +68,8 @@ class TorchSource:
             names, shapes = _program_inputs(self._program)
         else:
             self.module = loaded.model.eval()
+            if loaded.kind == "torchscript":
+                _refuse_traced_in_training_mode(self.module, loaded.path)
             names, shapes = _signature_inputs(loaded.model, loaded.path), {}
         if hints.input_names and len(hints.input_names) == len(names):  # --inputs renames, in forward's order
             shapes = {new: shapes[old] for new, old in zip(hints.input_names, names, strict=True) if old in shapes}
@@ -234,6 +236,28 @@ def _refuse_training_mode(ep: Any, path: Path) -> None:
         raise ModelLoadError(
             f"{path.name} was exported in training mode ({', '.join(ops)} in training mode: batch statistics, "
             "random dropout); call model.eval() before mlflow.pytorch.log_model / torch.export and register it again"
+        )
+
+
+def _refuse_traced_in_training_mode(module: Any, path: Path) -> None:
+    """``torch.jit.trace`` records BatchNorm's and Dropout's training flag as a constant, so ``eval()``
+    on the loaded module cannot change it (a scripted module reads ``self.training`` and is fine).
+    Raises :class:`ModelLoadError` naming the ops and the fix."""
+    found: list[str] = []
+    for node in module.inlined_graph.nodes():
+        name = node.kind().replace("aten::", "")
+        i = _TRAIN_FLAG.get(name)
+        if i is None:
+            continue
+        args = list(node.inputs())
+        flag = args[i].node() if len(args) > i else None
+        if flag is not None and flag.kind() == "prim::Constant" and flag.output().toIValue() is True:
+            if f"aten.{name}" not in found:
+                found.append(f"aten.{name}")
+    if found:
+        raise ModelLoadError(
+            f"{path.name} was traced in training mode ({', '.join(found)} fixed to training mode: batch statistics, "
+            "random dropout); call model.eval() before torch.jit.trace and save it again"
         )
 
 

@@ -1,7 +1,8 @@
-"""A PyTorch pilot logged with mlflow.pytorch.log_model (pt2) while still in training mode: its
-program bakes BatchNorm's batch statistics and random Dropout in, and ``ExportedProgram.module()``
-cannot be put in eval mode. It is refused with the fix (exit 2, nothing written); the same pilot
-logged after ``model.eval()`` converts and matches PyTorch."""
+"""A PyTorch pilot saved while still in training mode, logged with mlflow.pytorch.log_model (pt2)
+or traced with torch.jit.trace: the file bakes BatchNorm's batch statistics and random Dropout in,
+and neither ``ExportedProgram.module()`` nor ``eval()`` on a traced module can undo it. It is refused
+with the fix (exit 2, nothing written); the same pilot saved after ``model.eval()`` converts and
+matches PyTorch."""
 
 from __future__ import annotations
 
@@ -83,3 +84,27 @@ def test_same_pilot_logged_in_eval_mode_converts_and_matches_pytorch(registry: t
     with torch.no_grad():
         want = model.eval()(torch.from_numpy(x)).numpy()
     assert float(np.max(np.abs(got - want))) < 1e-4
+
+
+def _traced(model: Any, dest: Path) -> Path:
+    torch.jit.trace(model, torch.rand(1, 3, 32, 48), check_trace=False).save(str(dest))
+    return dest
+
+
+def test_torchscript_traced_in_training_mode_is_refused_and_in_eval_mode_loads(tmp_path: Path) -> None:
+    from converter.errors import ModelLoadError
+    from converter.sources.torch_load import load_torch
+    from converter.sources.torch_source import SourceHints, TorchSource
+
+    torch.manual_seed(0)
+    model = _BNPilot()
+    hints = SourceHints(input_hw=(32, 48), output_names=["output"], workdir=tmp_path / "w")
+    with pytest.raises(ModelLoadError) as e:
+        TorchSource(load_torch(_traced(model.train(), tmp_path / "train.pt")), hints)
+    assert "traced in training mode" in str(e.value) and "aten.batch_norm" in str(e.value)
+    assert "aten.dropout" in str(e.value) and "model.eval() before torch.jit.trace" in str(e.value)
+    src = TorchSource(load_torch(_traced(model.eval(), tmp_path / "eval.pt")), hints)
+    x = np.random.default_rng(2).random((2, 3, 32, 48), dtype=np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert float(np.max(np.abs(src.predict({src.input_names[0]: x})["output"] - want))) < 1e-5
