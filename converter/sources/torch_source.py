@@ -251,9 +251,9 @@ def _refuse_traced_in_training_mode(module: Any, path: Path) -> None:
             continue
         args = list(node.inputs())
         flag = args[i].node() if len(args) > i else None
-        if flag is not None and flag.kind() == "prim::Constant" and flag.output().toIValue() is True:
-            if f"aten.{name}" not in found:
-                found.append(f"aten.{name}")
+        fixed_on = flag is not None and flag.kind() == "prim::Constant" and flag.output().toIValue() is True
+        if fixed_on and f"aten.{name}" not in found:
+            found.append(f"aten.{name}")
     if found:
         raise ModelLoadError(
             f"{path.name} was traced in training mode ({', '.join(found)} fixed to training mode: batch statistics, "
