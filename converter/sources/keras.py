@@ -124,6 +124,11 @@ class KerasSource:
         """True when the model normalises its input itself (a leading Rescaling/Normalization)."""
         return any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in self.model.layers[:4])
 
+    def input_rescaling_layer(self) -> str | None:
+        """The name of a leading ``Rescaling`` layer (the model takes raw 0..255 pixels), else None.
+        A ``Normalization`` layer is not named: it may have been adapted on pixels already scaled."""
+        return next((layer.name for layer in self.model.layers[:4] if type(layer).__name__ == "Rescaling"), None)
+
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         """One SavedModel whose serving signature takes the inputs by name and returns a dict keyed
         by output name.
