@@ -23,12 +23,15 @@ def resolve_preprocess(
     input_hw: tuple[int | None, int | None],
     model_rescales: bool,
     channels: int = 3,
+    pixel_rescaler: str | None = None,
 ) -> tuple[PreprocessSpec, str]:
     """(spec, where it came from). Fails when the spec does not produce the model's input size.
 
     ``input_hw`` is the model's (H, W) after the crop; ``None`` entries (a dynamic image size) must
     be fixed by ``--input-size`` or the tag's width/height. ``channels`` 1 means a grayscale pilot
-    (donkeycar ``IMAGE_DEPTH = 1``): the colour defaults to GRAY.
+    (donkeycar ``IMAGE_DEPTH = 1``): the colour defaults to GRAY. ``pixel_rescaler`` names the
+    model's leading ``Rescaling`` layer, if any: a scale other than 1 from a flag or the tag would
+    then scale the pixels twice, and is refused (:class:`ConverterError`).
     """
     base: dict[str, Any] = {}
     origin = "defaults"
@@ -58,6 +61,13 @@ def resolve_preprocess(
         origin += " + command line" if origin != "defaults" else ""
         origin = "command line" if origin == "defaults" else origin
     base["model_rescales"] = model_rescales
+    scale = float(base.get("scale", 1.0))
+    if pixel_rescaler and scale != 1.0:
+        where = "--scale" if "scale" in overrides else f"tag {PREPROCESS_TAG}"
+        raise ConverterError(
+            f"the model rescales pixels itself (layer {pixel_rescaler!r}) but {where} scales them too "
+            f"(scale {scale:.6g}): the car would scale them twice; drop that scale (the car then feeds raw 0..255 pixels)"
+        )
     try:
         spec = PreprocessSpec.from_dict(base)
     except BundleError as e:

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 _NOT_IMPLEMENTED = re.compile(r"(\w+) OP is not yet implemented")
 _FAILED_OP = re.compile(r"onnx_op_type\W+(\w+)")
 DONE = "ONNX_TF_SAVED_MODEL_OK"
+# onnx2tf fetches 20 sample images from GitHub for its own per-op output check whenever every input
+# looks like an NHWC image (3 channels last, batch <= 20: e.g. a tf2onnx export), so an offline
+# workstation failed there. It reads this file from the working directory first.
+_ONNX2TF_SAMPLES = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 def saved_model_from_onnx(onnx_path: Path, dest: Path) -> Path:
@@ -68,6 +72,8 @@ def _convert(onnx_path: Path, dest: Path) -> None:
     import onnx2tf
     import tensorflow as tf
 
+    onnx_path, dest = onnx_path.resolve(), dest.resolve()
+    _local_onnx2tf_samples(dest.parent)
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     init = {i.name for i in graph.initializer}
     in_names = [i.name for i in graph.input if i.name not in init]
@@ -100,6 +106,18 @@ def _convert(onnx_path: Path, dest: Path) -> None:
     module = Serve()
     tf.saved_model.save(module, str(dest), signatures={"serving_default": module.serve})
     sys.stdout.write(DONE + "\n")  # the parent's proof the child got this far
+
+
+def _local_onnx2tf_samples(workdir: Path) -> None:
+    """Put onnx2tf's sample images (20x128x128x3 float32 in [0, 1]; it only runs the ONNX and TF
+    graphs on them, our parity check follows) in ``workdir`` and make it the working directory, so
+    onnx2tf never reaches for the network. Called in the child only."""
+    import numpy as np
+
+    path = workdir / _ONNX2TF_SAMPLES
+    if not path.is_file():
+        np.save(path, np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32))
+    os.chdir(workdir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,25 @@ def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
             f"{path.name} uses the unknown custom layer or function {layer!r}; "
             f"pass --custom-objects module:{layer} so it can be deserialized"
         )
+    if path.suffix == ".keras" and path.is_file() and not _is_complete_zip(path):
+        # Keras says "File not found ... ensure the file is an accessible .keras zip" for a file that is there
+        return ModelLoadError(
+            f"{path.name} is not a complete .keras archive (not a valid zip file: truncated or corrupt, "
+            f"{path.stat().st_size} bytes); re-log the model from a good copy"
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
     return ModelLoadError(f"{path.name} could not be loaded ({type(e).__name__}: {first[:200]}); is the artifact corrupt?")
+
+
+def _is_complete_zip(path: Path) -> bool:
+    """True when ``path`` is a zip whose central directory and every member's CRC read back."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def _lambda_layer_names(path: Path) -> list[str]:
@@ -106,6 +123,11 @@ class KerasSource:
     def rescales_inside(self) -> bool:
         """True when the model normalises its input itself (a leading Rescaling/Normalization)."""
         return any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in self.model.layers[:4])
+
+    def input_rescaling_layer(self) -> str | None:
+        """The name of a leading ``Rescaling`` layer (the model takes raw 0..255 pixels), else None.
+        A ``Normalization`` layer is not named: it may have been adapted on pixels already scaled."""
+        return next((layer.name for layer in self.model.layers[:4] if type(layer).__name__ == "Rescaling"), None)
 
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         """One SavedModel whose serving signature takes the inputs by name and returns a dict keyed

@@ -30,6 +30,22 @@ def guess_layout(shape: tuple[int | None, ...]) -> str:
     return "NCHW" if len(shape) == 4 else "NC"
 
 
+def _refuse_non_float_inputs(path: Path, graph_inputs: list[Any]) -> None:
+    """Every input the car feeds is float32 (preprocessed pixels, IMU values, one-hots); an input of
+    another type (a uint8 image input, float16) would fail in ONNX Runtime at the first frame.
+    Raises :class:`ModelLoadError` naming the input, its type and the fix."""
+    from onnx import TensorProto
+
+    for i in graph_inputs:
+        elem = i.type.tensor_type.elem_type
+        if elem != TensorProto.FLOAT:
+            kind = TensorProto.DataType.Name(elem).lower() if elem in TensorProto.DataType.values() else str(elem)
+            raise ModelLoadError(
+                f"{path.name}: input {i.name!r} takes {kind} tensors, but the car feeds float32; re-export the "
+                "model with a float32 input (for uint8 pixels: cast inside the model and convert with --scale 1)"
+            )
+
+
 class OnnxSource:
     """An ONNX file run by ONNX Runtime; ``onnx_path`` is the same graph with fixed batch-1 shapes."""
 
@@ -51,6 +67,7 @@ class OnnxSource:
             raise ModelLoadError(f"{path.name} is not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
         init = {i.name for i in model.graph.initializer}
         graph_inputs = [i for i in model.graph.input if i.name not in init]
+        _refuse_non_float_inputs(path, graph_inputs)
         raw = {i.name: tuple(d.dim_value if d.HasField("dim_value") else None
                              for d in i.type.tensor_type.shape.dim) for i in graph_inputs}
         names = [i.name for i in graph_inputs]

@@ -63,10 +63,13 @@ class TorchSource:
         self.workdir = hints.workdir
         self._program = loaded.model if loaded.kind == "pt2" else None
         if self._program is not None:
+            _refuse_training_mode(self._program, loaded.path)
             self.module = self._program.module()
             names, shapes = _program_inputs(self._program)
         else:
             self.module = loaded.model.eval()
+            if loaded.kind == "torchscript":
+                _refuse_traced_in_training_mode(self.module, loaded.path)
             names, shapes = _signature_inputs(loaded.model, loaded.path), {}
         if hints.input_names and len(hints.input_names) == len(names):  # --inputs renames, in forward's order
             shapes = {new: shapes[old] for new, old in zip(hints.input_names, names, strict=True) if old in shapes}
@@ -202,6 +205,60 @@ class TorchSource:
         tc = {"torch": torch.__version__, "exporter": f"torch.onnx.export(dynamo={dynamo})", "source_kind": self.kind}
         tc["onnxscript"] = md.version("onnxscript")  # the dynamo exporter cannot run without it
         return tc
+
+
+# aten ops whose ``training``/``train`` flag (argument index) a torch.export program records as a constant
+_TRAIN_FLAG = {"batch_norm": 5, "native_batch_norm": 5, "_native_batch_norm_legit": 5,
+               "_native_batch_norm_legit_functional": 5, "dropout": 2, "native_dropout": 2,
+               "feature_dropout": 2, "alpha_dropout": 2, "feature_alpha_dropout": 2}
+
+
+def _training_mode_ops(ep: Any) -> list[str]:
+    """The aten ops of a torch.export program that were traced in training mode (BatchNorm using
+    the batch's statistics, Dropout zeroing at random), e.g. ``["aten.batch_norm", "aten.dropout"]``."""
+    found: list[str] = []
+    for node in ep.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
+        i = _TRAIN_FLAG.get(name)
+        if i is not None and len(node.args) > i and node.args[i] is True and f"aten.{name}" not in found:
+            found.append(f"aten.{name}")
+    return found
+
+
+def _refuse_training_mode(ep: Any, path: Path) -> None:
+    """A program exported in training mode cannot be put in eval mode (``ExportedProgram.module()``
+    refuses ``eval()``): its outputs depend on the batch and on chance, so nothing built from it
+    would match a model the car could use. Raises :class:`ModelLoadError` naming the ops and the fix."""
+    ops = _training_mode_ops(ep)
+    if ops:
+        raise ModelLoadError(
+            f"{path.name} was exported in training mode ({', '.join(ops)} in training mode: batch statistics, "
+            "random dropout); call model.eval() before mlflow.pytorch.log_model / torch.export and register it again"
+        )
+
+
+def _refuse_traced_in_training_mode(module: Any, path: Path) -> None:
+    """``torch.jit.trace`` records BatchNorm's and Dropout's training flag as a constant, so ``eval()``
+    on the loaded module cannot change it (a scripted module reads ``self.training`` and is fine).
+    Raises :class:`ModelLoadError` naming the ops and the fix."""
+    found: list[str] = []
+    for node in module.inlined_graph.nodes():
+        name = node.kind().replace("aten::", "")
+        i = _TRAIN_FLAG.get(name)
+        if i is None:
+            continue
+        args = list(node.inputs())
+        flag = args[i].node() if len(args) > i else None
+        fixed_on = flag is not None and flag.kind() == "prim::Constant" and flag.output().toIValue() is True
+        if fixed_on and f"aten.{name}" not in found:
+            found.append(f"aten.{name}")
+    if found:
+        raise ModelLoadError(
+            f"{path.name} was traced in training mode ({', '.join(found)} fixed to training mode: batch statistics, "
+            "random dropout); call model.eval() before torch.jit.trace and save it again"
+        )
 
 
 def _program_inputs(ep: Any) -> tuple[list[str], dict[str, tuple[int | None, ...]]]:

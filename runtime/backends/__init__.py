@@ -65,6 +65,8 @@ def open_backend(
     bundle_dir = Path(bundle_dir)
     manifest = manifest or load_manifest(bundle_dir)
     if backend == "auto":
+        if fmt is not None and formats.get(fmt).runner != "tensorrt":
+            manifest.build(fmt)  # a named build the bundle lacks: BundleError listing what it has
         errors = []
         for name, default_fmt in AUTO_ORDER:
             want = fmt or default_fmt

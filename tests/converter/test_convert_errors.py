@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,11 +59,28 @@ def test_bad_formats_and_tolerance(capfd: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "FORMAT=NUMBER" in text
 
 
-@pytest.mark.parametrize("payload, expect", [(b"", "empty"), (b"PK\x03\x04 not really a zip", "could not be loaded")])
-def test_corrupt_or_empty_artifact(tmp_path: Path, capfd: pytest.CaptureFixture[str], payload: bytes, expect: str) -> None:
-    uri = register(tmp_path, None, how="raw", file_bytes=payload)
+def _truncated_keras(tmp: Path) -> bytes:
+    """The first half of a real .keras file (a copy cut short in transfer)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1, name="steering")])
+    model.save(tmp / "whole.keras")
+    data = (tmp / "whole.keras").read_bytes()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("payload, expect", [
+    (b"", "empty"),
+    (b"PK\x03\x04 not really a zip", "model.keras is not a complete .keras archive"),
+    (_truncated_keras, "model.keras is not a complete .keras archive"),
+])
+def test_corrupt_or_empty_artifact(tmp_path: Path, capfd: pytest.CaptureFixture[str], payload: Any, expect: str) -> None:
+    data = payload(tmp_path) if callable(payload) else payload
+    uri = register(tmp_path, None, how="raw", file_bytes=data)
     code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b")], capfd)
-    assert code == 2 and expect in text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and expect in errors[0], text[-1500:]
+    assert "File not found" not in errors[0] and ("re-log" in errors[0] or expect == "empty")
     leftovers = list((tmp_path / "b").rglob("*")) if (tmp_path / "b").exists() else []
     assert [p for p in leftovers if p.is_file()] == []  # no bundle, no staging files
 
@@ -139,3 +157,26 @@ def test_config_unknown_key_is_an_error(tmp_path: Path, capfd: pytest.CaptureFix
     p.write_text('[convert]\nformat = ["onnx"]\n')
     code, text = run(["--name", "m", "--version", "1", "--config", str(p)], capfd)
     assert code == 2 and "unknown key" in text and "format" in text
+
+
+def test_scale_flag_on_a_model_with_a_rescaling_layer_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A user passes --scale 1/255 for a Keras model that divides by 255 itself: the car would feed
+    it pixels scaled twice, and parity (same inputs on both sides) cannot see that. Exit 2, nothing written."""
+    import keras
+
+    inp = keras.Input((24, 32, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0, name="to_unit")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, [keras.layers.Dense(1, activation="tanh", name="steering")(x),
+                              keras.layers.Dense(1, activation="sigmoid", name="throttle")(x)])
+    uri = register(tmp_path, model, tags={"edge.preprocess": json.dumps({"width": 32, "height": 24})})
+    base = ["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"), "--formats", "onnx",
+            "--no-log", "--n-samples", "4"]
+    code, text = run([*base, "--scale", "0.00392156862745098"], capfd)
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "'to_unit'" in errors[0] and "twice" in errors[0], text[-1500:]
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").rglob("*"))
+    code, text = run(base, capfd)  # without the flag: raw pixels in, built
+    assert code == 0, text[-1500:]
+    pre = load_manifest(tmp_path / "b" / "m" / "v1").inputs[0].preprocess
+    assert pre is not None and pre.scale == 1.0 and pre.model_rescales

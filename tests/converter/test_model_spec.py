@@ -43,3 +43,19 @@ def test_one_channel_model_defaults_to_gray_and_refuses_rgb() -> None:
         resolve_preprocess({}, {"color": "RGB"}, (120, 160), False, channels=1)
     with pytest.raises(ConverterError, match="--color RGB"):
         resolve_preprocess({}, {"color": "GRAY"}, (120, 160), False, channels=3)
+
+
+def test_a_scale_on_top_of_the_models_rescaling_layer_is_refused_naming_where_it_came_from() -> None:
+    with pytest.raises(ConverterError, match=r"layer 'rescaling'.*--scale.*twice.*drop that scale"):
+        resolve_preprocess({}, {"scale": 1 / 255}, (120, 160), True, pixel_rescaler="rescaling")
+    tag = {"edge.preprocess": json.dumps({"width": 160, "height": 120, "scale": 1 / 255})}
+    with pytest.raises(ConverterError, match=r"tag edge\.preprocess scales them too"):
+        resolve_preprocess(tag, {}, (120, 160), True, pixel_rescaler="rescaling")
+    spec, _ = resolve_preprocess({}, {"scale": 1.0}, (120, 160), True, pixel_rescaler="rescaling")
+    assert spec.scale == 1.0 and spec.model_rescales
+
+
+def test_a_scale_before_a_normalization_layer_stays_allowed() -> None:
+    # A Normalization layer may have been adapted on pixels already scaled to [0, 1]: no rescaler named.
+    spec, _ = resolve_preprocess({}, {"scale": 1 / 255}, (120, 160), True, pixel_rescaler=None)
+    assert spec.scale == pytest.approx(1 / 255)
