@@ -168,6 +168,10 @@ def load_manifest(bundle_dir: str | Path) -> Manifest:
     """Read and validate ``bundle_dir/manifest.json``; :class:`BundleError` with the fix otherwise."""
     path = Path(bundle_dir) / MANIFEST_NAME
     if not path.is_file():
+        # builds/<model>/ holds one bundle per version: name them rather than only say "not found".
+        inside = sorted(str(p.parent) for p in Path(bundle_dir).glob(f"*/{MANIFEST_NAME}"))[:5]
+        if inside:
+            raise BundleError(f"{path} not found: {bundle_dir} holds bundles, pass one of: {', '.join(inside)}")
         raise BundleError(f"{path} not found: is {bundle_dir} a bundle made by convert-model?")
     try:
         data = json.loads(path.read_text())

@@ -283,6 +283,17 @@ def test_load_manifest_errors_say_what_to_do(tmp_path: Path) -> None:
     assert load_manifest(str(tmp_path)).to_dict() == FULL
 
 
+def test_a_model_folder_of_bundles_names_the_versions_in_it(tmp_path: Path) -> None:
+    """``--bundle builds/pilot`` instead of ``builds/pilot/v3``: the error lists the bundles inside."""
+    for v in ("v1", "v3"):
+        (tmp_path / v).mkdir()
+        (tmp_path / v / "manifest.json").write_text(json.dumps(FULL))
+    (tmp_path / "notes").mkdir()
+    with refused(f"{tmp_path / 'manifest.json'} not found: {tmp_path} holds bundles, pass one of: "
+                 f"{tmp_path / 'v1'}, {tmp_path / 'v3'}"):
+        load_manifest(tmp_path)
+
+
 def test_verified_path_checks_presence_and_sha256(tmp_path: Path) -> None:
     data = b"model bytes" * 1000
     (tmp_path / "model.onnx").write_bytes(data)
