@@ -106,6 +106,10 @@ def _request(args: argparse.Namespace) -> Any:
         raise ConverterError(f"--calibration {args.calibration}: not a directory (make one with rc-calibrate)")
     if args.samples is not None and not args.samples.exists():
         raise ConverterError(f"--samples {args.samples}: no such file or folder")
+    named_int8 = [f for f in fmts if formats.get(f).needs_calibration] if explicit and args.formats != "all" else []
+    if named_int8 and args.calibration is None:  # asked for by name: bad usage, refused before any work
+        raise ConverterError(f"--formats {','.join(named_int8)} calibrate on real frames: pass --calibration DIR "
+                             "(make one with rc-calibrate)")
     return ConvertRequest(
         formats=fmts,
         explicit_formats=explicit,

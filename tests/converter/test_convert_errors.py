@@ -59,6 +59,18 @@ def test_bad_formats_and_tolerance(capfd: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "FORMAT=NUMBER" in text
 
 
+
+def test_int8_named_without_a_calibration_set_is_refused_before_any_work(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # No registry at this URI: the refusal comes first, from the flags alone.
+    uri = f"sqlite:///{tmp_path / 'none.db'}"
+    code, text = run(["--name", "m", "--version", "1", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
+                      "--formats", "onnx,onnx-int8,tflite-int8"], capfd)
+    assert code == 2 and "--formats tflite-int8,onnx-int8 calibrate on real frames: pass --calibration DIR" in text
+    assert not (tmp_path / "b").exists() and not (tmp_path / "none.db").exists()
+
+
 def _truncated_keras(tmp: Path) -> bytes:
     """The first half of a real .keras file (a copy cut short in transfer)."""
     import keras
