@@ -20,6 +20,25 @@ from typing import Any
 
 import pytest
 
+# What the environment said before any test module was imported (see pytest_collection_finish).
+_LEGACY_KERAS_AT_START = os.environ.get("TF_USE_LEGACY_KERAS")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail fast when collecting a test module switched tf.keras to tf_keras for the whole run.
+
+    Importing onnx2tf sets ``TF_USE_LEGACY_KERAS=1`` in this process; every later ``tf.keras``
+    (MLflow's tensorflow flavor among them) is then tf_keras, and Keras 3 models are refused as an
+    "Unknown model type" in tests far away from the import. onnx2tf runs in a child process only.
+    """
+    now = os.environ.get("TF_USE_LEGACY_KERAS")
+    if now != _LEGACY_KERAS_AT_START:
+        raise pytest.UsageError(
+            f"a test module set TF_USE_LEGACY_KERAS={now!r} while being collected (importing onnx2tf does): "
+            "check for it with importlib.util.find_spec instead of importing it"
+        )
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Fail fast against dead servers in tests (production keeps MLflow's defaults).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -4,12 +4,16 @@ work with the network unreachable and give ONNX Runtime's outputs, by name."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("onnx2tf", reason="onnx2tf is not installed (the torch extra; see README)")
+# Looked up, never imported here: importing onnx2tf sets TF_USE_LEGACY_KERAS=1 for the whole
+# process, and every later tf.keras (MLflow's tensorflow flavor among them) would be tf_keras.
+if importlib.util.find_spec("onnx2tf") is None:
+    pytest.skip("onnx2tf is not installed (the torch extra; see README)", allow_module_level=True)
 
 import onnx
 from onnx import TensorProto, helper, numpy_helper
