@@ -28,6 +28,7 @@ from typing import Any
 
 from converter.errors import ConverterError
 from runtime import formats
+from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,7 +50,7 @@ class ConvertSection:
     output: str = "builds"
     opset: int = 17
     samples: int = 64
-    trt_workspace_mb: int = 1024
+    trt_workspace_mb: int = DEFAULT_WORKSPACE_MB
 
 
 @dataclass

@@ -10,6 +10,7 @@ import numpy as np
 
 from runtime.formats import Format
 from runtime.manifest import Manifest, TensorIO
+from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 
 
 class BuildError(RuntimeError):
@@ -34,7 +35,7 @@ class SourceModel(Protocol):
 @dataclass
 class BuildOptions:
     opset: int = 17
-    trt_workspace_mb: int = 1024
+    trt_workspace_mb: int = DEFAULT_WORKSPACE_MB
     trt_cache_dir: Path | None = None  # timing cache + calibration caches (None: next to the bundle)
 
 

@@ -15,7 +15,13 @@ from runtime.backends.base import Backend, BackendUnavailable
 from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, verified_path
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
-from runtime.tensorrt.engine_cache import EngineCache, EngineKey, EngineLoadError, default_cache_dir
+from runtime.tensorrt.engine_cache import (
+    DEFAULT_WORKSPACE_MB,
+    EngineCache,
+    EngineKey,
+    EngineLoadError,
+    default_cache_dir,
+)
 from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
 from runtime.tensorrt.runner import EngineRunner
 from runtime.tensorrt.shapes import engine_input_shapes
@@ -123,7 +129,7 @@ class TensorRTBackend(Backend):
         fmt: str,
         cache_dir: str | Path | None = None,
         device_id: int = 0,
-        workspace_mb: int = 1024,
+        workspace_mb: int = DEFAULT_WORKSPACE_MB,
         **opts: Any,
     ) -> TensorRTBackend:
         """The bundle's engine for this TensorRT + GPU, else one built from its ONNX into the cache.

@@ -16,6 +16,7 @@ from typing import Any
 from runtime.atomic import atomic_write_bytes
 from runtime.manifest import sha256_file
 from runtime.tensorrt import api_common
+from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 from runtime.tensorrt.gpu import GpuInfo, detect_gpu
 from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator
@@ -58,7 +59,7 @@ def build_engine(
     onnx_path: str | Path,
     precision: str,
     engine_path: str | Path,
-    workspace_mb: int = 1024,
+    workspace_mb: int = DEFAULT_WORKSPACE_MB,
     timing_cache_path: str | Path | None = None,
     calibrator: Any = None,
     *,

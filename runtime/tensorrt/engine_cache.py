@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CACHE_ENV = "RC_TRT_CACHE_DIR"
-DEFAULT_WORKSPACE_MB = 1024
+DEFAULT_WORKSPACE_MB = 1024  # the builder's workspace limit (MiB) unless configured: one default for all
 
 
 class EngineLoadError(RuntimeError):
