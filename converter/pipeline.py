@@ -234,9 +234,8 @@ def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found:
             f"no model input takes the camera image (inputs: {', '.join(f'{n} {list(s)}' for n, s in shapes.items())}); "
             "pass --inputs NAME=image for the image input"
         )
-    rescaler = getattr(source, "input_rescaling_layer", None)
     spec, origin = resolve_preprocess(ref.tags, req.preprocess_overrides, cam[0], source.rescales_inside(), cam[1],
-                                      pixel_rescaler=rescaler() if rescaler is not None else None)
+                                      pixel_rescaler=source.input_rescaling_layer())
     inputs = resolve_inputs(shapes, ref.tags, cli_inputs, spec, layout)
     probe = source.predict({i.name: np.zeros(i.shape, np.float32) for i in inputs})
     out_shapes = {n: (1, *probe[n].shape[1:]) for n in source.output_names}

@@ -6,7 +6,8 @@ file is, never by MLflow's flavor metadata. Every source offers:
 - ``input_names`` / ``input_shapes`` ({name: shape with the batch first, ``None`` where open});
 - ``output_names``;
 - ``predict(feeds)``: {input name: (N, ...) float32} -> {output name: (N, ...) float32};
-- ``rescales_inside()``: the model normalises pixels itself;
+- ``rescales_inside()``: the model normalises pixels itself; ``input_rescaling_layer()``: the name
+  of its layer that scales raw 0..255 pixels, if it has one (a flag scaling them too is refused);
 - ``export_saved_model(dest, shapes)`` for TensorFlow sources.
 """
 
@@ -37,6 +38,8 @@ class SourceModel(Protocol):
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def rescales_inside(self) -> bool: ...
+
+    def input_rescaling_layer(self) -> str | None: ...
 
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path: ...
 

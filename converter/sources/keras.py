@@ -100,6 +100,14 @@ def lambda_layers_in_config(config: Any) -> list[str]:
     return found
 
 
+def leading_pixel_rescaler(layers: Any) -> str | None:
+    """The name of a layer among the first four that scales raw 0..255 pixels (``Rescaling``, or a
+    replacement for a Lambda that declares ``rescales_pixels = True``), else None. ``Normalization``
+    is not one: it may have been adapted on pixels already scaled."""
+    return next((ly.name for ly in list(layers)[:4]
+                 if type(ly).__name__ == "Rescaling" or getattr(ly, "rescales_pixels", False)), None)
+
+
 class KerasSource:
     """A loaded Keras model, Functional, Sequential or subclassed-and-saved, with any number of inputs."""
 
@@ -125,9 +133,8 @@ class KerasSource:
         return any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in self.model.layers[:4])
 
     def input_rescaling_layer(self) -> str | None:
-        """The name of a leading ``Rescaling`` layer (the model takes raw 0..255 pixels), else None.
-        A ``Normalization`` layer is not named: it may have been adapted on pixels already scaled."""
-        return next((layer.name for layer in self.model.layers[:4] if type(layer).__name__ == "Rescaling"), None)
+        """See :func:`leading_pixel_rescaler`."""
+        return leading_pixel_rescaler(self.model.layers)
 
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         """One SavedModel whose serving signature takes the inputs by name and returns a dict keyed

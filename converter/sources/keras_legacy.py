@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from converter.errors import ModelLoadError
+from converter.sources.keras import leading_pixel_rescaler
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,10 @@ class TfKerasSource:
             type(layer).__name__ in ("Rescaling", "Normalization") or getattr(layer, "rescales_pixels", False)
             for layer in self.model.layers[:4]
         )
+
+    def input_rescaling_layer(self) -> str | None:
+        """See :func:`converter.sources.keras.leading_pixel_rescaler`."""
+        return leading_pixel_rescaler(self.model.layers)
 
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         """A SavedModel whose serving signature takes the inputs by name and returns a dict keyed by

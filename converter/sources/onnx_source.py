@@ -117,6 +117,9 @@ class OnnxSource:
     def rescales_inside(self) -> bool:
         return False
 
+    def input_rescaling_layer(self) -> str | None:
+        return None
+
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         raise ModelLoadError("an ONNX model has no SavedModel; its TFLite builds are made from the ONNX")
 

@@ -41,6 +41,9 @@ class SavedModelSource:
     def rescales_inside(self) -> bool:
         return False  # unknowable from a graph without guessing; tags or flags must say
 
+    def input_rescaling_layer(self) -> str | None:
+        return None
+
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         """The SavedModel itself (converters only read it). Its signature's shapes are what they
         are: open dimensions cannot be fixed here, so the converter refuses them earlier."""

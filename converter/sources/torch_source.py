@@ -132,6 +132,9 @@ class TorchSource:
     def rescales_inside(self) -> bool:
         return False  # unknowable from a module; the edge.preprocess tag or flags say
 
+    def input_rescaling_layer(self) -> str | None:
+        return None
+
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
         raise ModelLoadError("a PyTorch model has no SavedModel; its TFLite builds are made from its ONNX")
 

@@ -54,6 +54,11 @@ def test_keras2_lambda_pilot_named_then_converted(tmp_path: Path, capfd: pytest.
     assert "Traceback" not in text
     assert not (tmp_path / "b").exists()  # not even an empty builds/pilot/
 
+    # The stand-in scales raw pixels itself: a --scale on top would scale them twice.
+    code, text = run([*argv, "--custom-objects", "tests.converter.legacy_layers:LAMBDA", "--scale", "0.00392"], capfd)
+    assert code == 2 and "rescales pixels itself (layer 'normalize')" in text and "drop that scale" in text, text
+    assert not (tmp_path / "b").exists()
+
     code, text = run([*argv, "--custom-objects", "tests.converter.legacy_layers:LAMBDA"], capfd)
     assert code == 0, text[-3000:]
     bundle = tmp_path / "b" / "pilot" / "v1"
