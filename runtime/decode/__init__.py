@@ -59,7 +59,7 @@ class OutputDecoders:
 
     def __init__(self, outputs: Iterable[OutputSpec]) -> None:
         self.items = [(o.name, o.meaning, decoder_for(o.decode, o.shape, o.name))
-                      for o in outputs if o.meaning != "other"]
+                      for o in outputs if o.is_command]
 
     @property
     def meanings(self) -> list[str]:

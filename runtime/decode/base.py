@@ -61,3 +61,17 @@ class Decoder(ABC):
 def size_of(shape: tuple[int, ...]) -> int:
     """Values per sample: the product of every dimension after the batch."""
     return int(np.prod([abs(d) for d in shape[1:]]))  # () and (N,) -> the empty product, 1
+
+
+def require_vector(kind: str, shape: tuple[int, ...], output: str) -> int:
+    """The value count of a (1, N) output with 1 <= N <= MAX_VECTOR_VALUES; :class:`DecodeError` naming
+    what the output looks like (a map, a head, class scores) and its decoder otherwise."""
+    from runtime.perception.kinds import MAX_VECTOR_VALUES, looks_like
+
+    n = size_of(shape)
+    if len(shape) != 2 or n > MAX_VECTOR_VALUES:
+        raise DecodeError(
+            f"output {output!r} has shape {list(shape)}: decoder {kind} reads a vector (1, N) of at most "
+            f"{MAX_VECTOR_VALUES} values, never a map or a head; it looks like {looks_like(shape)}"
+        )
+    return n

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.decode.base import DecodeError, Decoder, size_of
+from runtime.decode.base import DecodeError, Decoder, require_vector
 
 METHODS = ("argmax", "expectation")
 
@@ -59,12 +59,12 @@ class BinsDecoder(Decoder):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> BinsDecoder:
-        """Checked against ``shape``: ``bins`` (default: the output's value count) must equal it and be
+        """Checked against ``shape``: a vector (1, N) (never a map or a head), ``bins`` (default: the output's value count) must equal it and be
         >= 2, ``range`` two different finite values, ``method`` argmax or expectation; :class:`DecodeError`
         naming the output otherwise.
         """
         cls._check_keys(d, output)
-        n = size_of(shape)
+        n = require_vector(cls.kind, shape, output)
         bins = int(d.get("bins", n))
         if bins != n or bins < 2:
             raise DecodeError(f"output {output!r}: decoder bins says {bins} bins, the output has {n} values "

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from runtime.decode.base import DecodeError, Decoder, size_of
+from runtime.decode.base import DecodeError, Decoder, require_vector
 
 
 class ComponentDecoder(Decoder):
-    """Element ``index`` (0-based, over the flattened values after the batch) of a vector output."""
+    """Element ``index`` (0-based) of a vector output (1, N)."""
 
     kind = "component"
     KEYS = frozenset({"index"})
@@ -22,7 +22,7 @@ class ComponentDecoder(Decoder):
         self.index = index
 
     def raw_value(self, y: np.ndarray) -> float:
-        """``y`` (1, N) or any shape with N values: ``float(y.flat[index])``."""
+        """``y`` (1, N): ``float(y.flat[index])``."""
         return float(y.flat[self.index])
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,11 +31,12 @@ class ComponentDecoder(Decoder):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> ComponentDecoder:
-        """Needs ``index`` within the output's values; :class:`DecodeError` naming the output otherwise."""
+        """Needs a vector output, (1, N) with a few values (never a map or a head), and ``index`` within
+        its values; :class:`DecodeError` naming the output and what it looks like otherwise."""
         cls._check_keys(d, output)
         if "index" not in d:
             raise DecodeError(f"output {output!r}: decoder component needs an index")
-        index, n = int(d["index"]), size_of(shape)
+        index, n = int(d["index"]), require_vector(cls.kind, shape, output)
         if not 0 <= index < n:
             raise DecodeError(f"output {output!r}: component index {index} is outside its {n} values (shape {list(shape)})")
         return cls(index, float(d.get("gain", 1.0)), float(d.get("bias", 0.0)))

@@ -30,8 +30,14 @@ class ScalarDecoder(Decoder):
         cls._check_keys(d, output)
         n = size_of(shape)
         if n != 1:
-            raise DecodeError(
-                f"output {output!r} has shape {list(shape)} ({n} values), not a single value; say how to decode "
-                f"it: --outputs {output}=MEANING:bins:LO:HI (categorical) or {output}=MEANING:component:INDEX"
-            )
+            from runtime.perception.kinds import MAX_VECTOR_VALUES, looks_like
+
+            if len(shape) == 2 and n <= MAX_VECTOR_VALUES:
+                raise DecodeError(
+                    f"output {output!r} has shape {list(shape)} ({n} values), not a single value; say how to "
+                    f"decode it: --outputs {output}=MEANING:bins:LO:HI (categorical) or "
+                    f"{output}=MEANING:component:INDEX"
+                )
+            raise DecodeError(f"output {output!r} has shape {list(shape)} ({n} values), not a single value; it "
+                              f"looks like {looks_like(shape)}")
         return cls(float(d.get("gain", 1.0)), float(d.get("bias", 0.0)))

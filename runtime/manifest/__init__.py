@@ -27,12 +27,35 @@ from runtime.manifest.inputs import (
     InputSpec,
 )
 from runtime.manifest.integrity import sha256_file, verified_path
-from runtime.manifest.outputs import MEANINGS, OutputSpec
+from runtime.manifest.outputs import COMMAND_MEANINGS, MEANINGS, PERCEPTION_MEANINGS, OutputSpec
 from runtime.manifest.preprocess_spec import COLORS, PreprocessSpec
 
 __all__ = [
-    "BEHAVIOR", "COLORS", "IMAGE", "IMAGE_ROLES", "IMAGE_SEQUENCE", "IMU", "IMU_CHANNELS", "LAYOUTS",
-    "MANIFEST_NAME", "MEANINGS", "MEMORY", "ROLES", "SCHEMA_VERSION", "BuildEntry", "BundleError",
-    "InputSpec", "IntegrityError", "Manifest", "ModelInfo", "OutputSpec", "PreprocessSpec", "TensorIO",
-    "load_manifest", "sha256_file", "verified_path",
+    "BEHAVIOR",
+    "COLORS",
+    "COMMAND_MEANINGS",
+    "IMAGE",
+    "IMAGE_ROLES",
+    "IMAGE_SEQUENCE",
+    "IMU",
+    "IMU_CHANNELS",
+    "LAYOUTS",
+    "MANIFEST_NAME",
+    "MEANINGS",
+    "MEMORY",
+    "PERCEPTION_MEANINGS",
+    "ROLES",
+    "SCHEMA_VERSION",
+    "BuildEntry",
+    "BundleError",
+    "InputSpec",
+    "IntegrityError",
+    "Manifest",
+    "ModelInfo",
+    "OutputSpec",
+    "PreprocessSpec",
+    "TensorIO",
+    "load_manifest",
+    "sha256_file",
+    "verified_path",
 ]

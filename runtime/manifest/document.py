@@ -6,15 +6,23 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.manifest.builds import BuildEntry
 from runtime.manifest.errors import BundleError
 from runtime.manifest.inputs import IMAGE, InputSpec
-from runtime.manifest.outputs import OutputSpec
+from runtime.manifest.outputs import PERCEPTION_MEANINGS, OutputSpec
 from runtime.manifest.preprocess_spec import PreprocessSpec
 
-SCHEMA_VERSION = 2  # 2: several inputs with roles, outputs with decoders (1 is still read)
+# 2: several inputs with roles, outputs with decoders; 3: perception outputs (segmentation,
+# detection). A manifest is written with the lowest version that holds its content, so a driving
+# bundle stays readable by schema-2 runtimes and a perception bundle is refused by them with
+# "upgrade the runtime" rather than an unknown meaning. 1 and 2 are still read.
+SCHEMA_VERSION = 3
+
+if TYPE_CHECKING:
+    from runtime.perception import PerceptionDecoder
+PERCEPTION_SCHEMA = 3
 MANIFEST_NAME = "manifest.json"
 
 
@@ -62,6 +70,14 @@ class Manifest:
             if o.meaning != "other" and any(p[1] == o.meaning for p in seen):
                 raise BundleError(f"manifest: more than one output means {o.meaning}")
             seen.add((o.name, o.meaning))
+        self.schema_version = self.written_schema  # what this content is written as (see SCHEMA_VERSION)
+        listed = set(self.output_names())
+        for meaning in PERCEPTION_MEANINGS:
+            dec = self.perception_decoder(meaning)
+            missing = [n for n in (dec.reads if dec else ()) if n not in listed]
+            if missing:
+                raise BundleError(f"manifest: the {meaning} decoder reads outputs {missing}, which are not in "
+                                  f"outputs {sorted(listed)}; list them (meaning other)")
 
     @property
     def input(self) -> InputSpec:
@@ -105,8 +121,31 @@ class Manifest:
         return any(b.format == fmt for b in self.builds)
 
     def output_by_meaning(self, meaning: str) -> OutputSpec | None:
-        """The first output with ``meaning`` (``steering``, ``throttle``, ``other``), or None."""
+        """The first output with ``meaning`` (``steering``, ``throttle``, ``other``, ``segmentation``,
+        ``detection``), or None."""
         return next((o for o in self.outputs if o.meaning == meaning), None)
+
+    def perception_decoder(self, meaning: str) -> PerceptionDecoder | None:
+        """The decoder of the output meaning ``segmentation`` or ``detection``, or None."""
+        from runtime.perception import perception_decoder_for
+
+        o = self.output_by_meaning(meaning)
+        return perception_decoder_for(meaning, o.decode, o.shape, o.name) if o is not None else None
+
+    @property
+    def task(self) -> str:
+        """What the model does: ``driving`` (it has a steering output), else ``segmentation`` or
+        ``detection`` (a perception model: a lane-following pilot drives by the first, the safety
+        layer reads the second), else ``unknown``."""
+        for meaning in ("steering", *PERCEPTION_MEANINGS):
+            if self.output_by_meaning(meaning) is not None:
+                return "driving" if meaning == "steering" else meaning
+        return "unknown"
+
+    @property
+    def written_schema(self) -> int:
+        """The schema version ``manifest.json`` is written with: 3 with perception outputs, else 2."""
+        return PERCEPTION_SCHEMA if any(o.meaning in PERCEPTION_MEANINGS for o in self.outputs) else 2
 
     def to_dict(self) -> dict[str, Any]:
         """The whole manifest as ``manifest.json`` stores it (always the current schema)."""
@@ -146,7 +185,7 @@ class Manifest:
             else:  # schema 1: one camera input
                 inputs = [InputSpec.from_dict({**d["input"], "role": IMAGE})]
             return cls(
-                schema_version=SCHEMA_VERSION,  # what we write back; the content is schema 2 now
+                schema_version=SCHEMA_VERSION,  # replaced by written_schema: what the content needs
                 converter_version=str(d.get("converter_version", "?")),
                 created_at=str(d.get("created_at", "")),
                 model=ModelInfo(**d["model"]),

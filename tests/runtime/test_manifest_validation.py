@@ -175,7 +175,7 @@ def test_unknown_input_and_output_keys_name_the_entry() -> None:
 # --- OutputSpec ----------------------------------------------------------------------------------
 
 def test_output_meanings() -> None:
-    with refused("output 'angle': meaning 'speed' is not one of steering, throttle, other"):
+    with refused("output 'angle': meaning 'speed' is not one of steering, throttle, other, segmentation, detection"):
         OutputSpec("angle", (1, 1), "speed")
     # "other" is carried, never decoded: a (1, 15) tensor needs no decoder that fits it
     assert OutputSpec("aux", (1, 15), "other").decode == {"kind": "scalar"}
@@ -222,8 +222,8 @@ def test_manifest_defaults() -> None:
 
 
 def test_manifest_errors() -> None:
-    with refused("manifest schema_version 3 is newer than this runtime understands (2); upgrade the runtime"):
-        Manifest.from_dict({**FULL, "schema_version": 3})
+    with refused("manifest schema_version 4 is newer than this runtime understands (3); upgrade the runtime"):
+        Manifest.from_dict({**FULL, "schema_version": 4})
     with refused("manifest is missing 'model'"):
         Manifest.from_dict({k: v for k, v in FULL.items() if k != "model"})
     with pytest.raises(BundleError, match=r"^manifest is malformed: .*'flavor'"):
