@@ -6,7 +6,9 @@ One table, one module per kind (adding a decoder is one module and one test file
 - ``bins`` (:mod:`runtime.decode.bins`): a categorical (softmax) output over evenly spaced values,
   donkeycar's ``linear_unbin``;
 - ``component`` (:mod:`runtime.decode.component`): one element of a vector output, e.g. the x of
-  JetRacer's (x, y) target point.
+  JetRacer's (x, y) target point;
+- ``tanh`` (:mod:`runtime.decode.tanh`): one value squashed by tanh (a linear head trained against
+  tanh targets).
 
 Each takes an optional affine ``gain`` / ``bias`` (``value * gain + bias``) for outputs that are not
 yet a command. Each also reads its own fields of the converter's ``--outputs`` flag
@@ -25,6 +27,7 @@ from runtime.decode.base import DecodeError, Decoder
 from runtime.decode.bins import BinsDecoder
 from runtime.decode.component import ComponentDecoder
 from runtime.decode.scalar import ScalarDecoder
+from runtime.decode.tanh import TanhDecoder
 
 if TYPE_CHECKING:
     from runtime.manifest import OutputSpec
@@ -33,6 +36,7 @@ DECODERS: dict[str, type[Decoder]] = {
     "scalar": ScalarDecoder,
     "bins": BinsDecoder,
     "component": ComponentDecoder,
+    "tanh": TanhDecoder,
 }
 
 __all__ = ["DECODERS", "DecodeError", "Decoder", "OutputDecoders", "decode_from_flag", "decoder_for",
