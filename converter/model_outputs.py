@@ -152,14 +152,15 @@ def resolve_outputs(
             f"output mapping names {unknown}, but the model's outputs are {names}{why}; pass "
             f"--outputs {','.join(f'{n}=MEANING' for n in names)} or fix tag {OUTPUTS_TAG}"
         )
-    wants = _with_companions([_completed(w, shapes, ctx) for w in wants], names)
-    rest = [n for n in names if n not in {w.name for w in wants}]
-    wants = _with_companions(wants + [_completed(w, shapes, ctx) for w in recognise(rest, shapes, ctx)], names)
-    mentioned = {w.name for w in wants}
+    given = _with_companions([_completed(w, shapes, ctx) for w in wants], names)
+    specs = [_spec(w, shapes[w.name]) for w in given]  # what the flag or tag says is checked first
+    rest = [n for n in names if n not in {w.name for w in given}]
+    found = _with_companions([_completed(w, shapes, ctx) for w in recognise(rest, shapes, ctx, given)], rest)
+    mentioned = {w.name for w in given + found}
     for name in names:
         if name not in mentioned:
-            wants.extend(_recognise(name, shapes[name], names, acts.get(name)))
-    specs = [_spec(w, shapes[w.name]) for w in wants]
+            found.extend(_recognise(name, shapes[name], names, acts.get(name)))
+    specs += [_spec(w, shapes[w.name]) for w in found]
     meanings = [s.meaning for s in specs if s.meaning != "other"]
     if "steering" not in meanings and not set(meanings) & set(PERCEPTION_MEANINGS):
         have = ", ".join(f"{n} {list(shapes[n])}" for n in names)

@@ -40,18 +40,24 @@ def _show(shapes: Shapes, names: Sequence[str]) -> str:
     return ", ".join(f"{n} {list(shapes[n])}" for n in names)
 
 
-def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext) -> list[Want]:
+def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext, given: Sequence[Want] = ()) -> list[Want]:
     """Wants for the perception outputs among ``names`` (and ``other`` for their companions: ``aux``
     maps, scores and labels), decode dicts partial (see :func:`complete`); [] when there are none.
 
-    With ``ctx.task`` segmentation or detection and no output of that kind, ConverterError naming the
-    shapes a model of that task gives and the flag to pass.
+    ``given`` are the wants the flag or tag already made: when one of them has the task's meaning the
+    task is done. With ``ctx.task`` segmentation or detection, no flag or tag, and no output of that
+    kind, ConverterError naming the shapes a model of that task gives and the flag to pass.
     """
+    if any(w.meaning == SEGMENTATION for w in given):  # torchvision's aux map beside it is carried
+        return [Want(n, "other") for n in names if len(shapes[n]) == 4 and n.lower().startswith("aux")]
     task = ctx.task if ctx.task in TASKS else None
+    if task is not None and any(w.meaning == task for w in given):
+        task = None
+    strict = not given
     seg = _segmentation_candidate(names, shapes)
     boxes = _boxes_candidate(names, shapes)
     yolo = _yolo_candidate(names, shapes)
-    if task == SEGMENTATION:
+    if task == SEGMENTATION and (seg is not None or strict):
         if seg is None:
             raise ConverterError(
                 f"the run says task_type=segmentation, but no output is one class-score map (1, K, H, W) or (1, H, W, K) "
@@ -59,7 +65,7 @@ def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext) -> list[
                 "--drivable ... for the map"
             )
         return seg
-    if task == DETECTION:
+    if task == DETECTION and (boxes is not None or yolo is not None or strict):
         if boxes is not None:
             return boxes
         if yolo is not None:

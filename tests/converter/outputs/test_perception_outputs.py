@@ -130,6 +130,15 @@ def test_what_only_the_user_can_say_is_refused_naming_the_flag(shapes: dict, ctx
     assert "\n" not in str(e.value)
 
 
+def test_flags_come_first_and_the_run_fills_in_the_rest() -> None:
+    ctx = PerceptionContext(classes=("bg", "road"), task="segmentation")
+    with pytest.raises(ConverterError, match=r"^output 'out' has shape \[1, 2, 240, 320\]: decoder component reads a "
+                                             "vector"):
+        _specs(SEG, ctx, "out=steering:component:0")  # the flag's own refusal, not the task's
+    assert _specs(SEG, ctx, "out=segmentation:drivable=bg")["aux"].meaning == "other"
+    assert _specs(SEG, ctx, "aux=other")["out"].meaning == "segmentation"
+
+
 def test_flags_and_tags_say_what_the_shapes_cannot() -> None:
     ctx = PerceptionContext(classes=("bg", "road"))
     got = _specs({"m": (1, 2, 24, 2)}, ctx, "m=segmentation:layout=NHWC:drivable=bg")
