@@ -72,7 +72,14 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "opset": req.options.opset,
         # Only when given, so keys of earlier bundles stay valid.
         **({"model_file": req.model_file} if req.model_file else {}),
+        **({"perception": perception} if (perception := _perception_flags(req)) else {}),
     }
+
+
+def _perception_flags(req: Any) -> dict[str, Any]:
+    """The perception flags given (--classes, --drivable, thresholds), for the key."""
+    names = ("classes", "drivable", "score_threshold", "iou_threshold")
+    return {n: getattr(req, n) for n in names if getattr(req, n, None) is not None}
 
 
 def calibration_id(path: Path | None) -> str | None:

@@ -41,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="bundle root (default: builds/); bundles go to <root>/<name>/v<version>")
     add_preprocess_flags(p.add_argument_group("preprocessing (override the version's edge.preprocess tag)"))
     p.add_argument("--outputs", help="output meanings and decoders, e.g. out0=steering,out1=throttle or "
-                   "angle_out=steering:bins:-1:1 or xy=steering:component:0:1.0:0.0 (else edge.outputs tag)")
+                   "angle_out=steering:bins:-1:1 or xy=steering:component:0:1.0:0.0; perception: "
+                   "out=segmentation[:layout=NCHW], boxes=detection:boxes[:scores=S][:labels=L], "
+                   "output0=detection:yolo (else edge.outputs tag)")
+    p.add_argument("--classes", metavar="A,B,...",
+                   help="class names of a segmentation or detection model, in class-id order, e.g. "
+                        "background,road (else tag edge.classes, else the model's own)")
+    p.add_argument("--drivable", metavar="A[,B]",
+                   help="the segmentation classes the car may drive on (else tag edge.drivable, else the one class "
+                        "named like road/drivable/lane/floor)")
+    p.add_argument("--score-threshold", type=float, help="detections: the score a detection needs (default 0.5)")
+    p.add_argument("--iou-threshold", type=float, help="detections: the overlap above which NMS drops a box "
+                   "(default 0.45)")
     p.add_argument("--inputs", help="input roles, e.g. imu_in=imu,seq=image_sequence,b=behavior:labels=left|right "
                    "(roles: image, image_sequence, memory, imu, behavior; else edge.inputs tag)")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
@@ -74,6 +85,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def _request(args: argparse.Namespace) -> Any:
     from converter.builders.base import BuildOptions
+    from converter.class_names import parse_names, thresholds
     from converter.config import load_config
     from converter.model_inputs import parse_inputs
     from converter.model_outputs import parse_outputs
@@ -92,6 +104,11 @@ def _request(args: argparse.Namespace) -> Any:
     pre = preprocess_overrides(args)
     parse_outputs(args.outputs)  # refuse a malformed flag before touching the registry
     parse_inputs(args.inputs)
+    parse_names(args.classes, "--classes")
+    parse_names(args.drivable, "--drivable")
+    score = args.score_threshold if args.score_threshold is not None else cfg.convert.score_threshold
+    iou = args.iou_threshold if args.iou_threshold is not None else cfg.convert.iou_threshold
+    thresholds(score, iou)
     tol = dict(cfg.tolerance)
     for item in args.tolerance:
         fmt, sep, val = item.partition("=")
@@ -121,6 +138,10 @@ def _request(args: argparse.Namespace) -> Any:
         output_root=args.output or Path(cfg.convert.output),
         preprocess_overrides=pre,
         outputs=args.outputs or "",
+        classes=args.classes,
+        drivable=args.drivable,
+        score_threshold=score,
+        iou_threshold=iou,
         inputs=args.inputs or "",
         custom_objects=args.custom_objects,
         model_file=args.model_file,

@@ -11,6 +11,8 @@ Example (``rc-edge.toml``)::
     output = "builds"
     opset = 17
     samples = 64
+    score_threshold = 0.5   # detection models: the score a detection needs; NMS overlap limit
+    iou_threshold = 0.45
 
     [tolerance]          # max abs error per format, overriding the formats table
     tflite-fp16 = 0.02
@@ -51,6 +53,8 @@ class ConvertSection:
     opset: int = 17
     samples: int = 64
     trt_workspace_mb: int = DEFAULT_WORKSPACE_MB
+    score_threshold: float | None = None  # detections kept above this score (default 0.5)
+    iou_threshold: float | None = None  # overlap above which NMS drops a box (default 0.45)
 
 
 @dataclass

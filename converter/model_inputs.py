@@ -4,6 +4,8 @@ Roles come from, in order: the ``--inputs`` flag, the version's ``edge.inputs`` 
 donkeycar's own input names (``img_in``, ``imu_in``, ``mem_in``, ``behavior_in``; see
 donkeycar/parts/keras.py), then "a model with one rank-4 input takes the camera image". Anything
 else is refused naming the input and the flag: the runtime must know what to feed every input.
+The car has one camera: a model with two image inputs (a stereo pair) is refused, whatever the
+flags say (:func:`check_one_camera`).
 
 Syntax, flag and tag alike: ``NAME=ROLE`` entries separated by commas, with optional
 ``:key=value`` parts (``labels=a|b``, ``order=ax|ay|...``, ``layout=NCHW``), or a JSON object
@@ -68,6 +70,23 @@ def parse_inputs(text: str | None, where: str = "--inputs") -> dict[str, dict[st
     return out
 
 
+def check_one_camera(shapes: dict[str, tuple[int | None, ...]], tags: dict[str, str],
+                     cli: dict[str, dict[str, Any]]) -> None:
+    """ConverterError (one line) when more than one input takes camera frames: inputs given the role
+    ``image``/``image_sequence`` by the flag or tag, and every input of rank 4 or 5 (no other role
+    has that rank). The car has one camera, and feeding one frame to both eyes of a stereo model is
+    a wrong car, not a fix."""
+    given = parse_inputs(tags.get(INPUTS_TAG), f"tag {INPUTS_TAG}") if not cli else dict(cli)
+    cams = [n for n, shape in shapes.items()
+            if (given.get(n) or {}).get("role") in (IMAGE, IMAGE_SEQUENCE) or len(shape) in (4, 5)]
+    if len(cams) > 1:
+        have = ", ".join(f"{n} {_show(shapes[n])}" for n in cams)
+        raise ConverterError(
+            f"{len(cams)} inputs take a camera image ({have}), but this car has one camera and would feed the same "
+            "frame to each; convert a model with one image input (a stereo or multi-camera model cannot drive it)"
+        )
+
+
 def resolve_inputs(
     shapes: dict[str, tuple[int | None, ...]],
     tags: dict[str, str],
@@ -82,6 +101,7 @@ def resolve_inputs(
     """
     given = parse_inputs(tags.get(INPUTS_TAG), f"tag {INPUTS_TAG}") if not cli else {}
     given.update(cli)
+    check_one_camera(shapes, tags, cli)
     unknown = set(given) - set(shapes)
     if unknown:
         raise ConverterError(f"--inputs/{INPUTS_TAG} name {sorted(unknown)}, but the model's inputs are {list(shapes)}")

@@ -16,8 +16,9 @@ from converter.builders.base import BuildOptions
 from converter.builders.from_onnx import has_onnx_graph
 from converter.bundle import Staging, bundle_dir_for, cached_manifest
 from converter.cache import bundle_inputs, cache_key, format_key, reusable_manifest
+from converter.class_names import perception_context
 from converter.errors import ConverterError
-from converter.model_inputs import image_hw, parse_inputs, resolve_inputs
+from converter.model_inputs import check_one_camera, image_hw, parse_inputs, resolve_inputs
 from converter.model_outputs import parse_outputs, resolve_outputs
 from converter.model_spec import resolve_preprocess
 from converter.reference import REFERENCE_FILE, Reference, frames_from_path, synthetic_drive, vector_inputs
@@ -50,6 +51,10 @@ class ConvertRequest:
     output_root: Path = Path("builds")
     preprocess_overrides: dict[str, Any] = field(default_factory=dict)
     outputs: str = ""  # the --outputs flag's text (converter.model_outputs syntax)
+    classes: str | None = None  # --classes a,b,c (perception outputs' class names; else tag edge.classes)
+    drivable: str | None = None  # --drivable a[,b] (segmentation; else tag edge.drivable, else a road-like name)
+    score_threshold: float | None = None  # --score-threshold (detections; default 0.5)
+    iou_threshold: float | None = None  # --iou-threshold (detections' NMS; default 0.45)
     inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
     custom_objects: list[str] = field(default_factory=list)
     model_file: str | None = None  # which model file in the version's artifacts, when they hold several
@@ -228,6 +233,7 @@ def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found:
     shapes = source.input_shapes
     cli_inputs = parse_inputs(req.inputs)
     layout = getattr(source, "default_layout", "NHWC")
+    check_one_camera(shapes, ref.tags, cli_inputs)
     cam = image_hw(shapes, ref.tags, cli_inputs, layout)
     if cam is None:
         raise ConverterError(
@@ -239,7 +245,8 @@ def _new_manifest(req: ConvertRequest, ref: ModelVersionRef, source: Any, found:
     inputs = resolve_inputs(shapes, ref.tags, cli_inputs, spec, layout)
     probe = source.predict({i.name: np.zeros(i.shape, np.float32) for i in inputs})
     out_shapes = {n: (1, *probe[n].shape[1:]) for n in source.output_names}
-    outputs = resolve_outputs(out_shapes, ref.tags, parse_outputs(req.outputs), getattr(source, "output_activations", None))
+    context = perception_context(req, ref.tags, ref.params, source, next(i for i in inputs if i.is_image))
+    outputs = resolve_outputs(out_shapes, ref.tags, parse_outputs(req.outputs), context.activations, context)
     return Manifest(
         model=ModelInfo(ref.name, ref.version, ref.run_id, ref.source, f"{found.kind}:{found.path.name}"),
         inputs=inputs,

@@ -12,7 +12,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,12 +27,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ModelVersionRef:
+    """A resolved registry version: its tags, and the params of the run (and LoggedModel) it came
+    from (e.g. the seed team's ``task_type``), read only; ``params`` is empty when there is no run."""
+
     name: str
     version: str
     run_id: str | None
     source: str
     tags: dict[str, str]
     aliases: tuple[str, ...]
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -236,7 +240,27 @@ class Registry:
             source=mv.source or "",
             tags=dict(mv.tags or {}),
             aliases=tuple(getattr(mv, "aliases", ()) or ()),
+            params=self._source_params(mv.run_id or None, mv.source or ""),
         )
+
+    def _source_params(self, run_id: str | None, source: str) -> dict[str, str]:
+        """The params of the version's LoggedModel (``models:/m-...``) and of its source run (the run's
+        win), read only. Enrichment, never a reason to fail: a run deleted or unreadable gives what
+        was read so far, with a warning (the flags can say what the params would have)."""
+        params: dict[str, str] = {}
+        try:
+            if source.startswith("models:/m-"):
+                logged = self.client.get_logged_model(source.removeprefix("models:/").split("/")[0])
+                params.update({str(k): str(v) for k, v in (logged.params or {}).items()})
+                run_id = run_id or logged.source_run_id
+            if run_id:
+                run = self._call("reading the run's params", lambda: self.client.get_run(run_id))
+                params.update({str(k): str(v) for k, v in run.data.params.items()})
+        except Exception as e:  # e.g. READ on the model but not on its experiment (HTTP 403)
+            log.warning("could not read the params of the run behind this version (%s: %s); pass the flags they "
+                        "would have set (e.g. --outputs for task_type)", type(e).__name__, str(e).splitlines()[0] if
+                        str(e) else "")
+        return params
 
     def _not_found(self, name: str, version: str | None, alias: str | None, e: Exception) -> RegistryError:
         what = f"version {version}" if version is not None else f"alias @{alias}"

@@ -6,11 +6,14 @@ One table, one module per kind (adding a decoder is one module and one test file
 - ``bins`` (:mod:`runtime.decode.bins`): a categorical (softmax) output over evenly spaced values,
   donkeycar's ``linear_unbin``;
 - ``component`` (:mod:`runtime.decode.component`): one element of a vector output, e.g. the x of
-  JetRacer's (x, y) target point.
+  JetRacer's (x, y) target point;
+- ``tanh`` (:mod:`runtime.decode.tanh`): one value squashed by tanh (a linear head trained against
+  tanh targets).
 
 Each takes an optional affine ``gain`` / ``bias`` (``value * gain + bias``) for outputs that are not
-yet a command. A decoder is checked against the output's shape when the manifest is read: a
-steering or throttle output is never guessed into a value (:class:`~runtime.manifest.BundleError`).
+yet a command. Each also reads its own fields of the converter's ``--outputs`` flag
+(``Decoder.from_flag``, grammar in ``Decoder.FLAG``; :func:`decode_from_flag`). A decoder is checked
+against the output's shape when the manifest is read: a steering or throttle output is never guessed into a value (:class:`~runtime.manifest.BundleError`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from runtime.decode.base import DecodeError, Decoder
 from runtime.decode.bins import BinsDecoder
 from runtime.decode.component import ComponentDecoder
 from runtime.decode.scalar import ScalarDecoder
+from runtime.decode.tanh import TanhDecoder
 
 if TYPE_CHECKING:
     from runtime.manifest import OutputSpec
@@ -32,9 +36,28 @@ DECODERS: dict[str, type[Decoder]] = {
     "scalar": ScalarDecoder,
     "bins": BinsDecoder,
     "component": ComponentDecoder,
+    "tanh": TanhDecoder,
 }
 
-__all__ = ["DECODERS", "DecodeError", "Decoder", "OutputDecoders", "decoder_for"]
+__all__ = ["DECODERS", "DecodeError", "Decoder", "OutputDecoders", "decode_from_flag", "decoder_for",
+           "flag_grammar"]
+
+
+def flag_grammar() -> str:
+    """Every decoder's ``--outputs`` spelling, e.g. ``scalar[:GAIN[:BIAS]], bins:LO:HI[...], ...``."""
+    return ", ".join(f"{kind}{cls.FLAG}" for kind, cls in DECODERS.items())
+
+
+def decode_from_flag(fields: list[str]) -> dict[str, Any]:
+    """``[KIND, ARG, ...]`` (the flag's fields after the meaning) -> that decoder's ``decode`` dict, read
+    by the decoder itself (:meth:`Decoder.from_flag`); :class:`DecodeError` naming the grammar for an
+    unknown kind or fields it cannot read. Not yet checked against a shape.
+    """
+    kind, args = fields[0], fields[1:]
+    cls = DECODERS.get(kind)
+    if cls is None:
+        raise DecodeError(f"unknown decoder {kind!r}; decoders are {flag_grammar()}")
+    return cls.from_flag(args)
 
 
 def decoder_for(decode: Mapping[str, Any], shape: tuple[int, ...], output: str = "?") -> Decoder:

@@ -23,6 +23,8 @@ class Decoder(ABC):
 
     kind: ClassVar[str]
     KEYS: ClassVar[frozenset[str]] = frozenset()
+    # The flag fields after the kind in ``--outputs NAME=MEANING:KIND...`` (for messages and docs).
+    FLAG: ClassVar[str] = "[:GAIN[:BIAS]]"
 
     def __init__(self, gain: float = 1.0, bias: float = 0.0) -> None:
         if not (math.isfinite(gain) and math.isfinite(bias)):
@@ -50,6 +52,32 @@ class Decoder(ABC):
     @abstractmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> Decoder:
         """Build from the manifest dict, checked against the output ``shape``; DecodeError otherwise."""
+
+    @classmethod
+    def from_flag(cls, args: list[str]) -> dict[str, Any]:
+        """The fields after the kind in ``--outputs NAME=MEANING:KIND:ARG...`` -> this decoder's
+        ``decode`` dict, not yet checked against a shape (:meth:`from_dict` does that). The default
+        reads ``[:GAIN[:BIAS]]``; :class:`DecodeError` naming :attr:`FLAG` when the fields do not fit.
+        """
+        return {"kind": cls.kind, **cls._affine_flag(args, 0)}
+
+    @classmethod
+    def _affine_flag(cls, args: list[str], start: int) -> dict[str, float]:
+        """``GAIN[:BIAS]`` from ``args[start:]`` (both optional), as floats; DecodeError otherwise."""
+        rest = args[start:]
+        if len(rest) > 2:
+            raise cls.flag_error(args)
+        try:
+            nums = [float(a) for a in rest]
+        except ValueError:
+            raise cls.flag_error(args) from None
+        return {"gain": nums[0] if nums else 1.0, "bias": nums[1] if len(nums) > 1 else 0.0}
+
+    @classmethod
+    def flag_error(cls, args: list[str]) -> DecodeError:
+        """The error for flag fields ``args`` this decoder cannot read, naming its grammar."""
+        given = ":".join([cls.kind, *args])
+        return DecodeError(f"cannot read decoder {given!r}; {cls.kind} takes {cls.kind}{cls.FLAG}")
 
     @classmethod
     def _check_keys(cls, d: dict[str, Any], output: str) -> None:

@@ -26,6 +26,7 @@ class BinsDecoder(Decoder):
 
     kind = "bins"
     KEYS = frozenset({"bins", "range", "method"})
+    FLAG = ":LO:HI[:argmax|expectation]"
 
     def __init__(self, bins: int, lo: float, hi: float, method: str = "argmax", gain: float = 1.0,
                  bias: float = 0.0) -> None:
@@ -56,6 +57,17 @@ class BinsDecoder(Decoder):
         """The manifest's ``decode`` dict: kind, bins, range [lo, hi], method, gain, bias."""
         return {"kind": self.kind, "bins": self.bins, "range": [self.lo, self.hi], "method": self.method,
                 **self._affine()}
+
+    @classmethod
+    def from_flag(cls, args: list[str]) -> dict[str, Any]:
+        """``LO:HI[:argmax|expectation]`` -> kind, range, method (the bin count comes from the shape)."""
+        if len(args) not in (2, 3) or (len(args) == 3 and args[2] not in METHODS):
+            raise cls.flag_error(args)
+        try:
+            lo, hi = float(args[0]), float(args[1])
+        except ValueError:
+            raise cls.flag_error(args) from None
+        return {"kind": cls.kind, "range": [lo, hi], "method": args[2] if len(args) == 3 else "argmax"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> BinsDecoder:

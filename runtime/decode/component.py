@@ -16,6 +16,7 @@ class ComponentDecoder(Decoder):
 
     kind = "component"
     KEYS = frozenset({"index"})
+    FLAG = ":INDEX[:GAIN[:BIAS]]"
 
     def __init__(self, index: int, gain: float = 1.0, bias: float = 0.0) -> None:
         super().__init__(gain, bias)
@@ -28,6 +29,17 @@ class ComponentDecoder(Decoder):
     def to_dict(self) -> dict[str, Any]:
         """The manifest's ``decode`` dict: kind, index, gain, bias."""
         return {"kind": self.kind, "index": self.index, **self._affine()}
+
+    @classmethod
+    def from_flag(cls, args: list[str]) -> dict[str, Any]:
+        """``INDEX[:GAIN[:BIAS]]`` -> kind, index, gain, bias."""
+        if not args:
+            raise cls.flag_error(args)
+        try:
+            index = int(args[0])
+        except ValueError:
+            raise cls.flag_error(args) from None
+        return {"kind": cls.kind, "index": index, **cls._affine_flag(args, 1)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> ComponentDecoder:

@@ -52,9 +52,39 @@ __all__ = [
     "SegmentationDecoder",
     "SegmentationResult",
     "YoloDecoder",
+    "kinds_of",
     "looks_like",
+    "perception_decode_from_flag",
     "perception_decoder_for",
 ]
+
+
+def kinds_of(meaning: str) -> list[str]:
+    """The decode kinds of ``meaning`` (``segmentation`` -> [segmentation]; ``detection`` -> [boxes, yolo])."""
+    return [k for k, c in PERCEPTION_DECODERS.items() if c.meaning == meaning]
+
+
+def perception_decode_from_flag(meaning: str, fields: list[str]) -> dict[str, Any] | None:
+    """The flag's fields after a perception ``meaning`` -> a partial ``decode`` dict, read by the kind's
+    decoder (:meth:`PerceptionDecoder.from_flag`): ``[KIND, key=value, ...]``, the kind left out
+    where the meaning has only one (``segmentation``). None when a meaning of several kinds gives no
+    fields (the converter tells the kind by the output's shape). PerceptionError naming the kinds
+    otherwise.
+    """
+    kinds = kinds_of(meaning)
+    if fields and fields[0] in PERCEPTION_DECODERS:
+        kind, args = fields[0], fields[1:]
+    elif len(kinds) == 1:
+        kind, args = kinds[0], fields
+    elif not fields:
+        return None
+    else:
+        raise PerceptionError(f"cannot read {':'.join([meaning, *fields])!r}; say the kind: "
+                              + " or ".join(f"{meaning}:{k}{PERCEPTION_DECODERS[k].flag_grammar()}" for k in kinds))
+    cls = PERCEPTION_DECODERS[kind]
+    if cls.meaning != meaning:
+        raise PerceptionError(f"decoder {kind} decodes {cls.meaning} outputs, not {meaning}")
+    return cls.from_flag(args)
 
 
 def perception_decoder_for(meaning: str, decode: Mapping[str, Any], shape: tuple[int, ...],

@@ -76,6 +76,10 @@ class PerceptionDecoder(ABC):
     meaning: ClassVar[str]
     kind: ClassVar[str]
     KEYS: ClassVar[frozenset[str]] = frozenset()
+    # The ``:key=value`` fields this kind reads from ``--outputs NAME=MEANING[:KIND]:key=value...``,
+    # each with how its value is read: ``str``, ``upper`` (a str, upper-cased), ``bool`` (a bare
+    # ``key`` is true; ``key=false`` false), ``list`` (``a|b|c``) or ``float``.
+    FLAG_KEYS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, output: str, classes: Sequence[str]) -> None:
         self.output = output
@@ -98,6 +102,30 @@ class PerceptionDecoder(ABC):
     @abstractmethod
     def from_dict(cls, d: dict[str, Any], shape: tuple[int, ...], output: str) -> PerceptionDecoder:
         """Build from the manifest dict, checked against the output ``shape``; PerceptionError otherwise."""
+
+    @classmethod
+    def flag_grammar(cls) -> str:
+        """This kind's ``--outputs`` fields, e.g. ``[:layout=NCHW|NHWC][:activation=...]``."""
+        return "".join(f"[:{k}]" if t == "bool" else f"[:{k}=...]" for k, t in cls.FLAG_KEYS.items())
+
+    @classmethod
+    def from_flag(cls, args: list[str]) -> dict[str, Any]:
+        """The ``key=value`` fields after the kind (see :attr:`FLAG_KEYS`) -> a partial ``decode`` dict
+        (kind plus the keys given; the converter fills in classes, sizes and thresholds, and
+        :meth:`from_dict` checks the whole against the shape). PerceptionError naming the keys otherwise.
+        """
+        out: dict[str, Any] = {"kind": cls.kind}
+        for arg in args:
+            key, eq, value = (p.strip() for p in arg.partition("="))
+            how = cls.FLAG_KEYS.get(key)
+            if how is None or (not eq and how != "bool") or (eq and not value):
+                raise PerceptionError(f"cannot read {arg!r} in decoder {cls.kind}; it takes "
+                                      f"{cls.kind}{cls.flag_grammar()}")
+            try:
+                out[key] = _flag_value(how, value if eq else "true")
+            except ValueError:
+                raise PerceptionError(f"decoder {cls.kind}: {key}={value!r} is not a {how}") from None
+        return out
 
     @classmethod
     def _check_keys(cls, d: dict[str, Any], output: str) -> None:
@@ -138,6 +166,20 @@ class DetectionDecoder(PerceptionDecoder):
         return {"classes": list(self.classes), "score_threshold": self.score_threshold,
                 "iou_threshold": self.iou_threshold,
                 "input_size": list(self.input_size) if self.input_size is not None else None}
+
+
+def _flag_value(how: str, value: str) -> Any:
+    """One flag value read as ``how`` (see :attr:`PerceptionDecoder.FLAG_KEYS`); ValueError if it is not."""
+    if how == "bool":
+        low = value.lower()
+        if low not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(value)
+        return low in ("true", "1", "yes")
+    if how == "float":
+        return float(value)
+    if how == "list":
+        return [v.strip() for v in value.split("|") if v.strip()]
+    return value.upper() if how == "upper" else value
 
 
 def thresholds(d: dict[str, Any]) -> tuple[float, float]:

@@ -11,7 +11,7 @@ named ``classes[i]`` (torchvision's COCO ids start at 1 with 0 the background: l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class BoxesDecoder(DetectionDecoder):
     kind = "boxes"
     KEYS = frozenset({"scores", "labels", "box_format", "normalized", "input_size", "classes",
                       "score_threshold", "iou_threshold", "nms"})
+    FLAG_KEYS: ClassVar[dict[str, str]] = {"scores": "str", "labels": "str", "box_format": "str", "normalized": "bool", "nms": "str",
+                 "classes": "list", "score_threshold": "float", "iou_threshold": "float"}
 
     def __init__(self, output: str, scores: str, labels: str | None, classes: Sequence[str],
                  box_format: str = "xyxy", normalized: bool = False, input_size: tuple[int, int] | None = None,

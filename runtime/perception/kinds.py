@@ -28,6 +28,9 @@ def looks_like(shape: tuple[int, ...]) -> str:
                     "scores?): pass --outputs NAME=detection:yolo with --classes")
         return "a map or a sequence, not a command vector"
     if len(dims) == 1 and dims[0] > MAX_VECTOR_VALUES:
-        return (f"class scores or features ({dims[0]} values): decode them as bins on purpose "
-                "(--outputs NAME=steering:bins:LO:HI) only if they are steering bins")
+        # bins and component read at most MAX_VECTOR_VALUES values: suggesting bins here would send
+        # the user to another refusal.
+        return (f"class scores or features ({dims[0]} values), which no steering decoder reads (at most "
+                f"{MAX_VECTOR_VALUES} values): a classifier cannot steer this car; carry it as NAME=other "
+                "beside a steering output")
     return "a vector"

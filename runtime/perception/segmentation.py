@@ -11,7 +11,7 @@ jetson-inference's segNet class tables.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class SegmentationDecoder(PerceptionDecoder):
     meaning = "segmentation"
     kind = "segmentation"
     KEYS = frozenset({"layout", "classes", "drivable", "activation"})
+    FLAG_KEYS: ClassVar[dict[str, str]] = {"layout": "upper", "activation": "str", "classes": "list", "drivable": "list"}
 
     def __init__(self, output: str, layout: str, classes: list[str], drivable: list[str],
                  activation: str = "logits", channels: int | None = None) -> None:

@@ -7,7 +7,7 @@ y, width, height in input pixels (``input_size``). NMS by :func:`runtime.percept
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class YoloDecoder(DetectionDecoder):
 
     kind = "yolo"
     KEYS = frozenset({"layout", "objectness", "input_size", "classes", "score_threshold", "iou_threshold"})
+    FLAG_KEYS: ClassVar[dict[str, str]] = {"layout": "upper", "objectness": "bool", "classes": "list", "score_threshold": "float",
+                 "iou_threshold": "float"}
 
     def __init__(self, output: str, classes: Sequence[str], input_size: tuple[int, int], layout: str = "CN",
                  objectness: bool = False, score_threshold: float = 0.5, iou_threshold: float = 0.45) -> None:

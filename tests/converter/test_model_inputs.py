@@ -7,7 +7,7 @@ import json
 import pytest
 
 from converter.errors import ConverterError
-from converter.model_inputs import image_hw, parse_inputs, resolve_inputs
+from converter.model_inputs import check_one_camera, image_hw, parse_inputs, resolve_inputs
 from runtime.manifest import PreprocessSpec
 
 RGB = PreprocessSpec(160, 120)
@@ -67,3 +67,14 @@ def test_bad_inputs_are_refused_naming_the_input_and_flag() -> None:
         parse_inputs("img_in")
     with pytest.raises(ConverterError, match=r"model's inputs are \['x'\]"):
         resolve_inputs({"x": (None, 120, 160, 3)}, {}, parse_inputs("y=image"), RGB)
+
+
+@pytest.mark.parametrize("cli", ["", "img_left=image,img_right=image", "img_left=image"])
+def test_two_camera_inputs_are_refused_whatever_the_flags(cli: str) -> None:
+    eye: tuple[int | None, ...] = (None, 120, 160, 3)
+    shapes = {"img_left": eye, "img_right": eye}
+    with pytest.raises(ConverterError, match=r"^2 inputs take a camera image \(img_left \(None, 120, 160, 3\), img_right "
+                                             r".*this car has one camera .*convert a model with one image input"):
+        check_one_camera(shapes, {}, parse_inputs(cli))
+    with pytest.raises(ConverterError, match="this car has one camera"):
+        resolve_inputs(shapes, {}, parse_inputs(cli), PreprocessSpec(width=160, height=120))

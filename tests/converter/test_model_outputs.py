@@ -45,10 +45,17 @@ def test_categorical_head_that_is_not_softmax_is_not_taken_for_bins() -> None:
         resolve_outputs({"angle_out": (1, 15)}, {}, [], {"angle_out": "linear"})
 
 
-@pytest.mark.parametrize("shape", [(1, 15), (1, 2), (1, 3, 5)])
+@pytest.mark.parametrize("shape", [(1, 15), (1, 2)])
 def test_a_steering_output_of_many_values_without_decoder_is_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ConverterError, match=r"'steer'.*not a single value.*--outputs steer=steering:bins:LO:HI"):
         resolve_outputs({"steer": shape}, {}, [Want("steer", "steering")])
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5), (1, 2, 24, 32), (1, 1000)])
+def test_a_steering_output_that_is_no_vector_is_refused_without_a_steering_decoder_hint(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ConverterError, match=r"'steer'.*not a steering value: it looks like") as e:
+        resolve_outputs({"steer": shape}, {}, [Want("steer", "steering")])
+    assert "component" not in str(e.value) and "\n" not in str(e.value)
 
 
 def test_flag_syntax_with_decoders_and_affine() -> None:

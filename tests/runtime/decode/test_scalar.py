@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.decode import decoder_for
+from runtime.decode import DECODERS, decoder_for
 from runtime.manifest import BundleError
 
 
@@ -34,7 +34,8 @@ def test_a_decode_dict_without_kind_is_scalar() -> None:
 
 
 def test_errors_name_the_output_or_a_placeholder_and_list_the_decoders() -> None:
-    with pytest.raises(BundleError, match=r"^output 'steer': unknown decoder 'softmax'; decoders are scalar, bins, component$"):
+    listed = ", ".join(DECODERS)  # the table, whatever decoders it holds (scalar, bins, component, ...)
+    with pytest.raises(BundleError, match=rf"^output 'steer': unknown decoder 'softmax'; decoders are {listed}$"):
         decoder_for({"kind": "softmax"}, (1, 1), "steer")
     with pytest.raises(BundleError, match=r"^output '\?': unknown decoder"):
         decoder_for({"kind": "softmax"}, (1, 1))
