@@ -63,8 +63,10 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
     console = console or Console()
     title = f"{summary.model} v{summary.version}" + (" (cache hit)" if summary.cache_hit else "")
     table = Table(title=title, title_justify="left")
-    for col, just in (("format", "left"), ("status", "left"), ("size", "right"), ("max error", "right"),
-                      ("seconds", "right"), ("note", "left")):
+    perception = any(o.task for o in summary.outcomes)  # a driving bundle's table stays as it was
+    cols = [("format", "left"), ("status", "left"), ("size", "right"), ("max error", "right"),
+            *([("vs source", "left")] if perception else []), ("seconds", "right"), ("note", "left")]
+    for col, just in cols:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for o in summary.outcomes:
         table.add_row(
@@ -72,6 +74,7 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
             f"[{_STYLE.get(o.status, '')}]{o.status}[/]",
             _size(o.bytes),
             f"{o.max_abs:.2e}" if o.max_abs is not None else "-",
+            *([task_cell(o.task)] if perception else []),
             f"{o.seconds:.1f}",
             _short(o.reason),
         )
@@ -81,6 +84,20 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
     console.print(f"{where}{run}  ({summary.seconds:.1f}s)")
     if summary.log_error:
         console.print(f"[bold red]MLflow logging failed:[/] {summary.log_error}")
+
+
+def task_cell(task: dict[str, float] | None) -> str:
+    """A perception build's agreement with the source in a few characters: ``mIoU 0.9980 drivable
+    0.9990 px 0.9995`` or ``F1 1.0000 box IoU 0.9910 missed 0 extra 0``; ``-`` without figures."""
+    if not task:
+        return "-"
+    parts = []
+    if "miou" in task:
+        parts.append(f"mIoU {task['miou']:.4f} drivable {task['drivable_iou']:.4f} px {task['pixel_acc']:.4f}")
+    if "f1" in task:
+        parts.append(f"F1 {task['f1']:.4f} box IoU {task['box_iou']:.4f} missed {task['missed']:.0f} "
+                     f"extra {task['extra']:.0f}")
+    return "; ".join(parts)
 
 
 def print_json(summary: Summary) -> None:

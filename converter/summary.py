@@ -20,6 +20,7 @@ class Outcome:
     seconds: float = 0.0
     reason: str | None = None
     explicit: bool = False  # asked for by name on the command line
+    task: dict[str, float] | None = None  # perception builds: converter.task_parity.headline figures
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 from converter.parity import run_build
 from runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from runtime.manifest import BuildEntry, InputSpec, Manifest, ModelInfo, OutputSpec, PreprocessSpec, TensorIO, sha256_file
+from runtime.manifest import (
+    BuildEntry,
+    InputSpec,
+    Manifest,
+    ModelInfo,
+    OutputSpec,
+    PreprocessSpec,
+    TensorIO,
+    sha256_file,
+)
 
 H, W = 24, 32
 SEG_CLASSES = ["background", "road", "line"]
@@ -82,7 +91,7 @@ def boundary_pixels() -> np.ndarray:
 def flips(share: float, seed: int = 0) -> dict[tuple[int, int], int]:
     """``share`` of all pixels, chosen among the boundary pixels: {(row, col): the class it flips to}."""
     px, other = boundary_pixels()
-    n = int(round(share * H * W))
+    n = round(share * H * W)
     assert n <= len(px), f"only {len(px)} boundary pixels"
     pick = np.random.default_rng(seed).choice(len(px), n, replace=False)
     return {(int(px[i, 0]), int(px[i, 1])): int(other[i]) for i in pick}
