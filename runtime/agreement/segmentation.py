@@ -7,6 +7,7 @@ The source model's map serves as ground truth (as the seed team's ``pixel_acc_se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def mask_iou(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def segmentation_agreement(got_labels: np.ndarray, want_labels: np.ndarray, got_drivable: np.ndarray,
-                           want_drivable: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
+                           want_drivable: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """Agreement of the build's maps with the source's on N frames, as JSON-able figures:
 
     - ``pixel_acc_segmentation``: share of pixels whose class is the source's (all frames together);

@@ -74,7 +74,7 @@ def seg_layout() -> np.ndarray:
     return lab
 
 
-def boundary_pixels() -> np.ndarray:
+def boundary_pixels() -> tuple[np.ndarray, np.ndarray]:
     """(M, 2) row, col of pixels with a 4-neighbour of another class, and (M,) that neighbour's class."""
     lab = seg_layout()
     out, other = [], []
