@@ -132,8 +132,9 @@ DETECTIONS: list[tuple[tuple[float, float, float, float], float, int]] = [
 
 
 def boxes_model(tmp: Path, name: str = "det", detections: list[tuple[tuple[float, float, float, float], float, int]]
-                | None = None) -> Path:
-    """boxes (1, K, 4), scores (1, K), labels (1, K) int64; every box moves by 2 * the frame's mean."""
+                | None = None, int_labels: bool = True) -> Path:
+    """boxes (1, K, 4), scores (1, K), labels (1, K) int64 (float32 class ids without ``int_labels``);
+    every box moves by 2 * the frame's mean."""
     dets = DETECTIONS if detections is None else detections
     boxes = np.zeros((1, K, 4), np.float32)
     scores = np.zeros((1, K), np.float32)
@@ -146,7 +147,7 @@ def boxes_model(tmp: Path, name: str = "det", detections: list[tuple[tuple[float
              numpy_helper.from_array(np.array([2.0], np.float32), "two"),
              numpy_helper.from_array(np.array([1, 1, 1], np.int64), "shape111"),
              numpy_helper.from_array(boxes, "b0"), numpy_helper.from_array(scores, "s0"),
-             numpy_helper.from_array(labels, "l0")]
+             numpy_helper.from_array(labels if int_labels else labels.astype(np.float32), "l0")]
     nodes += [helper.make_node("Mul", [bright, "two"], ["shift"]),
               helper.make_node("Reshape", ["shift", "shape111"], ["shift3"]),
               helper.make_node("Add", ["b0", "shift3"], ["boxes"]),
@@ -154,7 +155,7 @@ def boxes_model(tmp: Path, name: str = "det", detections: list[tuple[tuple[float
               helper.make_node("Identity", ["l0"], ["labels"])]
     outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, K, 4]),
             helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, K]),
-            helper.make_tensor_value_info("labels", TensorProto.INT64, [1, K])]
+            helper.make_tensor_value_info("labels", TensorProto.INT64 if int_labels else TensorProto.FLOAT, [1, K])]
     return _save(tmp, name, nodes, inits, outs)
 
 
@@ -213,9 +214,11 @@ def manifest(outputs: list[OutputSpec]) -> Manifest:
 
 
 def entry(path: Path, m: Manifest, fmt: str = "onnx", precision: str = "fp32") -> BuildEntry:
-    """The build entry of ONNX file ``path``: logical names = the graph's tensor names."""
-    io = {"image": TensorIO("image", "float32")}
-    io.update({n: TensorIO(n, "int64" if n == "labels" else "float32") for n in m.output_names()})
+    """The build entry of ONNX file ``path``: logical names = the graph's tensor names and dtypes."""
+    model = onnx.load(str(path))
+    dtypes = {v.name: helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+              for v in [*model.graph.input, *model.graph.output]}
+    io = {n: TensorIO(n, dtypes[n]) for n in ["image", *m.output_names()]}
     return BuildEntry(fmt, precision, path.name, sha256_file(path), path.stat().st_size, io)
 
 
