@@ -19,6 +19,8 @@ from runtime.manifest import BundleError, Manifest, sha256_file
 
 @dataclass
 class ReferenceSet:
+    """The bundle's reference frames as model inputs and the source model's outputs on them."""
+
     inputs: dict[str, np.ndarray]  # input name -> (N, ...) float32, preprocessed exactly as the runtime does
     outputs: dict[str, np.ndarray]  # logical output name -> (N, ...) from the source model
     source: str

@@ -69,11 +69,13 @@ def row(b: dict[str, Any], task: str | None = None) -> list[str]:
 
 
 def title(results: dict[str, Any]) -> str:
+    """``name vN — rc-benchmark``."""
     m = results["model"]
     return f"{m['name']} v{m['version']} — rc-benchmark"
 
 
 def render_table(results: dict[str, Any], console: Console | None = None) -> None:
+    """The terminal table of every build, its reasons and the method line."""
     console = console or Console()
     table = Table(title=title(results), title_justify="left")
     task = task_of(results)
@@ -137,6 +139,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown(results: dict[str, Any], plot_file: str | None = "latency.png") -> str:
+    """The Markdown report: summary table, latency, GPU time, accuracy (task agreement for
+    perception bundles), end to end, gate, plot and notes."""
     m, mach, s = results["model"], results["machine"], results["settings"]
     ok = [b for b in results["builds"] if b["status"] == "ok"]
     out = [f"# {title(results)}", ""]

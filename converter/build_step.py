@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BuildInputs:
+    """What every format's build shares: the staging bundle, its manifest, the source model (None
+    when extending a bundle), the reference samples, the request and the calibration set."""
+
     staging: Path
     manifest: Manifest
     source: Any  # converter.sources.SourceModel, or None when extending a bundle
@@ -72,11 +75,15 @@ class BuildInputs:
 
 
 def resolve_builder(path: str) -> Any:
+    """The builder function a format's ``module:function`` names (imported lazily)."""
     module, func = path.split(":")
     return getattr(importlib.import_module(module), func)
 
 
 def build_format(fid: str, bi: BuildInputs) -> Outcome:
+    """Build format ``fid``, verify it against the source (raw outputs by the format's tolerance,
+    perception outputs by the task gates of :mod:`converter.task_parity`, INT8 by its held-out
+    cost) and record it in the manifest; a failure removes the file and fails this format only."""
     fmt = formats.get(fid)
     explicit = bool(bi.req.explicit_formats)
     t0 = time.perf_counter()

@@ -41,6 +41,8 @@ def setup_logging(verbosity: int, quiet: tuple[str, ...] = (), progress: str | N
 
 
 class ConsoleUI:
+    """The live step lines on stderr (``quiet``: none)."""
+
     def __init__(self, quiet: bool = False) -> None:
         # Our own handle on stderr: native-noise filtering (converter.tf_import) redirects fd 2.
         stream = os.fdopen(os.dup(2), "w", buffering=1)
@@ -49,6 +51,7 @@ class ConsoleUI:
 
     @contextmanager
     def step(self, text: str) -> Iterator[None]:
+        """A spinner while the block runs, then the step's line with its seconds."""
         t0 = time.perf_counter()
         self.current = text
         with self.console.status(f"{text}…"):
@@ -56,10 +59,12 @@ class ConsoleUI:
         self.console.log(f"{text} [dim]({time.perf_counter() - t0:.1f}s)[/dim]")
 
     def note(self, text: str) -> None:
+        """One line on the console."""
         self.console.log(text)
 
 
 def render_table(summary: Summary, console: Console | None = None) -> None:
+    """The per-format table (perception builds add a ``vs source`` column), the bundle and run."""
     console = console or Console()
     title = f"{summary.model} v{summary.version}" + (" (cache hit)" if summary.cache_hit else "")
     table = Table(title=title, title_justify="left")
@@ -101,6 +106,7 @@ def task_cell(task: dict[str, float] | None) -> str:
 
 
 def print_json(summary: Summary) -> None:
+    """``--json``: the summary on stdout."""
     sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
 
 
