@@ -13,6 +13,7 @@ against the source, gated per precision. Their raw max/mean abs errors are recor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import permutations
@@ -26,6 +27,8 @@ from runtime.backends.base import Backend
 from runtime.decode import OutputDecoders
 from runtime.decode.bins import BinsDecoder
 from runtime.manifest import OutputSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -148,6 +151,12 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: 
         result.task = task_agreement(outputs, got, want, t.score_margin, t.match_iou)
         result.gate = {"level": level, **asdict(t)}
         result.task_failures = task_failures(result.task, t, level)
+        det = result.task.get("detection")
+        if det is not None and not det["source_detections"]:
+            # Passing vacuously is all it can do: say so rather than let "F1 1.0" look like a check.
+            log.warning("detection parity says nothing: the source model detected nothing above score %g on the %d "
+                        "reference frames; pass --samples with frames that show the objects",
+                        det["score_threshold"], det["frames"])
     if not (np.isfinite(result.max_abs) and result.judged_max_abs <= tolerance):
         # with one judged output, no permutation but the identity: never a swap
         judged = result.judged if result.judged is not None else tuple(want)

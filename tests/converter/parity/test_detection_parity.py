@@ -142,3 +142,12 @@ def test_a_driving_bundle_is_judged_as_before() -> None:
     assert r.ok and r.task is None and r.judged is None and "task" not in r.to_dict()
     assert not compare(got, want, 0.1, outputs).ok
     assert compare(got, want, 0.1, outputs).failure() == "max abs error 0.25 on 'steering' exceeds tolerance 0.1"
+
+
+def test_a_source_that_detects_nothing_passes_vacuously_and_says_so(tmp: Path, caplog: pytest.LogCaptureFixture) -> None:
+    m = manifest(boxes_outputs())
+    empty = _det(tmp, "empty", [])
+    with caplog.at_level("WARNING", logger="converter.parity"):
+        r = compare(empty, empty, 1e-4, m.outputs)
+    assert r.ok and r.task["detection"]["source_detections"] == 0  # type: ignore[index]
+    assert "detection parity says nothing: the source model detected nothing above score 0.5 on the 5" in caplog.text
