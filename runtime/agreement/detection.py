@@ -33,20 +33,45 @@ SCORE_MARGIN = 0.05
 
 def match(got: Sequence[Detection], want: Sequence[Detection], match_iou: float = MATCH_IOU) -> list[tuple[int, int, float]]:
     """Greedy one-to-one matching of one frame's detections: [(index in got, index in want, IoU)],
-    highest IoU first, same class only, IoU >= ``match_iou``."""
-    pairs = [(g.iou(w), i, j) for i, g in enumerate(got) for j, w in enumerate(want)
-             if g.class_id == w.class_id]
-    pairs = [p for p in pairs if p[0] >= match_iou]
+    highest IoU first, same class only, IoU >= ``match_iou``. IoUs per class as one numpy matrix,
+    so a head with thousands of candidates above the threshold stays fast."""
+    pairs: list[tuple[float, int, int]] = []
+    by_g: dict[int, list[int]] = {}
+    by_w: dict[int, list[int]] = {}
+    for i, d in enumerate(got):
+        by_g.setdefault(d.class_id, []).append(i)
+    for j, d in enumerate(want):
+        by_w.setdefault(d.class_id, []).append(j)
+    for cls in by_g.keys() & by_w.keys():
+        gi, wi = np.array(by_g[cls]), np.array(by_w[cls])
+        iou = box_iou(_xyxy([got[i] for i in gi]), _xyxy([want[j] for j in wi]))
+        r, c = np.nonzero(iou >= match_iou)
+        pairs += [(float(iou[a, b]), int(gi[a]), int(wi[b])) for a, b in zip(r, c, strict=True)]
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))  # ties: the earlier (higher-scoring) detection first
     used_g: set[int] = set()
     used_w: set[int] = set()
     out: list[tuple[int, int, float]] = []
-    for iou, i, j in pairs:
+    for iou_v, i, j in pairs:
         if i not in used_g and j not in used_w:
             used_g.add(i)
             used_w.add(j)
-            out.append((i, j, float(iou)))
+            out.append((i, j, iou_v))
     return out
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B) IoU of (A, 4) and (B, 4) xyxy boxes (0 where they do not overlap or a box is empty)."""
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _xyxy(dets: Sequence[Detection]) -> np.ndarray:
+    return np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets], np.float64).reshape(-1, 4)
 
 
 def detection_agreement(got: Sequence[Sequence[Detection]], want: Sequence[Sequence[Detection]],

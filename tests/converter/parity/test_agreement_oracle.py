@@ -88,3 +88,14 @@ def test_nothing_to_find_and_nothing_found_agrees() -> None:
     assert lost["f1_50_detection"] == 0.0 and lost["recall_50_detection"] == 0.0 and lost["mean_iou"] == 0.0
     with pytest.raises(ValueError, match="2 frames of build detections but 1"):
         detection_agreement([[], []], [[]], 0.5)
+
+
+def test_the_iou_matrix_is_detection_iou_pair_by_pair() -> None:
+    from runtime.agreement.detection import box_iou
+
+    a = [d(0.0, 0.0, 0.4, 0.4), d(0.5, 0.5, 0.5, 0.9)]  # the second is empty (zero width)
+    b = [d(0.1, 0.0, 0.5, 0.4), d(0.0, 0.0, 0.4, 0.4), d(0.6, 0.6, 0.9, 0.9)]
+    m = box_iou(np.array([[x.x1, x.y1, x.x2, x.y2] for x in a]), np.array([[x.x1, x.y1, x.x2, x.y2] for x in b]))
+    assert m.shape == (2, 3)
+    assert m.tolist() == pytest.approx([[x.iou(y) for y in b] for x in a])
+    assert m[0].tolist() == pytest.approx([0.6, 1.0, 0.0]) and m[1].tolist() == [0.0, 0.0, 0.0]
