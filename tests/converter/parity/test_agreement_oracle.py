@@ -97,5 +97,5 @@ def test_the_iou_matrix_is_detection_iou_pair_by_pair() -> None:
     b = [d(0.1, 0.0, 0.5, 0.4), d(0.0, 0.0, 0.4, 0.4), d(0.6, 0.6, 0.9, 0.9)]
     m = box_iou(np.array([[x.x1, x.y1, x.x2, x.y2] for x in a]), np.array([[x.x1, x.y1, x.x2, x.y2] for x in b]))
     assert m.shape == (2, 3)
-    assert m.tolist() == pytest.approx([[x.iou(y) for y in b] for x in a])
+    np.testing.assert_allclose(m, [[x.iou(y) for y in b] for x in a])
     assert m[0].tolist() == pytest.approx([0.6, 1.0, 0.0]) and m[1].tolist() == [0.0, 0.0, 0.0]
