@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.agreement import perception_reads, task_agreement
 from runtime.backends.base import Backend
 from runtime.decode import OutputDecoders
 from runtime.manifest import BundleError, Manifest, sha256_file
@@ -18,6 +19,8 @@ from runtime.manifest import BundleError, Manifest, sha256_file
 
 @dataclass
 class ReferenceSet:
+    """The bundle's reference frames as model inputs and the source model's outputs on them."""
+
     inputs: dict[str, np.ndarray]  # input name -> (N, ...) float32, preprocessed exactly as the runtime does
     outputs: dict[str, np.ndarray]  # logical output name -> (N, ...) from the source model
     source: str
@@ -39,7 +42,10 @@ def load_reference(bundle: Path, manifest: Manifest) -> ReferenceSet | None:
 
 
 def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
-    """Per-output mean and max absolute error of ``backend`` vs the source model, batch 1 per frame."""
+    """Per-output mean and max absolute error of ``backend`` vs the source model, batch 1 per frame;
+    for a perception bundle also ``task`` ({meaning: figures}, :func:`runtime.agreement.task_agreement`:
+    mIoU / drivable IoU / pixel agreement, or F1 / matched box IoU / missed / extra), the same
+    figures the converter gated the build by."""
     names = [n for n in ref.outputs if n in backend.output_io]
     if not names:
         raise BundleError(f"reference.npz has outputs {sorted(ref.outputs)}, the build has {sorted(backend.output_io)}")
@@ -50,20 +56,23 @@ def accuracy(backend: Backend, ref: ReferenceSet) -> dict[str, object]:
         y = backend.infer({k: v[i : i + 1] for k, v in ref.inputs.items()})  # every input, sample i
         for n in names:
             want = np.asarray(ref.outputs[n][i], np.float64).reshape(-1)
-            got = np.asarray(y[n], np.float64).reshape(-1)
-            errs[n].append(np.abs(got - want))
+            errs[n].append(np.abs(np.asarray(y[n], np.float64).reshape(-1) - want))
             got_all[n].append(np.asarray(y[n]))
     per_output = {}
     for n, e in errs.items():
         a = np.concatenate(e)
         per_output[n] = {"max_abs": float(a.max()), "mean_abs": float(a.mean())}
+    got: dict[str, np.ndarray] = {n: np.concatenate(g, 0) for n, g in got_all.items()}
+    task = task_agreement(backend.manifest.outputs, got, ref.outputs) if perception_reads(backend.manifest.outputs) \
+        else None
     return {
         "samples": count,
         "frames": ref.source,
         "max_abs": float(np.max([v["max_abs"] for v in per_output.values()])),  # NaN propagates
         "mean_abs": float(np.mean([v["mean_abs"] for v in per_output.values()])),
         "per_output": per_output,
-        "decoded": decoded_errors(backend, {n: np.concatenate(g, 0) for n, g in got_all.items()}, ref.outputs),
+        "decoded": decoded_errors(backend, got, ref.outputs),
+        **({"task": task} if task else {}),
     }
 
 

@@ -2,15 +2,25 @@
 
 The cost record goes into the bundle manifest (``build.extra["int8_cost"]``) and, flattened, into
 the MLflow run as metrics ``<format>.int8.<key>``, e.g. ``onnx-int8.int8.per_output.steering.mean_abs``.
+
+Perception outputs are costed by what the task means (:func:`runtime.agreement.task_agreement`,
+FP32 as ground truth): ``task.segmentation`` (mIoU, drivable IoU, pixel agreement) and
+``task.detection`` (F1 at IoU 0.5, missed per frame...), e.g. metric
+``onnx-int8.int8.task.segmentation.miou_segmentation``. Their raw errors are recorded, not judged
+(an INT8 logit map is off by more than 0.25 where no pixel changes class).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+
+from runtime.agreement import perception_reads, task_agreement
+from runtime.manifest import OutputSpec
 
 STEERING_DIFF = 0.05  # a steering difference the car would show (~1.3 degrees of wheel at full lock 25 deg)
 
@@ -30,19 +40,29 @@ class Int8Limits:
     max_mae: float = 0.03  # mean |INT8 - FP32| on any output (throttle...)
     max_abs: float = 0.25  # worst single-frame |INT8 - FP32| on any output
     min_frames: float = 20  # fewer held-out frames than this and the figures say nothing
+    # perception outputs, INT8 vs FP32 as ground truth ("drop" = 1 - agreement)
+    max_miou_drop: float = 0.1  # segmentation: 1 - mIoU
+    max_drivable_iou_drop: float = 0.05  # segmentation: 1 - IoU of the drivable masks (the lane follower's)
+    max_f1_drop: float = 0.1  # detection: 1 - F1 at IoU 0.5
+    max_missed_per_frame: float = 0.1  # detection: FP32 detections INT8 loses, per frame (beyond the margin)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise LimitsError(f"[int8] {f.name} must be a finite number >= 0, got {v!r}")
-        if self.max_steering_share_over > 1:
-            raise LimitsError(f"[int8] max_steering_share_over is a share in [0, 1], got {self.max_steering_share_over}")
+        for name in ("max_steering_share_over", "max_miou_drop", "max_drivable_iou_drop", "max_f1_drop"):
+            if getattr(self, name) > 1:
+                raise LimitsError(f"[int8] {name} is a share in [0, 1], got {getattr(self, name)}")
 
 
-def int8_cost(got: dict[str, np.ndarray], want: dict[str, np.ndarray], meanings: dict[str, str]) -> dict[str, Any]:
+def int8_cost(got: dict[str, np.ndarray], want: dict[str, np.ndarray], meanings: dict[str, str],
+              outputs: Sequence[OutputSpec] = ()) -> dict[str, Any]:
     """Per output (by name) mean and max abs error of ``got`` (INT8) vs ``want`` (FP32); for steering
-    outputs also the share of frames differing by more than :data:`STEERING_DIFF`. JSON-able."""
+    outputs also the share of frames differing by more than :data:`STEERING_DIFF`. JSON-able.
+
+    With ``outputs`` (the manifest's) holding perception outputs, also ``task`` ({meaning: figures}
+    of :func:`runtime.agreement.task_agreement`) and ``task_outputs`` (the outputs judged by them)."""
     per: dict[str, dict[str, float]] = {}
     frames = 0
     shares = []
@@ -62,6 +82,10 @@ def int8_cost(got: dict[str, np.ndarray], want: dict[str, np.ndarray], meanings:
     cost: dict[str, Any] = {"frames": int(frames), "steering_threshold": STEERING_DIFF, "per_output": per}
     if shares:
         cost["steering_share_over"] = max(shares)
+    reads = perception_reads(outputs)
+    if reads:
+        cost["task"] = task_agreement(outputs, got, want)
+        cost["task_outputs"] = sorted(reads)
     return cost
 
 
@@ -74,7 +98,10 @@ def over_limits(cost: dict[str, Any], limits: Int8Limits | None) -> str | None:
                 "make a larger calibration set or a larger --heldout")
     problems = []
     meanings = _steering_names(cost)
+    by_task = set(cost.get("task_outputs") or ())
     for name, e in cost.get("per_output", {}).items():
+        if name in by_task:
+            continue  # judged below, by what it means
         mae, worst = float(e["mean_abs"]), float(e["max_abs"])
         if name in meanings and not mae <= lim.max_steering_mae:
             problems.append(f"{name} mean abs error {mae:.4g} > {lim.max_steering_mae:g}")
@@ -86,9 +113,32 @@ def over_limits(cost: dict[str, Any], limits: Int8Limits | None) -> str | None:
         if share is not None and not float(share) <= lim.max_steering_share_over:
             problems.append(f"{name} differs by > {cost.get('steering_threshold', STEERING_DIFF):g} on "
                             f"{float(share):.1%} of frames > {lim.max_steering_share_over:.1%}")
+    problems += _task_problems(cost.get("task") or {}, lim)
     if not problems:
         return None
     return f"INT8 costs too much vs FP32 on {frames} held-out frames: " + "; ".join(problems)
+
+
+def _task_problems(task: dict[str, Any], lim: Int8Limits) -> list[str]:
+    """Perception figures over their [int8] limits, one phrase each (a NaN figure is over)."""
+    out = []
+    seg, det = task.get("segmentation"), task.get("detection")
+    if seg:
+        for key, what, limit in (("miou_segmentation", "mIoU", "max_miou_drop"),
+                                 ("drivable_iou", "drivable IoU", "max_drivable_iou_drop")):
+            drop, cap = 1.0 - float(seg[key]), float(getattr(lim, limit))
+            if not drop <= cap:
+                out.append(f"segmentation {what} {float(seg[key]):.4g} (drop {drop:.4g} > {limit} {cap:g})")
+    if det:
+        drop = 1.0 - float(det["f1_50_detection"])
+        if not drop <= lim.max_f1_drop:
+            out.append(f"detection F1@0.5 {float(det['f1_50_detection']):.4g} (drop {drop:.4g} > max_f1_drop "
+                       f"{lim.max_f1_drop:g})")
+        missed = float(det["missed_per_frame"])
+        if not missed <= lim.max_missed_per_frame:
+            out.append(f"detection missed {missed:.3g} per frame ({int(det['missed'])} of "
+                       f"{int(det['source_detections'])}) > max_missed_per_frame {lim.max_missed_per_frame:g}")
+    return out
 
 
 def _steering_names(cost: dict[str, Any]) -> set[str]:

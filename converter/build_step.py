@@ -18,6 +18,7 @@ from converter.builders.base import BuildContext, BuildError, BuildResult, Build
 from converter.parity import compare, run_build
 from converter.reference import Reference
 from converter.summary import Outcome
+from converter.task_parity import DEFAULT_GATES, headline
 from runtime import formats
 from runtime.backends import BackendUnavailable, backend_class
 from runtime.manifest import BuildEntry, Manifest, sha256_file
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BuildInputs:
+    """What every format's build shares: the staging bundle, its manifest, the source model (None
+    when extending a bundle), the reference samples, the request and the calibration set."""
+
     staging: Path
     manifest: Manifest
     source: Any  # converter.sources.SourceModel, or None when extending a bundle
@@ -71,11 +75,15 @@ class BuildInputs:
 
 
 def resolve_builder(path: str) -> Any:
+    """The builder function a format's ``module:function`` names (imported lazily)."""
     module, func = path.split(":")
     return getattr(importlib.import_module(module), func)
 
 
 def build_format(fid: str, bi: BuildInputs) -> Outcome:
+    """Build format ``fid``, verify it against the source (raw outputs by the format's tolerance,
+    perception outputs by the task gates of :mod:`converter.task_parity`, INT8 by its held-out
+    cost) and record it in the manifest; a failure removes the file and fails this format only."""
     fmt = formats.get(fid)
     explicit = bool(bi.req.explicit_formats)
     t0 = time.perf_counter()
@@ -111,11 +119,12 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
         extra={**result.extra, **({"key": bi.format_keys[fid]} if fid in bi.format_keys else {})},
     )
     tolerance = bi.req.tolerance.get(fid, fmt.tolerance)
+    gates = bi.req.task_gates or DEFAULT_GATES  # perception outputs: judged by task figures (task_parity)
     int8_failure = None
     try:
         with backend_class(fmt.runner)(path, entry, bi.manifest) as backend:  # type: ignore[call-arg,unused-ignore]
             parity = compare(run_build(backend, bi.reference_inputs()), bi.reference.outputs, tolerance,
-                             bi.manifest.outputs)
+                             bi.manifest.outputs, gates.for_format(fid), gates.level_of(fid))
             if fmt.needs_calibration and parity.ok:
                 int8_failure = _int8_cost(backend, entry, bi)
     except BackendUnavailable as e:
@@ -128,7 +137,8 @@ def build_format(fid: str, bi: BuildInputs) -> Outcome:
     entry.parity = parity.to_dict()
     ok = parity.ok and int8_failure is None
     out = done("built" if ok else "failed", None if ok else int8_failure or parity.failure(),
-               file=result.file, bytes=entry.bytes, max_abs=parity.max_abs, mean_abs=parity.mean_abs)
+               file=result.file, bytes=entry.bytes, max_abs=parity.max_abs, mean_abs=parity.mean_abs,
+               task=headline(parity.task) if parity.task else None)
     if ok:
         bi.manifest.builds.append(entry)
     else:
@@ -141,6 +151,6 @@ def _int8_cost(backend: Any, entry: BuildEntry, bi: BuildInputs) -> str | None:
     from calibration.conversion import int8_cost, over_limits
 
     cost = int8_cost(run_build(backend, bi.heldout_feeds()), bi.heldout_reference(),
-                     {o.name: o.meaning for o in bi.manifest.outputs})
+                     {o.name: o.meaning for o in bi.manifest.outputs}, bi.manifest.outputs)
     entry.extra["int8_cost"] = cost
     return over_limits(cost, bi.req.int8_limits)

@@ -13,6 +13,7 @@ from typing import Any
 
 from converter.registry import ModelVersionRef, Registry
 from converter.summary import Summary
+from converter.task_parity import task_metrics
 from runtime.manifest import Manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
             metrics += [Metric(f"{b.format}.{k}", float(v), now, 0) for k, v in vals.items() if v is not None]
             for out, errs in b.parity.get("per_output", {}).items():
                 metrics += [Metric(f"{b.format}.{out}.{k}", float(v), now, 0) for k, v in errs.items()]
+            # perception builds: the task figures they were judged by (miou_segmentation, f1_50_detection...)
+            metrics += [Metric(k, v, now, 0) for k, v in task_metrics(b.format, b.parity.get("task") or {}).items()]
             for k, v in flat_params(f"{b.format}.int8", b.extra.get("int8_cost", {})).items():
                 try:
                     metrics.append(Metric(k, float(v), now, 0))

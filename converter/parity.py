@@ -1,22 +1,34 @@
 """Compare a build's outputs with the source model's, by output name, never by position.
 
-Raw outputs decide (``max_abs`` within the format's tolerance); the decoded commands are compared
-too and recorded (``decoded``: per meaning, max error of the decoded value and, for categorical
-outputs, the share of frames whose most probable bin differs from the source model's).
+Driving outputs: raw outputs decide (``max_abs`` within the format's tolerance); the decoded
+commands are compared too and recorded (``decoded``: per meaning, max error of the decoded value
+and, for categorical outputs, the share of frames whose most probable bin differs from the source
+model's).
+
+Perception outputs (a segmentation map; boxes, scores and labels or a YOLO head, and every output
+their decoder reads) are judged by what the task means (:mod:`converter.task_parity`): decoded with
+the bundle's decoder on both sides, then class-map IoU / pixel agreement or detection matching
+against the source, gated per precision. Their raw max/mean abs errors are recorded, not judged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import permutations
+from typing import Any
 
 import numpy as np
 
+from converter.task_parity import DEFAULT_GATES, TaskThresholds, task_failures
+from runtime.agreement import perception_reads, task_agreement
 from runtime.backends.base import Backend
 from runtime.decode import OutputDecoders
 from runtime.decode.bins import BinsDecoder
 from runtime.manifest import OutputSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +37,11 @@ class ParityResult:
     ``{max_abs, mean_abs}`` (absolute error in the output's own units), the format's ``tolerance``,
     ``swapped`` (build output -> the source output it matches instead, when outputs came out by
     position) and ``decoded`` (per meaning ``{max_abs[, bin_flip_rate]}``, recorded, not judged).
+
+    Perception bundles add ``task`` ({meaning: figures} from :func:`runtime.agreement.task_agreement`),
+    the ``gate`` they were judged by (its ``level``, e.g. ``fp16``, and thresholds) and
+    ``task_failures`` (one line per figure over its threshold); ``judged`` then lists the outputs
+    whose raw error is held to ``tolerance`` (None: every output).
     """
 
     per_output: dict[str, dict[str, float]]  # name -> {max_abs, mean_abs}
@@ -32,6 +49,10 @@ class ParityResult:
     tolerance: float
     swapped: dict[str, str] | None = None  # build output -> source output it matches instead
     decoded: dict[str, dict[str, float]] | None = None  # meaning -> {max_abs[, bin_flip_rate]}
+    task: dict[str, dict[str, Any]] | None = None  # meaning -> figures (perception outputs only)
+    gate: dict[str, Any] | None = None  # {level, thresholds...} the task figures were judged by
+    task_failures: list[str] = field(default_factory=list)
+    judged: tuple[str, ...] | None = None  # outputs held to ``tolerance``; None: all
 
     @property
     def max_abs(self) -> float:
@@ -47,12 +68,26 @@ class ParityResult:
         return float(np.mean([v["mean_abs"] for v in self.per_output.values()])) if self.per_output else 0.0
 
     @property
+    def judged_max_abs(self) -> float:
+        """The largest absolute error over the outputs held to ``tolerance`` (0.0 with none)."""
+        names = self.per_output if self.judged is None else self.judged
+        vals = [self.per_output[n]["max_abs"] for n in names if n in self.per_output]
+        return float(np.max(vals)) if vals else 0.0
+
+    @property
     def ok(self) -> bool:
-        """True when :attr:`max_abs` is finite and within ``tolerance``."""
-        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.tolerance
+        """True when every output is finite, the judged outputs' error is within ``tolerance`` and
+        no task figure is over its threshold."""
+        return (bool(np.isfinite(self.max_abs)) and self.judged_max_abs <= self.tolerance
+                and not self.task_failures)
 
     def to_dict(self) -> dict[str, object]:
-        """The manifest's ``parity`` entry: max_abs, mean_abs, samples, tolerance, per_output[, decoded]."""
+        """The manifest's ``parity`` entry: max_abs, mean_abs, samples, tolerance, per_output[, decoded]
+        [, task: {meaning: figures, gate, failures, judged_outputs}]."""
+        task: dict[str, Any] = {}
+        if self.task:
+            task = {"task": {**self.task, "gate": self.gate or {}, "failures": list(self.task_failures),
+                             "judged_outputs": list(self.judged or ())}}
         return {
             "max_abs": self.max_abs,
             "mean_abs": self.mean_abs,
@@ -60,6 +95,7 @@ class ParityResult:
             "tolerance": self.tolerance,
             "per_output": self.per_output,
             **({"decoded": self.decoded} if self.decoded else {}),
+            **task,
         }
 
     def failure(self) -> str:
@@ -72,8 +108,11 @@ class ParityResult:
         if self.swapped:
             pairs = ", ".join(f"{b} carries {s}" for b, s in self.swapped.items())
             return f"outputs are swapped ({pairs}): the build maps outputs by position, not name"
-        worst = max(self.per_output, key=lambda k: self.per_output[k]["max_abs"])
-        return f"max abs error {self.max_abs:.3g} on {worst!r} exceeds tolerance {self.tolerance:g}"
+        names = list(self.per_output if self.judged is None else self.judged)
+        if names and self.judged_max_abs > self.tolerance:
+            worst = max(names, key=lambda k: self.per_output[k]["max_abs"])
+            return f"max abs error {self.judged_max_abs:.3g} on {worst!r} exceeds tolerance {self.tolerance:g}"
+        return "; ".join(self.task_failures) or "no failure"
 
 
 def run_build(backend: Backend, inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -89,10 +128,13 @@ def run_build(backend: Backend, inputs: np.ndarray | Mapping[str, np.ndarray]) -
 
 
 def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: float,
-            outputs: Sequence[OutputSpec] = ()) -> ParityResult:
+            outputs: Sequence[OutputSpec] = (), thresholds: TaskThresholds | None = None,
+            level: str = "fp32") -> ParityResult:
     """Per-output max/mean absolute error of ``got`` vs ``want`` ({name: (N, ...)}), by name.
 
-    ``outputs`` (the manifest's) adds the decoded comparison. ``max_abs`` is NaN when any error is.
+    ``outputs`` (the manifest's) adds the decoded comparison and, for perception outputs, the task
+    figures judged by ``thresholds`` (default: the ``fp32`` gate; ``level`` names the gate in
+    messages). ``max_abs`` is NaN when any error is.
     """
     per: dict[str, dict[str, float]] = {}
     n = 0
@@ -100,10 +142,25 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tolerance: 
         ref2 = ref.reshape(ref.shape[0], -1).astype(np.float64)
         err = np.abs(got[name].reshape(ref2.shape).astype(np.float64) - ref2)
         n = ref2.shape[0]
-        per[name] = {"max_abs": float(err.max()), "mean_abs": float(err.mean())}
+        per[name] = {"max_abs": float(err.max()) if err.size else 0.0, "mean_abs": float(err.mean()) if err.size else 0.0}
     result = ParityResult(per, n, tolerance, decoded=_decoded(got, want, outputs) if outputs else None)
-    if not result.ok:  # with one output, no permutation but the identity: never a swap
-        result.swapped = _find_swap(got, want, tolerance)
+    task_reads = perception_reads(outputs)
+    if task_reads:
+        t = thresholds or DEFAULT_GATES.for_format("", level)
+        result.judged = tuple(k for k in want if k not in task_reads)
+        result.task = task_agreement(outputs, got, want, t.score_margin, t.match_iou)
+        result.gate = {"level": level, **asdict(t)}
+        result.task_failures = task_failures(result.task, t, level)
+        det = result.task.get("detection")
+        if det is not None and not det["source_detections"]:
+            # Passing vacuously is all it can do: say so rather than let "F1 1.0" look like a check.
+            log.warning("detection parity says nothing: the source model detected nothing above score %g on the %d "
+                        "reference frames; pass --samples with frames that show the objects",
+                        det["score_threshold"], det["frames"])
+    if not (np.isfinite(result.max_abs) and result.judged_max_abs <= tolerance):
+        # with one judged output, no permutation but the identity: never a swap
+        judged = result.judged if result.judged is not None else tuple(want)
+        result.swapped = _find_swap(got, {k: want[k] for k in judged}, tolerance)
     return result
 
 

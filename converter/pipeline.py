@@ -25,6 +25,7 @@ from converter.reference import REFERENCE_FILE, Reference, frames_from_path, syn
 from converter.registry import ModelVersionRef, Registry
 from converter.report import ConsoleUI
 from converter.summary import Outcome, Summary
+from converter.task_parity import headline
 from converter.tf_import import import_tensorflow, native_stderr_filtered
 from runtime import formats
 from runtime.manifest import (
@@ -64,6 +65,7 @@ class ConvertRequest:
     tolerance: dict[str, float] = field(default_factory=dict)
     calibration: Path | None = None
     int8_limits: Any = None  # calibration.conversion.Int8Limits; None: its defaults
+    task_gates: Any = None  # converter.task_parity.TaskGates (config [parity]); None: its defaults
     options: BuildOptions = field(default_factory=BuildOptions)
     log_to_mlflow: bool = True
     force: bool = False
@@ -212,7 +214,8 @@ def _cached_outcome(manifest: Manifest, fid: str) -> Outcome:
         note = next(n for n in manifest.not_built if n["format"] == fid)
         return Outcome(fid, "skipped", reason=note.get("reason"))
     b = manifest.build(fid)
-    return Outcome(fid, "cached", b.file, b.bytes, b.parity.get("max_abs"), b.parity.get("mean_abs"))
+    return Outcome(fid, "cached", b.file, b.bytes, b.parity.get("max_abs"), b.parity.get("mean_abs"),
+                   task=headline(b.parity.get("task") or {}) or None)
 
 
 def _load(art: Path, req: ConvertRequest, tags: dict[str, str] | None = None,

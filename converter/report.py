@@ -41,6 +41,8 @@ def setup_logging(verbosity: int, quiet: tuple[str, ...] = (), progress: str | N
 
 
 class ConsoleUI:
+    """The live step lines on stderr (``quiet``: none)."""
+
     def __init__(self, quiet: bool = False) -> None:
         # Our own handle on stderr: native-noise filtering (converter.tf_import) redirects fd 2.
         stream = os.fdopen(os.dup(2), "w", buffering=1)
@@ -49,6 +51,7 @@ class ConsoleUI:
 
     @contextmanager
     def step(self, text: str) -> Iterator[None]:
+        """A spinner while the block runs, then the step's line with its seconds."""
         t0 = time.perf_counter()
         self.current = text
         with self.console.status(f"{text}…"):
@@ -56,15 +59,19 @@ class ConsoleUI:
         self.console.log(f"{text} [dim]({time.perf_counter() - t0:.1f}s)[/dim]")
 
     def note(self, text: str) -> None:
+        """One line on the console."""
         self.console.log(text)
 
 
 def render_table(summary: Summary, console: Console | None = None) -> None:
+    """The per-format table (perception builds add a ``vs source`` column), the bundle and run."""
     console = console or Console()
     title = f"{summary.model} v{summary.version}" + (" (cache hit)" if summary.cache_hit else "")
     table = Table(title=title, title_justify="left")
-    for col, just in (("format", "left"), ("status", "left"), ("size", "right"), ("max error", "right"),
-                      ("seconds", "right"), ("note", "left")):
+    perception = any(o.task for o in summary.outcomes)  # a driving bundle's table stays as it was
+    cols = [("format", "left"), ("status", "left"), ("size", "right"), ("max error", "right"),
+            *([("vs source", "left")] if perception else []), ("seconds", "right"), ("note", "left")]
+    for col, just in cols:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for o in summary.outcomes:
         table.add_row(
@@ -72,6 +79,7 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
             f"[{_STYLE.get(o.status, '')}]{o.status}[/]",
             _size(o.bytes),
             f"{o.max_abs:.2e}" if o.max_abs is not None else "-",
+            *([task_cell(o.task)] if perception else []),
             f"{o.seconds:.1f}",
             _short(o.reason),
         )
@@ -83,7 +91,22 @@ def render_table(summary: Summary, console: Console | None = None) -> None:
         console.print(f"[bold red]MLflow logging failed:[/] {summary.log_error}")
 
 
+def task_cell(task: dict[str, float] | None) -> str:
+    """A perception build's agreement with the source in a few characters: ``mIoU 0.9980 drivable
+    0.9990 px 0.9995`` or ``F1 1.0000 box IoU 0.9910 missed 0 extra 0``; ``-`` without figures."""
+    if not task:
+        return "-"
+    parts = []
+    if "miou" in task:
+        parts.append(f"mIoU {task['miou']:.4f} drivable {task['drivable_iou']:.4f} px {task['pixel_acc']:.4f}")
+    if "f1" in task:
+        parts.append(f"F1 {task['f1']:.4f} box IoU {task['box_iou']:.4f} missed {task['missed']:.0f} "
+                     f"extra {task['extra']:.0f}")
+    return "; ".join(parts)
+
+
 def print_json(summary: Summary) -> None:
+    """``--json``: the summary on stdout."""
     sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
 
 

@@ -11,6 +11,9 @@ from converter.errors import EXIT_BUILD_FAILED, EXIT_OK
 
 @dataclass
 class Outcome:
+    """One format's result: status, file, size, raw error, seconds, the reason when not built and,
+    for perception builds, the headline task figures."""
+
     format: str
     status: str  # built | cached | skipped | failed
     file: str | None = None
@@ -20,14 +23,18 @@ class Outcome:
     seconds: float = 0.0
     reason: str | None = None
     explicit: bool = False  # asked for by name on the command line
+    task: dict[str, float] | None = None  # perception builds: converter.task_parity.headline figures
 
     @property
     def ok(self) -> bool:
+        """Built, cached, or skipped without being asked for by name."""
         return self.status in ("built", "cached") or (self.status == "skipped" and not self.explicit)
 
 
 @dataclass
 class Summary:
+    """A conversion: its outcomes, bundle, MLflow run and exit code."""
+
     model: str
     version: str
     bundle: Path | None
@@ -39,10 +46,12 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
+        """``EXIT_BUILD_FAILED`` when a format failed or MLflow logging did, else ``EXIT_OK``."""
         failed = any(not o.ok for o in self.outcomes) or self.log_error is not None
         return EXIT_BUILD_FAILED if failed else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document."""
         return {
             "model": self.model,
             "version": self.version,
