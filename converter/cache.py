@@ -91,7 +91,7 @@ def calibration_id(path: Path | None) -> str | None:
 def format_key(fid: str, req: Any) -> str:
     """The format key of ``fid``: its tolerance (``req.tolerance`` or the table's) and, for INT8 formats,
     the calibration set identity and the INT8 limits; for TensorRT formats, the builder's workspace
-    limit when it is not the default. ``ValueError`` for an unknown format id.
+    limit when it is not the default; the perception gates when a ``[parity]`` section sets them. ``ValueError`` for an unknown format id.
     """
     fmt = formats.get(fid)
     inputs: dict[str, Any] = {"format": fid, "tolerance": req.tolerance.get(fid, fmt.tolerance)}
@@ -102,6 +102,9 @@ def format_key(fid: str, req: Any) -> str:
         # It bounds the tactics TensorRT may pick: another limit can give another (faster) engine.
         # Only when changed, so the keys of earlier bundles stay valid.
         inputs["trt_workspace_mb"] = int(workspace)
+    gates = getattr(req, "task_gates", None)
+    if gates is not None:  # a [parity] section judges perception builds: another gate, another verdict
+        inputs["task_gates"] = repr(gates)
     return cache_key(inputs)
 
 

@@ -151,6 +151,7 @@ def _request(args: argparse.Namespace) -> Any:
         tolerance=tol,
         calibration=args.calibration,
         int8_limits=_int8_limits(cfg.int8) if args.calibration is not None else None,
+        task_gates=_task_gates(cfg.parity),
         options=BuildOptions(opset=args.opset or cfg.convert.opset, trt_workspace_mb=cfg.convert.trt_workspace_mb),
         log_to_mlflow=not args.no_log and args.bundle is None,
         force=args.force,
@@ -172,6 +173,12 @@ def _int8_limits(values: dict[str, float]) -> Any:
         return Int8Limits(**values)
     except (TypeError, ValueError) as e:
         raise ConverterError(f"config [int8]: {e}") from None
+
+
+def _task_gates(section: dict[str, Any]) -> Any:
+    from converter.task_parity import TaskGates
+
+    return TaskGates.from_config(section) if section else None
 
 
 def main(argv: list[str] | None = None) -> int:

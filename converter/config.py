@@ -19,6 +19,9 @@ Example (``rc-edge.toml``)::
 
     [int8]               # what an INT8 build may cost on held-out frames (calibration.conversion.Int8Limits)
     max_steering_mae = 0.02
+
+    [parity.fp16]        # perception builds: task figures vs the source (converter.task_parity.TaskGates)
+    min_miou = 0.97
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Config:
     convert: ConvertSection = field(default_factory=ConvertSection)
     tolerance: dict[str, float] = field(default_factory=dict)
     int8: dict[str, float] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)  # checked by TaskGates.from_config
 
 
 def _section(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -85,10 +89,10 @@ def load_config(path: Path | None) -> Config:
         raise ConverterError(f"config {path} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConverterError(f"config {path} is not valid TOML: {e}") from None
-    unknown = set(data) - {"model", "convert", "tolerance", "int8"}
+    unknown = set(data) - {"model", "convert", "tolerance", "int8", "parity"}
     if unknown:
         raise ConverterError(
-            f"config {path}: unknown section(s) {sorted(unknown)}; allowed: model, convert, tolerance, int8"
+            f"config {path}: unknown section(s) {sorted(unknown)}; allowed: model, convert, tolerance, int8, parity"
         )
     try:
         cfg = Config(
@@ -96,7 +100,11 @@ def load_config(path: Path | None) -> Config:
             convert=_section(ConvertSection, data.get("convert", {}), f"{path} [convert]"),
             tolerance={k: float(v) for k, v in data.get("tolerance", {}).items()},
             int8={k: float(v) for k, v in data.get("int8", {}).items()},
+            parity=dict(data.get("parity", {})),
         )
+        from converter.task_parity import TaskGates
+
+        TaskGates.from_config(cfg.parity)  # unknown keys and bad values fail here, before any work
     except (TypeError, ValueError) as e:
         raise ConverterError(f"config {path}: {e}") from None
     for fmt in [*(cfg.convert.formats or []), *cfg.tolerance]:
