@@ -22,8 +22,8 @@ class LaneConfig:
     Geometry: ``camera_height_m`` (m, > 0) above the ground; ``focal_fraction`` (> 0) the focal
     length in pixels over the camera frame's width; ``horizon_fraction`` in [0, 1) the horizon's
     row over the frame's height. Centreline: rows whose ground lies ``near_m`` .. ``far_m`` ahead
-    (m) are used; in each, the largest drivable run at least ``min_width_m`` wide gives one point
-    (its middle); at least ``min_points`` points, spanning ``lookahead_m``, else the lane is lost.
+    (m) are used; in each, the largest drivable run at least ``min_width_m`` wide and not cut by the
+    image's side gives one point (its middle); at least ``min_points`` points, spanning ``lookahead_m``, else the lane is lost.
     Less than ``min_drivable_fraction`` of the ground in view drivable: lost. Steering: pure pursuit to
     the fitted centreline ``lookahead_m`` ahead, path curvature ``k = 2 x / L^2`` (1/m), wheel angle
     ``atan(wheelbase_m * k)``, steering ``gain * angle / max_steer_angle_rad`` squashed by

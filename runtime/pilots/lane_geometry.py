@@ -96,7 +96,8 @@ class Centreline:
 def measure_centreline(mask: np.ndarray, v_rows: np.ndarray, u_cols: np.ndarray, cam: GroundCamera,
                        cfg: LaneConfig) -> Centreline:
     """Row-wise centres of the largest drivable run, in the rows whose ground lies ``near_m`` ..
-    ``far_m`` ahead and whose run is at least ``min_width_m`` wide. ``mask`` (Hm, Wm) bool;
+    ``far_m`` ahead and whose run is at least ``min_width_m`` wide and does not touch the image's
+    left or right side (a lane wider than the view there has no centre to see). ``mask`` (Hm, Wm) bool;
     ``v_rows`` (Hm,), ``u_cols`` (Wm,) its pixel centres in the frame (:func:`mask_pixel_centres`)."""
     z_rows, _ = cam.to_ground(v_rows, np.zeros_like(v_rows))
     ground = np.isfinite(z_rows)
@@ -111,8 +112,8 @@ def measure_centreline(mask: np.ndarray, v_rows: np.ndarray, u_cols: np.ndarray,
         if run is None:
             continue
         z = float(z_rows[r])
-        if (run[1] - run[0]) * metres_per_col * z < cfg.min_width_m:
-            continue
+        if run[0] == 0 or run[1] == mask.shape[1] or (run[1] - run[0]) * metres_per_col * z < cfg.min_width_m:
+            continue  # cut by the image's side (its centre is unknown), or too narrow to be the lane
         u = float(u_cols[run[0]] + u_cols[run[1] - 1]) / 2.0
         zs.append(z)
         xs.append((u - cam.width / 2) * z / cam.focal_px)
