@@ -133,6 +133,7 @@ class Recorder:
             self.events.raise_("record.backlog", "records dropped")
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Finish writing (records, images, the overlay video) and write ``summary.json``."""
         self._queue.put(None)
         self._thread.join(10.0)
         self._records.close()
@@ -146,6 +147,7 @@ class Recorder:
         atomic_write_json(self.dir / SUMMARY, out)
 
     def stats(self) -> dict[str, Any]:
+        """What was written: directory, lines, images, images and lines shed, the overlay and its frames."""
         return {
             "dir": str(self.dir), "lines": self.lines, "images": self.images,
             "skipped_images": self.skipped_images, "lost_lines": self.lost_lines,
