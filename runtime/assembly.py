@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.backends.base import Backend
-from runtime.camera import Camera, CameraError, open_camera
+from runtime.camera import Camera, CameraError, CameraFrame, open_camera
 from runtime.config import ConfigError, RuntimeConfig
 from runtime.events import Events
 from runtime.imu import ImuError, ImuSource, open_imu
@@ -25,10 +27,12 @@ from runtime.link.report import link_report
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.notify import notify, watchdog_interval_s
+from runtime.pilots import Pilot, open_pilot
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
 from runtime.resources import peak_rss_mb
+from runtime.safety import SafetyLayer
 from runtime.stats import LoopStats
 from runtime.watchdog import Watchdog
 
@@ -75,9 +79,11 @@ def run(
     backend: Backend | None = None,
     link: DriveLink | None = None,
     camera: Camera | None = None,
+    safety_backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
-    benchmarks); the car is left in neutral however this returns or raises."""
+    benchmarks; ``safety_backend`` for the ``[safety]`` bundle's detector); the car is left in
+    neutral however this returns or raises."""
     stop = stop or threading.Event()
     events = Events()
     if not cfg.model.bundle:
@@ -92,10 +98,14 @@ def run(
     ).start()  # neutral from here on, until the first valid inference
     recorder: Recorder | None = None
     imu: ImuSource | None = None
-    own_backend = backend is None
+    own_backend, own_safety_backend = backend is None, safety_backend is None
+    safety: SafetyLayer | None = None
     summary: dict[str, Any] = {}
     try:
         manifest = load_manifest(cfg.model.bundle)
+        one_camera(manifest, cfg.model.bundle)
+        pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
+        safety_manifest = open_safety_manifest(cfg)
         imu = open_model_imu(cfg, manifest)
         camera_layout = image_layout(manifest.input.layout)
         ctx = InputContext(
@@ -107,13 +117,24 @@ def run(
         if backend is None:
             options = {"threads": cfg.model.threads} if cfg.model.threads else {}
             backend = open_backend(cfg.model.bundle, cfg.model.backend, cfg.model.format or None, manifest, **options)
-        policy = Policy.for_manifest(cfg.policy, manifest, max_gap_s=cfg.watchdog.deadline_ms / 1000.0)
-        for _ in range(WARMUP_RUNS):  # first runs allocate; also proves the inputs and outputs map
-            policy(backend.infer({p.name: p.out for p in inputs}), 0.0)
-        policy.reset()
+        policy = Policy(cfg.policy, max_gap_s=cfg.watchdog.deadline_ms / 1000.0, throttle_given=pilot.gives_throttle)
+        warm_up(backend, {p.name: p.out for p in inputs}, pilot, manifest)
         info = model_info(manifest, backend)
-        log.info("model %s v%s on %s (%s); inputs: %s", info["name"], info["version"], backend.name,
-                 backend.build.format, ", ".join(f"{p.name} ({p.role})" for p in inputs))
+        log.info("model %s v%s on %s (%s), pilot %s; inputs: %s", info["name"], info["version"], backend.name,
+                 backend.build.format, pilot.describe(), ", ".join(f"{p.name} ({p.role})" for p in inputs))
+        if safety_manifest is not None:
+            if safety_backend is None:
+                options = {"threads": cfg.safety.threads} if cfg.safety.threads else {}
+                safety_backend = open_backend(cfg.safety.bundle, cfg.safety.backend, cfg.safety.format or None,
+                                              safety_manifest, **options)
+            safety = SafetyLayer(safety_backend, safety_manifest, cfg.safety, wd, events,
+                                 cfg.watchdog.deadline_ms / 1000.0)
+            for _ in range(WARMUP_RUNS):
+                safety_backend.infer({safety_manifest.input.name: np.zeros(safety_manifest.input.shape, np.float32)})
+            safety.start()
+            log.info("safety layer: %s v%s on %s (%s), stops for %s", safety_manifest.model.name,
+                     safety_manifest.model.version, safety_backend.name, safety_backend.build.format,
+                     ", ".join(sorted(safety.rule.classes)))
         if camera is None:
             spec = manifest.preprocess
             camera = open_camera(cfg.camera.uri, events, cfg.camera.reconnect_interval_s,
@@ -130,10 +151,14 @@ def run(
                 "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],
                 "bundle": str(Path(cfg.model.bundle).resolve()), "camera": cfg.camera.uri,
                 "policy": cfg.to_dict()["policy"], "deadline_ms": cfg.watchdog.deadline_ms,
-            }, events, cfg.record.every, cfg.record.jpeg_quality)
+                "pilot": pilot.kind, "lane": cfg.to_dict()["lane"] if pilot.kind == "lane_follow" else None,
+                "safety": safety_header(cfg, safety_manifest),
+            }, events, cfg.record.every, cfg.record.jpeg_quality, overlay=cfg.record.overlay,
+                overlay_every=cfg.record.overlay_every)
         stats = LoopStats()
         loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
-                         max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None)
+                         max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None,
+                         pilot=pilot, safety=safety)
         try:
             reason = loop.run(stop)
         finally:
@@ -143,7 +168,11 @@ def run(
         })
         if imu is not None:
             summary["imu"] = imu.stats()
+        summary["pilot"] = pilot.kind
     finally:
+        if safety is not None:
+            safety.stop()
+            summary["safety"] = safety.stats()
         if notify_fn is not None:
             notify_fn("STOPPING=1")
         link_state = link_report(link)  # before close() releases the port
@@ -156,6 +185,8 @@ def run(
             imu.stop()
         if own_backend and backend is not None:
             backend.close()
+        if own_safety_backend and safety_backend is not None:
+            safety_backend.close()
         summary["watchdog"] = wd.stats()
         summary["link"] = {**_link_stats(link), **link_state}
         summary["process"] = {"peak_rss_mb": peak_rss_mb()[0], "pid": os.getpid()}
@@ -164,6 +195,47 @@ def run(
             recorder.close(summary)
             summary["recording"] = recorder.stats()
     return summary
+
+
+def one_camera(manifest: Manifest, bundle: str) -> None:
+    """Refuse a model with more than one camera input (``BundleError`` naming the fix): this runtime
+    feeds one camera, and the same frame to two "eyes" would be a silent lie to a stereo model."""
+    images = manifest.image_inputs()
+    if len(images) > 1:
+        raise BundleError(
+            f"{bundle}: the model has {len(images)} camera inputs ({', '.join(i.name for i in images)}) but this "
+            "runtime feeds one camera; re-export the model with one image input"
+        )
+
+
+def open_safety_manifest(cfg: RuntimeConfig) -> Manifest | None:
+    """The ``[safety]`` bundle's manifest, checked to be a one-camera detection model, or None without
+    one. ``BundleError`` naming the fix otherwise (a pilot bundle given as ``--safety``, say)."""
+    if not cfg.safety.bundle:
+        return None
+    m = load_manifest(cfg.safety.bundle)
+    if m.task != "detection":
+        raise BundleError(f"--safety {cfg.safety.bundle} is a {m.task} model; the safety layer needs a detection "
+                          "bundle (an output with meaning detection); pass the pilot as --bundle")
+    one_camera(m, cfg.safety.bundle)
+    return m
+
+
+def safety_header(cfg: RuntimeConfig, manifest: Manifest | None) -> dict[str, Any] | None:
+    """The recording header's ``safety`` entry: the detector and the rule, or None without one."""
+    if manifest is None:
+        return None
+    return {**cfg.to_dict()["safety"], "model": {"name": manifest.model.name, "version": manifest.model.version},
+            "preprocess": manifest.preprocess.to_dict()}
+
+
+def warm_up(backend: Backend, feeds: dict[str, Any], pilot: Pilot, manifest: Manifest) -> None:
+    """A few inferences before the car may move: the first runs allocate, and they prove that the
+    inputs and the outputs the pilot reads map (a pilot raising here is a bundle that cannot drive)."""
+    spec = manifest.preprocess
+    frame = CameraFrame(0, 0.0, np.zeros((spec.height, spec.width, 3), np.uint8), 0)
+    for _ in range(WARMUP_RUNS):
+        pilot(backend.infer(feeds), frame)
 
 
 def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from runtime.backend_names import DEPRECATED_BACKEND_NAMES
-from runtime.config import BACKEND_CHOICES, RuntimeConfig, load_config
+from runtime.config import BACKEND_CHOICES, PILOT_CHOICES, RuntimeConfig, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
     a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
     a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
+    a("--pilot", choices=PILOT_CHOICES, help="how outputs become commands (default auto: the bundle's task decides: "
+      "end_to_end for a driving model, lane_follow for a segmentation model; see [lane])")
+    a("--safety", help="a detection bundle run beside the pilot that stops the car for obstacles in the path "
+      "(see [safety])")
     a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
     a("--max-throttle", type=float, help="throttle limit in [0, 1]")
     a("--max-frames", type=int, help="stop after N inferred frames")
@@ -30,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--stats-json", help="write the run summary to this JSON file")
     a("--record", help="record frames, commands and timings into this directory")
     a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
+    a("--overlay", action="store_true", default=None, help="with --record: also write overlay.mp4 (mask, "
+      "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -40,7 +46,8 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return load_config(args.config, {
         "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
-        "imu.uri": args.imu, "model.behavior": args.behavior,
+        "imu.uri": args.imu, "model.behavior": args.behavior, "model.pilot": args.pilot,
+        "safety.bundle": args.safety, "record.overlay": args.overlay,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,

@@ -19,7 +19,9 @@ from typing import Any
 from runtime.backend_names import BACKEND_NAMES, canonical_backend
 from runtime.imu.base import ImuError
 from runtime.imu.uri import parse_imu_uri
+from runtime.pilots.lane_config import LaneConfig
 from runtime.policy import PolicyConfig
+from runtime.safety.config import SafetyConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,6 +29,7 @@ else:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
 BACKEND_CHOICES = ("auto", *BACKEND_NAMES)
+PILOT_CHOICES = ("auto", "end_to_end", "lane_follow")  # runtime.pilots.PILOTS (checked by a test)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -41,8 +44,11 @@ class ModelSection:
     format: str = ""  # a build id from the formats table; empty: the backend's default
     threads: int = 0  # CPU threads for ONNX Runtime / LiteRT; 0: the library's default
     behavior: str = ""  # for a model with a behavior input: one of its labels (checked against the bundle)
+    pilot: str = "auto"  # auto (the bundle's task decides) | end_to_end | lane_follow
 
     def __post_init__(self) -> None:
+        if self.pilot not in PILOT_CHOICES:
+            raise ConfigError(f"[model] pilot = {self.pilot!r}; choose from {', '.join(PILOT_CHOICES)}")
         self.backend = canonical_backend(self.backend)
         if self.backend not in BACKEND_CHOICES:
             raise ConfigError(f"[model] backend = {self.backend!r}; choose from {', '.join(BACKEND_CHOICES)}")
@@ -108,8 +114,12 @@ class RecordSection:
     dir: str = ""  # empty: no recording
     every: int = 1  # save the image of every Nth frame (every frame's command is recorded)
     jpeg_quality: int = 90
+    overlay: bool = False  # also write overlay.mp4: mask, centreline, look-ahead, boxes, verdict
+    overlay_every: int = 3  # one overlay frame per N recorded frames
 
     def __post_init__(self) -> None:
+        if self.overlay_every < 1:
+            raise ConfigError(f"[record] overlay_every = {self.overlay_every} must be >= 1")
         if self.every < 1:
             raise ConfigError(f"[record] every = {self.every} must be >= 1")
         if not 1 <= self.jpeg_quality <= 100:
@@ -133,6 +143,8 @@ class RuntimeConfig:
     imu: ImuSection = field(default_factory=ImuSection)
     link: LinkSection = field(default_factory=LinkSection)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    lane: LaneConfig = field(default_factory=LaneConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
@@ -151,6 +163,15 @@ def _check_value(where: str, value: Any, typ: Any) -> Any:
         if value is None:
             return None
         typ = next(t for t in typing.get_args(typ) if t is not type(None))
+    if typing.get_origin(typ) is tuple:  # TOML arrays: tuple[X, ...] or a fixed tuple[X, Y]
+        args = typing.get_args(typ)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} = {value!r} must be an array")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_value(f"{where}[{i}]", v, args[0]) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} = {value!r} must be an array of {len(args)} values")
+        return tuple(_check_value(f"{where}[{i}]", v, t) for i, (v, t) in enumerate(zip(value, args, strict=True)))
     if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if typ is int and isinstance(value, int) and not isinstance(value, bool):
@@ -174,7 +195,7 @@ def _build_section(name: str, values: dict[str, Any], origin: str) -> Any:
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}") from None
-    except ValueError as e:  # PolicyConfig's own range checks
+    except ValueError as e:  # PolicyConfig's, LaneConfig's and SafetyConfig's own range checks
         raise ConfigError(f"{origin}: [{name}] {e}") from None
 
 

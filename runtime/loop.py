@@ -10,6 +10,12 @@ Every model input comes from its provider (:mod:`runtime.inputs`, one per input,
 order), each filled for every frame. When any provider cannot give its input for a frame (a
 sequence still filling, a stale IMU), the frame is not inferred: its event is raised and the car
 is commanded neutral, until every input is ready again.
+
+The outputs become raw (steering, throttle) through the pilot (:mod:`runtime.pilots`: end to end,
+lane following), which may hold the car in neutral for a frame (its event, e.g. ``lane.lost``);
+the policy then applies the limits. With a safety layer (:mod:`runtime.safety`) every frame is also
+handed to the detector's thread first, and each drive needs its fresh verdict (:meth:`SafetyLayer.check`);
+its stops come from its own thread through the watchdog's blocks.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from runtime.backends.base import Backend
 from runtime.camera import Camera, CameraFrame
 from runtime.events import Events
 from runtime.inputs import InputProvider
+from runtime.pilots import Pilot, PilotResult
 from runtime.policy import Command, Policy
 from runtime.recording import Recorder
+from runtime.safety import SafetyLayer
 from runtime.stats import LoopStats
 from runtime.watchdog import Watchdog
 
@@ -45,6 +53,8 @@ class DriveLoop:
     a frame was inferred and the car answered). ``max_frames`` / ``duration_s`` (s) bound the run.
     A backend error, an invalid (NaN/inf) output or a missing input commands neutral for that frame
     and raises its event; any exception escaping :meth:`run` commands neutral and is re-raised.
+    ``pilot`` turns outputs into raw commands (default: the policy's own decoders, end to end);
+    ``safety`` (optional) is the detection safety layer, fed every frame, asked before every drive.
     """
 
     def __init__(
@@ -60,8 +70,12 @@ class DriveLoop:
         notify: Callable[[str], Any] | None = None,
         max_frames: int | None = None,
         duration_s: float | None = None,
+        pilot: Pilot | None = None,
+        safety: SafetyLayer | None = None,
     ) -> None:
         self.camera, self.backend, self.inputs, self.policy = camera, backend, list(inputs), policy
+        self.pilot: Pilot = pilot if pilot is not None else _PolicyDecoders(policy)
+        self.safety = safety
         self.feeds: dict[str, np.ndarray] = {p.name: p.out for p in self.inputs}  # refilled per frame
         self._input_events: set[str] = set()  # raised by a provider and not yet cleared
         self._missing: list[InputProvider] = []  # providers not ready for the current frame
@@ -113,6 +127,8 @@ class DriveLoop:
     def _step(self, frame: CameraFrame) -> None:
         st, ev, wd = self.stats, self.events, self.watchdog
         t0 = time.monotonic()
+        if self.safety is not None:
+            self.safety.submit(frame)  # the detector starts on this frame while the pilot infers
         ev.clear("camera.stalled")
         try:
             waiting = self._gather(frame)
@@ -134,20 +150,44 @@ class DriveLoop:
         ev.clear("backend.error")
         if wd.car_stopped:  # after any neutral the throttle ramps up from zero, never jumps back
             self.policy.reset()
-        cmd = self.policy(outputs, t2)
+        decision = self.pilot(outputs, frame)
+        if decision.hold is None:
+            cmd = self.policy.limit(decision.steering, decision.throttle, t2)
+        else:
+            cmd = Command(0.0, 0.0, False, decision.steering, decision.throttle or 0.0)
         t3 = time.monotonic()
         st.frames += 1
         if not self._ready and self.notify is not None and self.watchdog.car_answered():
             self._ready = True  # systemd: started once a frame was inferred AND the car answered
             _safe_notify(self.notify, "READY=1")
-        if not cmd.valid:
+        held: str | None = None  # why the car was held in neutral for this frame (not a fault)
+        event = self.pilot.event
+        if decision.hold is not None:
+            assert event is not None, f"pilot {self.pilot.kind} held the car without a declared event"
+            st.pilot_held += 1
+            ev.raise_(event, f"frame {frame.id}: {decision.hold}")
+            wd.neutral(decision.hold)
+            self.policy.reset()
+            held, sent = event, False
+        elif not cmd.valid:
             st.invalid += 1
             ev.raise_("policy.nonfinite", f"frame {frame.id}: steering={cmd.raw_steering} throttle={cmd.raw_throttle}")
             wd.neutral("non-finite output")
             sent = False
         else:
+            if event is not None:
+                ev.clear(event)
             ev.clear("policy.nonfinite")
-            sent = wd.drive(cmd, frame.t_capture, frame.id)
+            held = self.safety.check(frame) if self.safety is not None else None
+            if held is not None:
+                wd.neutral(held)
+                sent = False
+            else:
+                sent = wd.drive(cmd, frame.t_capture, frame.id)
+                if not sent and wd.blocked:
+                    held = "blocked"
+            if held is not None:
+                st.safety_held += 1
         t4 = time.monotonic()
         st.add_frame(t0 - frame.t_capture, t_pre, t2 - t1, t3 - t2, t4 - t3, t4 - frame.t_capture if sent else None)
         if sent:
@@ -156,14 +196,14 @@ class DriveLoop:
             if st.t_first_command is None:
                 st.t_first_command = t4
             ev.clear("frame.stale")
-        elif cmd.valid and not wd.halt.is_set():  # a frame cut short by a stop request is not stale
+        elif cmd.valid and held is None and not wd.halt.is_set():  # a frame cut short by a stop is not stale
             st.stale += 1
             self.policy.reset()
             ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")
         if self.recorder is not None:
             timings = {"frame_age": t0 - frame.t_capture, "preprocess": t_pre, "inference": t2 - t1,
                        "policy": t3 - t2, "write": t4 - t3}
-            self._record(frame, cmd, outputs, sent, timings, t4)
+            self._record(frame, cmd, outputs, sent, timings, t4, decision=decision, held=held)
 
     def _gather(self, frame: CameraFrame) -> InputProvider | None:
         """Fill every input for this frame (all of them, so histories advance); the first
@@ -195,9 +235,22 @@ class DriveLoop:
     def _record(
         self, frame: CameraFrame, cmd: Command | None, outputs: dict[str, Any] | None, sent: bool,
         timings: dict[str, float], t_command: float | None = None, not_ready: str | None = None,
+        decision: PilotResult | None = None, held: str | None = None,
     ) -> None:
         if self.recorder is None:
             return
+        h, w = int(frame.image.shape[0]), int(frame.image.shape[1])
+        verdict = self.safety.latest() if self.safety is not None else None
+        safety = verdict.to_record(w, h, frame.t_capture) if verdict is not None else None
+        overlay = None
+        if self.recorder.overlay:
+            overlay = {**((decision.overlay or {}) if decision is not None else {}),
+                       "safety": safety, "held": held, "sent": sent,
+                       "steering": cmd.steering if cmd and cmd.valid else 0.0,
+                       "throttle": cmd.throttle if cmd and cmd.valid else 0.0}
+        raw = None
+        if outputs and self.pilot.kind == "end_to_end":  # the command outputs: a few values, never a map
+            raw = {k: [_finite_or_none(v) for v in a.reshape(-1)] for k, a in outputs.items() if a.size <= RAW_VALUES}
         self.recorder.add(
             {
                 "frame_id": frame.id,
@@ -209,12 +262,16 @@ class DriveLoop:
                 "valid": bool(cmd and cmd.valid),
                 "sent": sent,  # handed to the link, not stale
                 "written": sent and self.watchdog.last_written,  # the link wrote it at once (see LoopStats)
-                "raw": {k: [_finite_or_none(v) for v in a.reshape(-1)] for k, a in outputs.items()} if outputs else None,
+                "raw": raw,
                 "timings_ms": {k: round(v * 1000.0, 4) for k, v in timings.items()},
                 "inputs": self._recorded_inputs(),
                 "not_ready": not_ready,
+                "held": held,  # the pilot's event (lane.lost) or the safety layer's (safety.*, blocked)
+                "pilot": decision.record if decision is not None else None,
+                "safety": safety,
             },
             frame.image,
+            overlay,
         )
 
 
@@ -229,6 +286,28 @@ class DriveLoop:
             if v is not None:
                 out[p.name] = v
         return out
+
+
+RAW_VALUES = 64  # a recording's "raw" keeps outputs up to this many values (vectors, not maps)
+
+
+class _PolicyDecoders(Pilot):
+    """End to end through the policy's own decoders: the loop's pilot when none is given."""
+
+    kind = "end_to_end"
+    tasks = ("driving",)
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    @classmethod
+    def for_bundle(cls, manifest: Any, options: Any = None) -> Pilot:
+        """Not built from a bundle (see :class:`runtime.pilots.EndToEndPilot`)."""
+        raise NotImplementedError
+
+    def __call__(self, outputs: Any, frame: CameraFrame) -> PilotResult:
+        """The policy's decoded steering and throttle."""
+        return PilotResult(*self.policy.decode(outputs))
 
 
 def _finite_or_none(v: Any) -> float | None:

@@ -1,7 +1,8 @@
 """Model outputs -> steering and throttle in [-1, 1], within the configured limits.
 
 Each output is first decoded by the manifest's decoder (``runtime.decode``: scalar, bins,
-component, each with an optional gain/bias); the policy only ever sees decoded values.
+component, each with an optional gain/bias); the policy only ever sees decoded values. A pilot
+(:mod:`runtime.pilots`: end to end, lane following) hands its raw values to :meth:`Policy.limit`.
 
 Order for steering: ``clip(raw * steering_scale + steering_trim, -max_steering, max_steering)``.
 Throttle: ``constant_throttle`` if set (models without a throttle output), else the model's
@@ -80,17 +81,19 @@ class Policy:
     ``steering_output`` / ``throttle_output`` are logical output names; ``decoders`` maps
     ``"steering"`` / ``"throttle"`` to their :class:`~runtime.decode.Decoder` (default: scalar).
     ``max_gap_s`` (seconds, > 0) is the watchdog's deadline: the slew step never ramps over a longer
-    gap than that. Raises :class:`BundleError` when there is no throttle output and no
-    ``constant_throttle``, ``ValueError`` when ``max_gap_s`` is not positive.
+    gap than that. ``throttle_given``: a pilot supplies the throttle (lane following), so no
+    throttle output is needed. Raises :class:`BundleError` when there is no throttle output, no
+    pilot throttle and no ``constant_throttle``, ``ValueError`` when ``max_gap_s`` is not positive.
     """
 
     def __init__(
-        self, config: PolicyConfig, steering_output: str, throttle_output: str | None,
+        self, config: PolicyConfig, steering_output: str = "", throttle_output: str | None = None,
         decoders: dict[str, Decoder] | None = None, max_gap_s: float = DEFAULT_MAX_GAP_S,
+        *, throttle_given: bool = False,
     ) -> None:
         if not max_gap_s > 0:
             raise ValueError(f"the policy's max_gap_s (the watchdog deadline) must be positive, got {max_gap_s}")
-        if throttle_output is None and config.constant_throttle is None:
+        if throttle_output is None and not throttle_given and config.constant_throttle is None:
             raise BundleError(
                 "the model has no output with meaning 'throttle'; set policy.constant_throttle in the config"
             )
@@ -126,10 +129,24 @@ class Policy:
         limit the first call after :meth:`reset` gives throttle 0). A NaN or inf gives ``Command(0, 0, valid=False)`` and resets
         the slew state. ``KeyError`` when an output the policy reads is missing from ``outputs``.
         """
-        c = self.config
+        return self.limit(*self.decode(outputs), now)
+
+    def decode(self, outputs: Mapping[str, np.ndarray]) -> tuple[float, float | None]:
+        """The steering and throttle outputs through their decoders: (steering, throttle or None when
+        the model has no throttle output). ``KeyError`` when one is missing from ``outputs``."""
         raw_s = self._decode_steering(outputs[self.steering_output])
-        raw_t = (self._decode_throttle(outputs[self.throttle_output]) if self.throttle_output
-                 else float(c.constant_throttle or 0.0))
+        raw_t = self._decode_throttle(outputs[self.throttle_output]) if self.throttle_output else None
+        return raw_s, raw_t
+
+    def limit(self, raw_steering: float, raw_throttle: float | None, now: float) -> Command:
+        """Apply the limits to one frame's raw (decoded) values: see the module for the order.
+
+        ``raw_throttle`` None: the model gives none (``constant_throttle`` is used). ``now``: a
+        ``time.monotonic()`` timestamp (s) for the slew limit. NaN or inf -> ``Command(0, 0, valid=False)``.
+        """
+        c = self.config
+        raw_s = float(raw_steering)
+        raw_t = float(raw_throttle) if raw_throttle is not None else float(c.constant_throttle or 0.0)
         if not (math.isfinite(raw_s) and math.isfinite(raw_t)):
             self.reset()
             return Command(0.0, 0.0, False, raw_s, raw_t)

@@ -4,6 +4,7 @@ The format is documented in ``docs/recording-format.md`` (calibration and retrai
 :func:`read_recording` is the reference reader). A writer thread does the JPEG encoding and the
 file I/O, so recording never slows the drive loop: when the writer falls behind, frames are
 recorded without their image (``"image": null``) and the ``record.backlog`` event is raised.
+With ``overlay`` the same thread also draws one frame in ``overlay_every`` (:mod:`runtime.overlay`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from runtime.atomic import atomic_write_json
 from runtime.events import Events
+from runtime.overlay import OverlayWriter
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ HEADER, RECORDS, SUMMARY, FRAMES_DIR = "header.json", "records.jsonl", "summary.
 
 
 class RecordingError(RuntimeError):
-    pass
+    """A recording that cannot be made or read (the message names the path)."""
 
 
 def choose_directory(root: str | Path) -> Path:
@@ -49,11 +51,23 @@ def choose_directory(root: str | Path) -> Path:
     return path
 
 
+# one queued record: its JSON, the JPEG to save (or None) and the (frame, overlay data) to draw (or None)
+_Item = tuple[dict[str, Any], "np.ndarray | None", "tuple[np.ndarray, dict[str, Any]] | None"]
+
+
 class Recorder:
+    """Records a drive into ``root`` (see the module): ``header`` goes into ``header.json``; the image
+    of one frame in ``every`` is saved as JPEG (``jpeg_quality``); with ``overlay`` one frame in
+    ``overlay_every`` is drawn into the overlay video. ``RecordingError`` for bad settings or a
+    directory that cannot be made."""
+
     def __init__(
         self, root: str | Path, header: dict[str, Any], events: Events | None = None,
-        every: int = 1, jpeg_quality: int = 90, queue_size: int = 64,
+        every: int = 1, jpeg_quality: int = 90, queue_size: int = 64, overlay: bool = False,
+        overlay_every: int = 3,
     ) -> None:
+        if overlay_every < 1:
+            raise RecordingError(f"record overlay_every must be >= 1, got {overlay_every}")
         if every < 1:
             raise RecordingError(f"record every must be >= 1, got {every}")
         if not 1 <= jpeg_quality <= 100:
@@ -61,6 +75,7 @@ class Recorder:
         self.dir = choose_directory(root)
         self.events = events or Events()
         self.every, self.jpeg_quality = every, jpeg_quality
+        self.overlay, self.overlay_every = overlay, overlay_every
         try:
             (self.dir / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -73,11 +88,14 @@ class Recorder:
             "records": RECORDS,
             "jpeg_quality": jpeg_quality,
             "every": every,
+            "overlay": overlay,
             **header,
         }
         atomic_write_json(self.dir / HEADER, full_header)
         self._records = open(self.dir / RECORDS, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._queue: queue.Queue[tuple[dict[str, Any], np.ndarray | None] | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[_Item | None] = queue.Queue(queue_size)
+        self._overlay_writer = OverlayWriter(self.dir, jpeg_quality) if overlay else None
+        self.overlay_file: str | None = None
         self._n = 0
         self.lines = 0
         self.images = 0
@@ -88,13 +106,18 @@ class Recorder:
         self._thread.start()
         log.info("recording to %s", self.dir)
 
-    def add(self, record: dict[str, Any], image: np.ndarray | None) -> None:
+    def add(self, record: dict[str, Any], image: np.ndarray | None, overlay: dict[str, Any] | None = None) -> None:
         """Queue one record (and its frame every ``every`` frames). Never blocks the loop.
 
-        ``image`` must not be modified afterwards (camera frames are fresh arrays: fine)."""
+        ``image`` must not be modified afterwards (camera frames are fresh arrays: fine); nor may
+        ``overlay`` (what :func:`runtime.overlay.draw_overlay` draws, every ``overlay_every`` frames)."""
         if self._failed:
             return
         self._n += 1
+        draw = (overlay if self._overlay_writer is not None and image is not None
+                and (self._n - 1) % self.overlay_every == 0 else None)
+        if draw is not None and self._queue.qsize() >= self._queue.maxsize // 2:
+            draw = None  # drawing is the first thing shed when the writer lags
         img = image if image is not None and (self._n - 1) % self.every == 0 else None
         if img is not None and self._queue.qsize() >= self._queue.maxsize // 2:
             # Half full: keep the command lines flowing, shed the expensive part.
@@ -104,23 +127,32 @@ class Recorder:
         elif img is not None:
             self.events.clear("record.backlog")
         try:
-            self._queue.put_nowait((record, img))
+            self._queue.put_nowait((record, img, (image, draw) if draw is not None and image is not None else None))
         except queue.Full:
             self.lost_lines += 1
             self.events.raise_("record.backlog", "records dropped")
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Finish writing (records, images, the overlay video) and write ``summary.json``."""
         self._queue.put(None)
         self._thread.join(10.0)
         self._records.close()
+        if self._overlay_writer is not None:
+            try:
+                self.overlay_file = self._overlay_writer.close()
+            except OSError as e:
+                self.events.raise_("record.error", f"overlay: {e}")
         out = dict(summary or {})
         out["recording"] = self.stats()
         atomic_write_json(self.dir / SUMMARY, out)
 
     def stats(self) -> dict[str, Any]:
+        """What was written: directory, lines, images, images and lines shed, the overlay and its frames."""
         return {
             "dir": str(self.dir), "lines": self.lines, "images": self.images,
             "skipped_images": self.skipped_images, "lost_lines": self.lost_lines,
+            **({"overlay": self.overlay_file, "overlay_frames": self._overlay_writer.frames}
+               if self._overlay_writer is not None else {}),
         }
 
     def _run(self) -> None:
@@ -129,8 +161,10 @@ class Recorder:
             item = self._queue.get()
             if item is None:
                 break
-            record, img = item
+            record, img, draw = item
             try:
+                if draw is not None and self._overlay_writer is not None:
+                    self._overlay_writer.write(draw[0], draw[1], int(record["frame_id"]))
                 record["image"] = None
                 if img is not None:
                     name = f"{FRAMES_DIR}/{int(record['frame_id']):08d}.jpg"

@@ -58,6 +58,8 @@ class LoopStats:
         self.invalid = 0  # NaN/inf outputs
         self.backend_errors = 0
         self.not_ready = 0  # frames not inferred because an input was not ready (sequence filling, stale IMU)
+        self.pilot_held = 0  # inferred frames the pilot held in neutral (lane.lost)
+        self.safety_held = 0  # valid commands the safety layer held back (obstacle, stale or failed detector)
         self.t_start: float | None = None
         self.t_first_command: float | None = None
         self.t_end: float | None = None
@@ -90,6 +92,8 @@ class LoopStats:
             "invalid_outputs": self.invalid,
             "backend_errors": self.backend_errors,
             "inputs_not_ready": self.not_ready,
+            "pilot_held": self.pilot_held,
+            "safety_held": self.safety_held,
             "duration_s": round(duration, 4),
             "fps": round(self.frames / duration, 3) if duration > 0 else 0.0,
             "stages_ms": {name: ring.summary() for name, ring in self.stages.items()},

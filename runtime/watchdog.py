@@ -14,6 +14,11 @@ sends a final neutral before the link is closed.
 A command's age is measured from the *capture time of its frame*, not from when it was sent: a
 command computed from an old frame describes an old world. All link calls hold one lock, so a
 stale drive can never slip out after a neutral.
+
+Blocks (:meth:`Watchdog.block`, e.g. the detection safety layer's ``safety.obstacle``) hold the
+car in neutral from another thread: the block and its neutral are one step under that lock, and
+:meth:`drive` checks for blocks under it too, so no drive can go out between "is it blocked?" and
+its write once a block is set. A block can only stop the car; lifting it sends nothing.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class Watchdog:
         # Set from a signal: neutral within one tick, even if the loop's thread is stuck.
         self.halt = halt or threading.Event()
         self._thread: threading.Thread | None = None
+        self._blocks: dict[str, str] = {}  # name -> detail: the car is held in neutral while any is set
         self._last_valid: float | None = None  # capture time of the newest frame that drove the car
         self._neutral_at: float | None = None  # when neutral was last sent (None: currently driving)
         self._armed = False
@@ -96,6 +102,8 @@ class Watchdog:
         """
         with self._lock:
             if time.monotonic() - t_capture > self.deadline_s or self._stop.is_set() or self.halt.is_set():
+                return False
+            if self._blocks:  # held in neutral by block(); its neutral went out and is repeated
                 return False
             if self._thread is not None and not self._thread.is_alive():
                 # Nobody would stop the car if this command went stale: refuse to drive at all.
@@ -127,6 +135,28 @@ class Watchdog:
             self._last_valid = None
             self._send_neutral_locked()
         log.debug("neutral: %s", reason)
+
+    def block(self, name: str, detail: str = "") -> bool:
+        """Hold the car in neutral until :meth:`unblock` ``name``: neutral now (in the same locked step,
+        so no drive can slip out after it) and every :meth:`drive` refused meanwhile. True when the
+        block is new."""
+        with self._lock:
+            new = name not in self._blocks
+            self._blocks[name] = detail
+            self._last_valid = None
+            if new or self._neutral_at is None:
+                self._send_neutral_locked()
+        return new
+
+    def unblock(self, name: str) -> bool:
+        """Lift the block ``name`` (sends nothing: the next valid frame drives); True if it was set."""
+        with self._lock:
+            return self._blocks.pop(name, None) is not None
+
+    @property
+    def blocked(self) -> bool:
+        """True while any :meth:`block` holds the car."""
+        return bool(self._blocks)
 
     def expired(self, now: float | None = None) -> bool:
         """True when no valid command was sent, or the newest one's frame (capture time) is older than the

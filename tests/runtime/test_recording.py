@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +20,7 @@ def frame(i: int) -> np.ndarray:
     return img
 
 
-def record(tmp_path: Path, n: int, **kw: int) -> Recorder:
+def record(tmp_path: Path, n: int, **kw: Any) -> Recorder:
     rec = Recorder(tmp_path / "rec", {"model": {"name": "pilot", "version": "3"}}, Events(), **kw)
     for i in range(n):
         rec.add({"frame_id": i + 1, "source_index": i, "steering": 0.1 * i, "throttle": 0.2, "sent": True}, frame(i))
