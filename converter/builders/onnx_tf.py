@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _NOT_IMPLEMENTED = re.compile(r"(\w+) OP is not yet implemented")
 _FAILED_OP = re.compile(r"onnx_op_type\W+(\w+)")
+_FAILED_NODE = re.compile(r"onnx_op_name: (\S+)")
 DONE = "ONNX_TF_SAVED_MODEL_OK"
 # onnx2tf fetches 20 sample images from GitHub for its own per-op output check whenever every input
 # looks like an NHWC image (3 channels last, batch <= 20: e.g. a tf2onnx export), so an offline
@@ -65,9 +66,34 @@ def saved_model_from_onnx(onnx_path: Path, dest: Path) -> Path:
     if m:
         raise BuildError(f"onnx2tf cannot convert ONNX op {m.group(1)} to TensorFlow (TFLite builds need it)")
     ops = _FAILED_OP.findall(out)
-    lines = [ln.strip() for ln in out.splitlines() if ln.strip() and ("Error" in ln or "ERROR" in ln)]
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip() and ("Error" in ln or "ERROR" in ln)
+             and not ln.strip().startswith(("ERROR: onnx_op_name", "ERROR: input_onnx_file_path"))]
     why = lines[-1][:240] if lines else f"exit {proc.returncode}"
+    node = _FAILED_NODE.findall(out)
+    if node:
+        op_type, data_dependent = _node_info(private, node[-1])
+        where = f"ONNX node {node[-1]}" + (f" ({op_type})" if op_type else "")
+        if data_dependent:
+            raise BuildError(
+                f"onnx2tf cannot convert {where} of the graph's data-dependent post-processing (NonZero: a score "
+                "threshold keeping n boxes); TFLite needs fixed shapes: build onnx, onnx-fp16, onnx-int8 or trt-* "
+                "for this detector, or log it without its post-processing (the raw head, decoded with nms: runtime)"
+            )
+        raise BuildError(f"onnx2tf failed at {where}: {why}")
     raise BuildError(f"onnx2tf failed{' at ONNX op ' + ops[-1] if ops else ''}: {why}")
+
+
+def _node_info(path: Path, name: str) -> tuple[str | None, bool]:
+    """(op type of node ``name``, whether the graph has a NonZero, i.e. tensors of data-dependent size)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as e:  # the message then names the node only
+        log.debug("could not read %s: %s", path, e)
+        return None, False
+    op = next((n.op_type for n in graph.node if n.name == name), None)
+    return op, any(n.op_type == "NonZero" for n in graph.node)
 
 
 def fold_constants(src: Path, dest: Path) -> Path:
