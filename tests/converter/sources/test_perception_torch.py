@@ -229,7 +229,7 @@ def test_onnx_int8_detector_runs_on_a_frame_without_detections(tmp_path: Path) -
     """The quantized post-processing used to crash ONNX Runtime (segfault) at n = 0; in a child, so a
     crash fails this test instead of the session."""
     model = pm.tiny_detector()
-    x, counts = _frames_with_counts(model)
+    x, _ = _frames_with_counts(model)
     src = load_source(_save(model, "pickle", tmp_path / "m", pm.DET_HW),
                       hints=SourceHints(input_hw=pm.DET_HW, workdir=tmp_path / "w"))
     np.save(tmp_path / "x.npy", x)
