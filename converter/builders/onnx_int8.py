@@ -69,7 +69,7 @@ def build(ctx: BuildContext) -> BuildResult:
     out = ctx.staging / ctx.fmt.file
     by_tensor = {src_entry.io[name].name: v for name, v in feeds.items()}
     try:
-        _quantize(src, out, FrameReader(by_tensor))
+        kept_float = _quantize(src, out, FrameReader(by_tensor))
     except BuildError:
         out.unlink(missing_ok=True)
         raise
@@ -95,11 +95,63 @@ def build(ctx: BuildContext) -> BuildResult:
             },
             "calibration_frames": len(next(iter(feeds.values()))),
             "calibration_sha256": ctx.calibration_id,
+            **({"float_nodes": len(kept_float)} if kept_float else {}),
         },
     )
 
 
-def _quantize(src: Path, out: Path, reader: Any) -> None:
+# Ops that only move or join values: walking back from a graph output through these finds the
+# tensors an output is assembled from (a YOLO head's boxes and scores, concatenated).
+_ASSEMBLY_OPS = frozenset({"Concat", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def float_tail(model: Any) -> list[str]:
+    """Names of the nodes the quantizer must leave in float, for detection graphs:
+
+    - every node downstream of a ``NonZero`` (a detector's post-processing: score threshold, top-k,
+      NMS, padding; tensors of data-dependent length). ONNX Runtime 1.32 crashes the whole process
+      (segfault) running a Q/DQ graph whose quantized post-processing meets zero detections;
+    - the ``Concat``/reshaping nodes that assemble a graph output (a YOLO head's (1, 4 + K, N) joins
+      boxes in pixels with scores in 0..1: one per-tensor int8 scale of ~1 px would leave the
+      scores nothing but 0 and 1); their inputs are still quantized, each on its own scale.
+
+    Unnamed nodes are named (``float_tail_<i>``) in ``model`` so they can be excluded."""
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"float_tail_{i}"
+    consumers: dict[str, list[Any]] = {}
+    producer: dict[str, Any] = {}
+    for node in model.graph.node:
+        for t in node.input:
+            consumers.setdefault(t, []).append(node)
+        for t in node.output:
+            producer[t] = node
+    keep: dict[str, None] = {}
+    stack = [n for n in model.graph.node if n.op_type == "NonZero"]
+    while stack:
+        node = stack.pop()
+        if node.name in keep:
+            continue
+        keep[node.name] = None
+        stack.extend(c for t in node.output for c in consumers.get(t, []))
+    for out in model.graph.output:
+        chain: dict[str, str] = {}
+        back = [producer[out.name]] if out.name in producer else []
+        while back:
+            node = back.pop()
+            if node.op_type not in _ASSEMBLY_OPS or node.name in chain:
+                continue
+            chain[node.name] = node.op_type
+            back.extend(producer[t] for t in node.input if t in producer)
+        if "Concat" in chain.values():  # a plain Reshape before an output quantizes fine: leave pilots as they were
+            keep.update(dict.fromkeys(chain))
+    return list(keep)
+
+
+def _quantize(src: Path, out: Path, reader: Any) -> list[str]:
+    """Quantize ``src`` into ``out`` (Q/DQ, see the module); returns the nodes left in float
+    (:func:`float_tail`)."""
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -113,8 +165,15 @@ def _quantize(src: Path, out: Path, reader: Any) -> None:
         except Exception as e:  # optional step: quantize the graph as it is
             log.info("onnx-int8: pre-processing skipped (%s)", e)
             pre = src
+        model = onnx.load(str(pre))
+        floats = float_tail(model)
+        named = Path(tmp) / "named.onnx"
+        onnx.save(model, str(named))
+        if floats:
+            log.info("onnx-int8: %d nodes stay float (detection post-processing, output assembly)", len(floats))
         quantize_static(
-            str(pre), str(out), reader,
+            str(named), str(out), reader,
+            nodes_to_exclude=floats,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QInt8,
@@ -125,3 +184,4 @@ def _quantize(src: Path, out: Path, reader: Any) -> None:
         )
     if not out.is_file():
         raise BuildError("onnxruntime static quantization wrote no model")
+    return floats

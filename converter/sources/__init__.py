@@ -9,6 +9,13 @@ file is, never by MLflow's flavor metadata. Every source offers:
 - ``rescales_inside()``: the model normalises pixels itself; ``input_rescaling_layer()``: the name
   of its layer that scales raw 0..255 pixels, if it has one (a flag scaling them too is refused);
 - ``export_saved_model(dest, shapes)`` for TensorFlow sources.
+
+Sources whose graph is ONNX (PyTorch, ONNX: :class:`GraphSource`) also offer ``onnx_path(opset)``
+(the FP32 ONNX every build of theirs is made from; ``converter.builders.from_onnx`` calls it),
+``toolchain()`` (what made it, for the manifest) and ``default_layout`` (NCHW for PyTorch).
+A PyTorch detector returning torchvision's list of dicts is wrapped to fixed-size ``boxes``,
+``scores``, ``labels`` (``converter.sources.torch_detections``); ``predict`` and ``onnx_path`` both
+run the wrapper.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from converter.sources.torch_source import SourceHints
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FoundModel", "SourceHints", "SourceModel", "find_model_file", "import_custom_objects", "load_source"]
+__all__ = ["FoundModel", "GraphSource", "SourceHints", "SourceModel", "find_model_file", "import_custom_objects",
+           "load_source"]
 
 
 class SourceModel(Protocol):
+    """What the pipeline calls on every loaded model (see the module)."""
+
     flavor: str
     input_names: list[str]
     input_shapes: dict[str, tuple[int | None, ...]]
@@ -42,6 +52,21 @@ class SourceModel(Protocol):
     def input_rescaling_layer(self) -> str | None: ...
 
     def export_saved_model(self, dest: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> Path: ...
+
+
+class GraphSource(SourceModel, Protocol):
+    """A source whose builds are made from its own ONNX (PyTorch, ONNX); the builders tell one by
+    ``converter.builders.from_onnx.has_onnx_graph``."""
+
+    default_layout: str
+
+    def onnx_path(self, opset: int) -> Path:
+        """The FP32 ONNX, batch 1, inputs and outputs by name (made once per opset)."""
+        ...
+
+    def toolchain(self) -> dict[str, Any]:
+        """Versions and exporter that made ``onnx_path`` (recorded in each build)."""
+        ...
 
 
 def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,

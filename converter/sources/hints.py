@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from converter.sources.torch_source import SourceHints
+from converter.sources.torch_source import DEFAULT_MAX_DETECTIONS, SourceHints
 
 
 def source_hints(req: Any, tags: dict[str, str], workdir: Path | None) -> SourceHints:
     """``req`` is a :class:`converter.pipeline.ConvertRequest`. Names come from ``--inputs`` /
     ``--outputs`` (else the ``edge.inputs`` / ``edge.outputs`` tags), in the order given; the image
-    size from ``--input-size``/``--crop-top`` (else the ``edge.preprocess`` tag)."""
+    size from ``--input-size``/``--crop-top`` (else the ``edge.preprocess`` tag); K for a wrapped
+    detector from ``req.max_detections`` when the request has one (``--max-detections``), else
+    :data:`DEFAULT_MAX_DETECTIONS`."""
     from converter.model_inputs import INPUTS_TAG, parse_inputs
     from converter.model_outputs import OUTPUTS_TAG, parse_outputs
 
@@ -36,4 +38,5 @@ def source_hints(req: Any, tags: dict[str, str], workdir: Path | None) -> Source
         input_hw=hw,
         channels=1 if str(pre.get("color", "RGB")).upper() == "GRAY" else 3,
         workdir=workdir,
+        max_detections=int(getattr(req, "max_detections", None) or DEFAULT_MAX_DETECTIONS),
     )

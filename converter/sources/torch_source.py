@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 # "No ONNX function found for <OpOverload(op='aten.foo', overload='default')>"; older texts: aten::foo
 _NO_FUNCTION = re.compile(r"OpOverload\(op='([\w.]+)'")
 _ATEN_OP = re.compile(r"(aten[.:]{1,2}[A-Za-z_][\w.]*)")
+# torch.export on a Python branch/loop over a data-dependent size: "Caused by: (file.py:8 in greedy)"
+_DATA_DEPENDENT = re.compile(r"GuardOnDataDependentSymNode|data-dependent expression")
+_CAUSED_BY = re.compile(r"Caused by: \(?([^\n)]*?:\d+ in \w+)")
+# torchvision's own detectors keep 100 per image (detections_per_img); the wrapper pads to K
+DEFAULT_MAX_DETECTIONS = 100
 
 
 @dataclass
@@ -43,6 +48,8 @@ class SourceHints:
     input_hw: tuple[int, int] | None = None  # from the preprocessing (after crop)
     channels: int = 3
     workdir: Path | None = None  # where exports go (the conversion's temporary folder)
+    # K, the fixed number of detections a torchvision-style detector is padded to (--max-detections)
+    max_detections: int = DEFAULT_MAX_DETECTIONS
 
 
 class ExportError(RuntimeError):
@@ -89,10 +96,49 @@ class TorchSource:
         self._batch = {n: s[0] for n, s in self.input_shapes.items()}
         with torch.no_grad():
             probe = self._call(self._zeros())
-        self.output_names: list[str] = _output_names(probe, hints.output_names, loaded.path.name)
+        self.wrapped: str | None = None  # "detections" | "float-outputs" when the converter wrapped forward
+        self._auto_names: tuple[str, ...] | None = None
+        probe = self._wrap_outputs(probe, hints)
+        self.output_names: list[str]
+        if self.wrapped == "detections":
+            from converter.sources.torch_detections import DETECTION_KEYS
+
+            self.output_names = list(DETECTION_KEYS)
+        else:
+            self.output_names = _output_names(probe, hints.output_names or list(self._auto_names or ()),
+                                              loaded.path.name)
         n_params = sum(p.numel() for p in self.module.parameters()) if hasattr(self.module, "parameters") else 0
         log.info("loaded %s (%s, %d params, inputs %s)", loaded.path.name, loaded.kind, n_params, self.input_shapes)
         self._onnx: dict[int, Path] = {}
+
+    def _wrap_outputs(self, probe: Any, hints: SourceHints) -> Any:
+        """Make a detector's outputs fixed-size float32 tensors (see ``torch_detections``): a list of
+        dicts, or unbatched (n, 4)/(n,) tensors, becomes boxes (1, K, 4), scores (1, K), labels (1, K);
+        integer tensors become float32. Returns the wrapped module's output on the same zeros."""
+        import torch
+
+        from converter.sources import torch_detections as td
+
+        layout = td.detection_layout(probe)
+        self._auto_names = td.tensor_detection_names(probe, batched=True)  # a (1, K, ...) detector's tuple
+        if layout is not None:
+            if len(self.input_names) != 1:
+                raise ModelLoadError(
+                    f"{self.loaded.path.name}: a detector returning per-image detections takes one image input, "
+                    f"this one takes {self.input_names}; wrap it in a module with one image input"
+                )
+            k = hints.max_detections
+            self.module = td.FixedDetections(self.module, k, layout)
+            self.wrapped = "detections"
+            log.info("%s returns per-image detections (%s); padded to boxes (1, %d, 4), scores (1, %d), "
+                     "labels (1, %d)", self.loaded.path.name, td.describe(probe), k, k, k)
+        elif td.needs_float_cast(probe):
+            self.module = td.FloatOutputs(self.module)
+            self.wrapped = "float-outputs"
+        else:
+            return probe
+        with torch.no_grad():
+            return self._call(self._zeros())
 
     # -- reference -----------------------------------------------------------------------------
 
@@ -111,12 +157,15 @@ class TorchSource:
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """{input name: (N, C, H, W) float32} -> {output name: (N, ...) float32}, PyTorch in eval
-        mode without gradients. A program fixed to batch b (torch.export) runs b samples at a time."""
+        mode without gradients. A program fixed to batch b (torch.export) runs b samples at a time, a
+        wrapped detector one (``torch_detections``)."""
         import torch
 
         n = len(next(iter(feeds.values())))
         fixed = {b for b in self._batch.values() if isinstance(b, int)} if self._program is not None else set()
         step = next(iter(fixed)) if fixed else max(n, 1)
+        if self.wrapped == "detections":
+            step = 1  # the wrapper pads one image's detections, as the batch-1 export does
         parts: dict[str, list[np.ndarray]] = {k: [] for k in self.output_names}
         with torch.no_grad():
             for i in range(0, n, step):
@@ -161,9 +210,11 @@ class TorchSource:
 
         import torch
 
-        target: Any = self._program if self._program is not None else self.module
-        if self._program is not None and any(b != 1 for b in self._batch.values()):
-            target = self._rebatched_program()
+        target: Any = self.module  # a wrapper (detections, float outputs) exports around the program's module
+        if self._program is not None and self.wrapped is None:
+            target = self._program
+            if any(b != 1 for b in self._batch.values()):
+                target = self._rebatched_program()
         args = tuple(self._zeros(1))
         try:
             # The exporter prints its progress on stdout (convert-model --json owns stdout) and warns
@@ -206,6 +257,10 @@ class TorchSource:
 
         dynamo = self._exporter_kwargs()["dynamo"]
         tc = {"torch": torch.__version__, "exporter": f"torch.onnx.export(dynamo={dynamo})", "source_kind": self.kind}
+        if self.wrapped == "detections":
+            tc["wrapper"] = f"converter.sources.torch_detections.FixedDetections(max_detections={self.module.max_detections})"
+        elif self.wrapped:
+            tc["wrapper"] = "converter.sources.torch_detections.FloatOutputs"
         tc["onnxscript"] = md.version("onnxscript")  # the dynamo exporter cannot run without it
         return tc
 
@@ -327,11 +382,33 @@ def _output_names(probe: Any, hints: list[str], file: str) -> list[str]:
                 f"--outputs {','.join(f'out{i}=MEANING' for i in range(len(probe)))} (or the edge.outputs tag)"
             )
         return hinted
-    raise ModelLoadError(f"{file}: forward returns a {type(probe).__name__}; the converter needs tensors (or a dict of them)")
+    raise ModelLoadError(
+        f"{file}: forward returns a {_describe_output(probe)}; the converter needs tensors, a dict of them, or "
+        "torchvision-style detections (a list of dicts of boxes (n, 4), scores (n,), labels (n,)): "
+        "wrap the model in a module that returns those"
+    )
+
+
+def _describe_output(out: Any) -> str:
+    """``list of 1 dict (keys masks, boxes)``-like account of an output that is not tensors."""
+    if isinstance(out, list | tuple) and out:
+        first = out[0]
+        inner = f"dict (keys {', '.join(map(str, first))})" if isinstance(first, dict) else type(first).__name__
+        return f"{type(out).__name__} of {len(out)} {inner}"
+    return type(out).__name__
 
 
 def _explain_export(e: Exception, opset: int) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    if _DATA_DEPENDENT.search(text):
+        where = _CAUSED_BY.search(text)
+        return (
+            f"torch.onnx.export (opset {opset}): forward branches or loops on a data-dependent size"
+            f"{' at ' + where.group(1).strip() if where else ''} (e.g. a Python loop over the boxes found, "
+            "as a greedy NMS, or an `if` on how many there are), which no fixed graph can hold; write that step "
+            "loop-free (torchvision.ops.batched_nms, a tensor-only NMS) or log the model without its "
+            "post-processing (the raw head, decoded with nms: runtime)"
+        )
     ops = sorted(set(_NO_FUNCTION.findall(text))) or sorted(set(_ATEN_OP.findall(text)))
     if ops:
         return f"torch.onnx.export (opset {opset}) cannot express op(s) {', '.join(ops[:6])}"
