@@ -78,7 +78,7 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
 
 def _perception_flags(req: Any) -> dict[str, Any]:
     """The perception flags given (--classes, --drivable, thresholds), for the key."""
-    names = ("classes", "drivable", "score_threshold", "iou_threshold")
+    names = ("classes", "drivable", "score_threshold", "iou_threshold", "max_detections")
     return {n: getattr(req, n) for n in names if getattr(req, n, None) is not None}
 
 

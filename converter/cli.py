@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the segmentation classes the car may drive on (else tag edge.drivable, else the one class "
                         "named like road/drivable/lane/floor)")
     p.add_argument("--score-threshold", type=float, help="detections: the score a detection needs (default 0.5)")
+    p.add_argument("--max-detections", type=int, metavar="K",
+                   help="torchvision-style detectors: detections per frame the fixed-size export keeps (default 100)")
     p.add_argument("--iou-threshold", type=float, help="detections: the overlap above which NMS drops a box "
                    "(default 0.45)")
     p.add_argument("--inputs", help="input roles, e.g. imu_in=imu,seq=image_sequence,b=behavior:labels=left|right "
@@ -141,6 +143,7 @@ def _request(args: argparse.Namespace) -> Any:
         classes=args.classes,
         drivable=args.drivable,
         score_threshold=score,
+        max_detections=_positive(args.max_detections, "--max-detections"),
         iou_threshold=iou,
         inputs=args.inputs or "",
         custom_objects=args.custom_objects,
@@ -173,6 +176,12 @@ def _int8_limits(values: dict[str, float]) -> Any:
         return Int8Limits(**values)
     except (TypeError, ValueError) as e:
         raise ConverterError(f"config [int8]: {e}") from None
+
+
+def _positive(v: int | None, flag: str) -> int | None:
+    if v is not None and v < 1:
+        raise ConverterError(f"{flag} {v} must be >= 1")
+    return v
 
 
 def _task_gates(section: dict[str, Any]) -> Any:

@@ -55,6 +55,7 @@ class ConvertRequest:
     classes: str | None = None  # --classes a,b,c (perception outputs' class names; else tag edge.classes)
     drivable: str | None = None  # --drivable a[,b] (segmentation; else tag edge.drivable, else a road-like name)
     score_threshold: float | None = None  # --score-threshold (detections; default 0.5)
+    max_detections: int | None = None  # --max-detections: K of a wrapped detector's fixed-size outputs (default 100)
     iou_threshold: float | None = None  # --iou-threshold (detections' NMS; default 0.45)
     inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
     custom_objects: list[str] = field(default_factory=list)
