@@ -43,17 +43,19 @@ def wire(car: CarSimulator, summary: dict[str, Any]) -> list[dict[str, Any]]:
     return cmds
 
 
-def handled(summary: dict[str, Any], n: int) -> list[dict[str, Any]]:
+def handled(summary: dict[str, Any], n: int, at_least: int = 3) -> list[dict[str, Any]]:
     """The recording's rows: one per frame the loop handled, in order. A camera paced in real time
-    keeps only its newest frame, so on a loaded machine it may drop some (counted, never inferred
-    twice): every one of the source's ``n`` frames was published once and either handled or dropped,
-    at least half were handled, and the last one always is (the source ends only once it is taken).
+    keeps only its newest frame, so on a loaded machine it drops those the loop had no time for
+    (counted, never inferred twice; on a starved 2-core machine more than half were seen dropped):
+    every one of the source's ``n`` frames was published once and either handled or dropped, and the
+    last one is always handled (the source ends only once it is taken). How many were handled is the
+    machine's speed, not a rule: only enough to check something (``at_least``) is asked for.
     Frames are matched to the source by the rows' ``source_index``, never by position or by id."""
     cam = summary["camera"]
     _, records = read_recording(summary["recording"]["dir"])
     rows = list(records)
     ids, idx = [r["frame_id"] for r in rows], [r["source_index"] for r in rows]
-    assert cam["captured"] == n == cam["delivered"] + cam["dropped"] and len(rows) == cam["delivered"] >= n // 2, cam
+    assert cam["captured"] == n == cam["delivered"] + cam["dropped"] and len(rows) == cam["delivered"] >= at_least, cam
     assert ids == sorted(set(ids)) and idx == sorted(set(idx)) and set(idx) <= set(range(n)) and idx[-1] == n - 1, idx
     return rows
 
@@ -70,7 +72,7 @@ def test_a_sequence_pilot_waits_in_neutral_then_gets_the_last_frames_oldest_firs
     cfg.record.dir = str(tmp_path / "rec")
     summary = run(cfg)
     n = len(frames)
-    rows = handled(summary, n)
+    rows = handled(summary, n, at_least=4)  # 2 in neutral, then windows
     # The provider's rule: the window holds the last 3 frames the loop handled (a frame the camera
     # dropped is not in it), oldest first; it starts again after a gap longer than the deadline;
     # until it is full the car stays in neutral. Replayed here from the recording's capture times.
@@ -149,11 +151,12 @@ def test_an_imu_pilot_gets_the_sample_nearest_each_frame(
     cfg.record.dir = str(tmp_path / "rec")
     summary = run(cfg)
     # paced like a camera on a busy machine: a frame may be dropped or late, the rest must drive
-    assert summary["commands"] >= len(frames) // 2 and summary["imu"]["samples"] == 300
+    rows = handled(summary, len(frames))
+    assert 0 < summary["commands"] == len(rows) - summary["stale"] - summary["inputs_not_ready"]
+    assert summary["imu"]["samples"] == 300
     cmds = wire(car, summary)
-    header, records = read_recording(summary["recording"]["dir"])
+    header, _ = read_recording(summary["recording"]["dir"])
     assert header["imu"] == f"file://{csv}" and [i["role"] for i in header["inputs"]] == ["image", "imu"]
-    rows = list(records)
     t0 = rows[0]["t_capture"]  # the replay's row 0 is the first frame
     by_id = {r["frame_id"]: r for r in rows}
     for r in rows:
@@ -189,7 +192,8 @@ def test_a_stale_imu_means_neutral_and_an_event(
     t_start = time.monotonic()
     summary = run(cfg)
     assert 0 < summary["commands"] < summary["camera"]["delivered"]
-    assert summary["inputs_not_ready"] == summary["camera"]["delivered"] - summary["commands"]
+    # each frame handled was driven, waited for its IMU sample, or (a loaded machine) went stale
+    assert summary["inputs_not_ready"] == summary["camera"]["delivered"] - summary["commands"] - summary["stale"]
     ev = summary["events"]["imu.stale"]
     assert ev["episodes"] == 1 and "no IMU sample for" in ev["last_detail"]
     cmds = wire(car, summary)
