@@ -35,7 +35,15 @@ convert: setup
 	$(BIN)/convert-model --version 3
 	$(BIN)/convert-model --name jetracer_pilot --version 1
 
-test: setup lint typecheck pytest test-runtime-py310
+# Each stage in turn, as its own make, printing `stage NAME: N s` when it ends (also when it fails,
+# and then make stops there, as with prerequisites).
+STAGE := $(PY) .ci/stage.py
+test:
+	@$(STAGE) setup $(MAKE) --no-print-directory setup
+	@$(STAGE) lint $(MAKE) --no-print-directory lint
+	@$(STAGE) typecheck $(MAKE) --no-print-directory typecheck
+	@$(STAGE) pytest $(MAKE) --no-print-directory pytest
+	@$(STAGE) test-runtime-py310 $(MAKE) --no-print-directory test-runtime-py310
 
 # The fast path while developing (under 3 minutes on 2 cores): unit and in-process tests. Leaves out
 # what `make test` also runs: tests marked slow (TensorFlow training and conversions, every test that
