@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DEMO    := .demo
 DEMO_DB := sqlite:///$(DEMO)/mlflow.db
 
-.PHONY: setup demo registry convert test test-deps lint typecheck pytest test-runtime-py310 clean mutation planted-bugs
+.PHONY: setup demo registry convert test test-fast test-deps lint typecheck pytest test-runtime-py310 clean mutation planted-bugs
 
 # torch's CPU build (190 MB) before the torch extra, so pip never pulls the multi-GB CUDA one: the
 # machine's wheelhouse when it has the wheel, else PyTorch's CPU index.
@@ -35,7 +35,22 @@ convert: setup
 	$(BIN)/convert-model --version 3
 	$(BIN)/convert-model --name jetracer_pilot --version 1
 
-test: setup lint typecheck pytest test-runtime-py310
+# Each stage in turn, as its own make, printing `stage NAME: N s` when it ends (also when it fails,
+# and then make stops there, as with prerequisites).
+STAGE := $(PY) .ci/stage.py
+test:
+	@$(STAGE) setup $(MAKE) --no-print-directory setup
+	@$(STAGE) lint $(MAKE) --no-print-directory lint
+	@$(STAGE) typecheck $(MAKE) --no-print-directory typecheck
+	@$(STAGE) pytest $(MAKE) --no-print-directory pytest
+	@$(STAGE) test-runtime-py310 $(MAKE) --no-print-directory test-runtime-py310
+
+# The fast path while developing (under 3 minutes on 2 cores): unit and in-process tests. Leaves out
+# what `make test` also runs: tests marked slow (TensorFlow training and conversions, every test that
+# needs the demo model: tests/conftest.py marks them), server (a real mlflow server) and gpu, plus
+# lint, typecheck, the TensorRT bindings fetch and the Python 3.10 runtime run.
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow and not server and not gpu"
 
 # Docstring coverage of the bundle contract and the safety-critical/public API (ruff's pydocstyle
 # D1 rules; `_private` names are exempt). D105 (magic methods) and D107 (`__init__`) are off: the

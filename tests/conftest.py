@@ -39,6 +39,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         )
 
 
+# Session fixtures that train the demo model with TensorFlow and convert it (~70 s on 2 cores before
+# the first test using them can start): a test needing one is ``slow`` whatever its own length, so
+# that ``make test-fast`` (``-m "not slow ..."``) never pays for them. ``bundle`` (tests/runtime,
+# tests/benchmarks) is ``demo_bundle``; ``RC_TEST_BUNDLE`` skips the conversion but not the mark.
+NEEDS_DEMO_MODEL = ("demo_registry", "demo_bundle")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test whose fixtures (direct or through others) include :data:`NEEDS_DEMO_MODEL`."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in NEEDS_DEMO_MODEL):
+            item.add_marker(pytest.mark.slow)
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Fail fast against dead servers in tests (production keeps MLflow's defaults).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

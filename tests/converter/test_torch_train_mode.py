@@ -60,6 +60,7 @@ def _convert(uri: str, out: Path, version: str) -> int:
                  "--outputs", "output=steering:component:0"])
 
 
+@pytest.mark.slow  # its registry logs two torch.export programs to MLflow (~14 s)
 def test_program_exported_in_training_mode_is_refused(registry: tuple[str, Path, Any], tmp_path: Path,
                                                       capfd: pytest.CaptureFixture[str]) -> None:
     uri, _, _ = registry

@@ -34,34 +34,40 @@ def test_commands_on_the_wire_are_the_model_outputs_for_their_frames(
     summary = run(cfg)
 
     assert summary["end_reason"] == "camera_ended"
-    # A paced camera keeps only its newest frame: on a loaded machine one may be dropped (counted),
-    # never inferred twice or late.
-    assert summary["frames"] == summary["commands"] == n - summary["camera"]["dropped"] >= n - 3
+    # A paced camera keeps only its newest frame: on a loaded machine some (many, on a starved one)
+    # are dropped, counted, never inferred twice or late. Every frame was published once, and
+    # handled or dropped; every frame handled was inferred and sent.
+    cam = summary["camera"]
+    assert cam["captured"] == n == cam["delivered"] + cam["dropped"]
+    assert summary["frames"] == summary["commands"] == cam["delivered"] > 0
     assert summary["stale"] == 0
     car.wait_for(lambda s: s.state == "disarmed" and len(s.commands()) == summary["frames"], 2.0)
     cmds = car.commands()
     tags = [c["tag"] for c in cmds]
     # Each frame at most once, in order, the last one included. DRIVE waits for the car to confirm
     # ARM (protocol v2), so the first frames may go undriven; the rest must all arrive.
-    assert car.state == "disarmed" and tags == sorted(set(tags)) and tags[-1] == n and len(tags) >= n // 2, tags
+    assert car.state == "disarmed" and tags == sorted(set(tags)) and tags[-1] == n, tags
+    assert len(tags) >= max(1, summary["commands"] // 2), tags
     assert set(tags) <= set(range(1, n + 1))
-    ref = reference_outputs(bundle, frames)  # independent of the loop's code
-    for c in cmds:
-        i = c["tag"] - 1  # frame ids start at 1, source indices at 0
-        assert abs(c["steering"] - np.clip(ref["steering"][i], -1, 1)) <= WIRE_TOL, c
-        assert abs(c["throttle"] - np.clip(ref["throttle"][i], -1, 1)) <= WIRE_TOL, c
-    assert car.output.neutral
 
     header, records = read_recording(summary["recording"]["dir"])
     rows = list(records)
     assert header["model"]["name"] and header["preprocess"]["width"] > 0
     ids = [r["frame_id"] for r in rows]
     assert ids == sorted(set(ids)) and len(ids) == summary["frames"] and set(tags) <= set(ids)
+    by_id = {r["frame_id"]: r for r in rows}
+    index = [r["source_index"] for r in rows]
+    assert index == sorted(set(index)) and set(index) <= set(range(n)) and by_id[tags[-1]]["source_index"] == n - 1
+    ref = reference_outputs(bundle, frames)  # independent of the loop's code
+    for c in cmds:
+        i = by_id[c["tag"]]["source_index"]  # the frame the command was made from, by its id
+        assert abs(c["steering"] - np.clip(ref["steering"][i], -1, 1)) <= WIRE_TOL, c
+        assert abs(c["throttle"] - np.clip(ref["throttle"][i], -1, 1)) <= WIRE_TOL, c
+    assert car.output.neutral
     # "written" is the truth about the wire: every frame recorded as written reached the car (the
     # DRIVEs withheld before the car confirmed ARM are not written; a paced one may go out later).
     written = {r["frame_id"] for r in rows if r["written"]}
     assert written <= set(tags) and len(written) == summary["written"] <= summary["commands"]
-    by_id = {r["frame_id"]: r for r in rows}
     assert all(abs(by_id[c["tag"]]["steering"] - c["steering"]) <= WIRE_TOL for c in cmds)
     assert all((Path(summary["recording"]["dir"]) / r["image"]).is_file() for r in rows)
 

@@ -20,6 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from converter.builders.onnx_tf import saved_model_from_onnx
 
+pytestmark = pytest.mark.slow  # an onnx2tf -> TensorFlow SavedModel conversion in a child process
+
 
 def _nhwc_onnx(path: Path) -> Path:
     """input_1 (1, 16, 16, 3) NHWC -> Transpose -> Conv 3x3 -> ReLU -> global pool -> two heads

@@ -29,6 +29,7 @@ def _convert(model: object, tmp_path: Path) -> bytes:
     return tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm")).convert()
 
 
+@pytest.mark.slow  # a TensorFlow SavedModel export and LiteRT conversion
 def test_lstm_loop_is_refused_naming_the_layer_and_unroll(tmp_path: Path) -> None:
     model = _lstm_model(unroll=False)
     with pytest.raises(Exception, match="tensor list ops") as info:
@@ -38,6 +39,7 @@ def test_lstm_loop_is_refused_naming_the_layer_and_unroll(tmp_path: Path) -> Non
     assert "\n" not in line
 
 
+@pytest.mark.slow  # a TensorFlow SavedModel export and LiteRT conversion
 def test_unrolled_lstm_converts_as_the_refusal_says(tmp_path: Path) -> None:
     assert len(_convert(_lstm_model(unroll=True), tmp_path)) > 1000
 
