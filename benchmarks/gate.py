@@ -60,6 +60,15 @@ def check_accuracy(cand: dict[str, Any], cfg: GateConfig, reasons: list[str], no
         if not acc:
             reasons.append(f"{b['format']}: accuracy was not measured (the bundle has no reference.npz; re-run convert-model)")
             continue
+        task = acc.get("task")
+        if task:  # a perception bundle: judged by task figures (the converter's gates), raw errors recorded
+            from converter.task_parity import DEFAULT_GATES, task_failures
+
+            fails = task_failures(task, DEFAULT_GATES.for_format(b["format"]), DEFAULT_GATES.level_of(b["format"]))
+            reasons.extend(f"{b['format']}: {f}" for f in fails)
+            if not fails:
+                notes.append(f"{b['format']}: task agreement within the {DEFAULT_GATES.level_of(b['format'])} gate")
+            continue
         over = [(n, v["max_abs"]) for n, v in acc["per_output"].items() if not v["max_abs"] <= limit]  # NaN fails
         if over:
             name, err = over[0]

@@ -224,3 +224,17 @@ def test_a_loop_the_baseline_measured_must_be_measured_again() -> None:
     out = evaluate(cand, results(), CFG)
     assert not out.passed
     assert any("the baseline measured the loop but this run did not" in r for r in out.reasons)
+
+
+def test_a_perception_build_is_gated_on_its_task_figures_not_raw_logits() -> None:
+    cand = with_build(results(), "tflite-fp16", max_abs=3.0)  # raw logit error: says little about the map
+    for b in cand["builds"]:
+        if b["format"] == "tflite-fp16":
+            b["accuracy"]["task"] = {"segmentation": {"pixel_acc_segmentation": 0.999, "miou_segmentation": 0.998,
+                                                      "drivable_iou": 0.999, "frames": 64}}
+    assert evaluate(cand, None, CFG).passed
+    for b in cand["builds"]:
+        if b["format"] == "tflite-fp16":
+            b["accuracy"]["task"]["segmentation"]["miou_segmentation"] = 0.9
+    out = evaluate(cand, None, CFG)
+    assert not out.passed and out.reasons[0].startswith("tflite-fp16: segmentation mIoU 0.9 < 0.97 (fp16 gate)")
