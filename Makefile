@@ -56,7 +56,7 @@ test-fast: setup
 # D1 rules; `_private` names are exempt). D105 (magic methods) and D107 (`__init__`) are off: the
 # class docstring documents construction, and dunders keep Python's data-model meaning. Widen this
 # list as modules are documented; tests/test_docstring_check.py proves a removed docstring fails it.
-DOCSTRING_CHECKED := runtime/manifest runtime/pilots runtime/safety runtime/overlay.py runtime/recording.py runtime/formats.py runtime/preprocess.py runtime/policy.py \
+DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement converter/task_parity.py runtime/pilots runtime/safety runtime/overlay.py runtime/recording.py runtime/formats.py runtime/preprocess.py runtime/policy.py \
 	runtime/watchdog.py runtime/loop.py runtime/backends runtime/decode runtime/link runtime/inputs \
 	runtime/camera runtime/tensorrt converter/parity.py converter/cache.py \
 	converter/cli.py calibration/cli.py benchmarks/cli.py runtime/sim/cli.py converter/demo/seed.py \
