@@ -37,9 +37,9 @@ IOU_MATCH = 0.5  # the seed's *_50_detection metrics
 class DetectorConfig:
     """Training settings (the seed's ``common_*`` params). ``quick``: tests, ~20-30 s on 2 cores."""
 
-    samples: int = 1600
+    samples: int = 1200
     val_samples: int = 200
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 16
     lr: float = 6e-3
     weight_decay: float = 1e-4

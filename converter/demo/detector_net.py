@@ -39,10 +39,12 @@ class ConeDetector(nn.Module):
             SeparableBlock(w, 2 * w), SeparableBlock(2 * w, 2 * w),
             SeparableBlock(2 * w, 3 * w, 2), SeparableBlock(3 * w, 3 * w), SeparableBlock(3 * w, 3 * w),  # /8
         )
-        self.head = nn.Sequential(conv_bn(3 * w, 3 * w, 3, groups=3 * w), conv_bn(3 * w, 32, 1),
-                                  nn.Conv2d(32, classes - 1 + 4, 1))
+        last = nn.Conv2d(32, classes - 1 + 4, 1)
         with torch.no_grad():  # heat map prior 0.1 (CenterNet): stable focal loss at the start
-            self.head[-1].bias[: classes - 1].fill_(-2.2)
+            bias = last.bias
+            assert bias is not None  # Conv2d(bias=True)
+            bias[: classes - 1].fill_(-2.2)
+        self.head = nn.Sequential(conv_bn(3 * w, 3 * w, 3, groups=3 * w), conv_bn(3 * w, 32, 1), last)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """The head: (N, classes - 1 + 4, H / 8, W / 8) logits."""

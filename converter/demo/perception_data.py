@@ -102,7 +102,8 @@ def _cone_layers(cone: Cone, horizon: float, width: int, height: int) -> tuple[n
     top, base = v_h + f * (CAMERA_HEIGHT - CONE_HEIGHT) / cone.z, v_h + f * CAMERA_HEIGHT / cone.z
     rows = np.clip(np.minimum(v + 0.5, base) - np.maximum(v - 0.5, top), 0.0, 1.0)  # vertical coverage
     half = np.clip(CONE_BASE / 2 + (CONE_TIP - CONE_BASE) / 2 * h / CONE_HEIGHT, CONE_TIP / 2, CONE_BASE / 2)
-    across = _coverage(u - (width / 2 + f * cone.x / cone.z), f * half / cone.z, np.ones(1))
+    dist, half_px = u - (width / 2 + f * cone.x / cone.z), f * half / cone.z  # per row: a varying half width
+    across = np.clip(np.minimum(dist + 0.5, half_px) - np.maximum(dist - 0.5, -half_px), 0.0, 1.0)
     lo, hi = CONE_BAND
     band = ((h >= lo * CONE_HEIGHT) & (h <= hi * CONE_HEIGHT)).astype(np.float64)
     return (across * rows).astype(np.float32), band.astype(np.float32)
@@ -119,7 +120,7 @@ def drivable_mask(curvature: float, offset: float, heading: float, horizon: floa
     below = np.clip(v - v_h + 0.5, 0.0, 1.0)
     z = (f * CAMERA_HEIGHT / np.maximum(v - v_h, 0.5)).astype(np.float32)
     pix = z / f
-    dx = (u - width / 2) * pix - _lane_x(float(curvature), float(offset), float(heading), z)  # type: ignore[arg-type]
+    dx = (u - width / 2) * pix - _lane_x(float(curvature), float(offset), float(heading), z)
     road = _coverage(dx, LANE_HALF_WIDTH, pix) * below > 0.5
     if cone is not None:
         alpha, _ = _cone_layers(cone, horizon, width, height)
