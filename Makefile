@@ -22,18 +22,24 @@ $(VENV)/.installed: setup.py requirements/constraints.txt
 
 setup: $(VENV)/.installed
 
-# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way) and
-# the PyTorch JetRacer-style pilot (v1 pt2, v2 pickle), then convert rc_pilot v3 and jetracer_pilot v1.
+# Seed a local MLflow registry with the demo model (v1, v2, v3, each logged a different way), the
+# PyTorch JetRacer-style pilot (v1 pt2, v2 pickle) and the seed team's perception models (lane_segmenter
+# v1 pt2 / v2 pickle, cone_detector v1 pickle), then convert rc_pilot v3, jetracer_pilot v1 and both
+# perception models' v1.
 demo: registry convert
 
 registry: setup
 	$(BIN)/rc-demo-registry --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts --media $(DEMO)/media
 	$(BIN)/python -m converter.demo.jetracer_seed --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts
+	$(BIN)/python -m converter.demo.perception_seed --tracking-uri $(DEMO_DB) --artifact-root $(DEMO)/artifacts
 
-# Both pilots: the Keras one (builds/rc_pilot/v3) and the PyTorch JetRacer-style one (builds/jetracer_pilot/v1).
+# Both pilots: the Keras one (builds/rc_pilot/v3) and the PyTorch JetRacer-style one (builds/jetracer_pilot/v1);
+# the perception models: builds/lane_segmenter/v1 (segmentation) and builds/cone_detector/v1 (detection).
 convert: setup
 	$(BIN)/convert-model --version 3
 	$(BIN)/convert-model --name jetracer_pilot --version 1
+	$(BIN)/convert-model --name lane_segmenter --version 1
+	$(BIN)/convert-model --name cone_detector --version 1
 
 # Each stage in turn, as its own make, printing `stage NAME: N s` when it ends (also when it fails,
 # and then make stops there, as with prerequisites).
@@ -60,7 +66,9 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	runtime/watchdog.py runtime/loop.py runtime/backends runtime/decode runtime/link runtime/inputs \
 	runtime/camera runtime/tensorrt converter/parity.py converter/cache.py \
 	converter/cli.py calibration/cli.py benchmarks/cli.py runtime/sim/cli.py converter/demo/seed.py \
-	converter/demo/jetracer_seed.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
+	converter/demo/jetracer_seed.py converter/demo/perception_seed.py converter/demo/perception_data.py \
+	converter/demo/segmenter.py converter/demo/detector.py converter/demo/segmenter_net.py \
+	converter/demo/detector_net.py converter/demo/mobile_blocks.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
 	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
