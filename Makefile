@@ -39,7 +39,7 @@ convert: setup
 	$(BIN)/convert-model --version 3
 	$(BIN)/convert-model --name jetracer_pilot --version 1
 	$(BIN)/convert-model --name lane_segmenter --version 1
-	$(BIN)/convert-model --name cone_detector --version 1
+	$(BIN)/convert-model --name cone_detector --version 1 --formats onnx,onnx-fp16  # no TFLite: see README
 
 # Each stage in turn, as its own make, printing `stage NAME: N s` when it ends (also when it fails,
 # and then make stops there, as with prerequisites).
