@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from runtime.manifest import load_manifest
+from runtime.perception import SegmentationDecoder
 from runtime.recording import read_recording
 from tests.conftest import checkout_env, python_module
 
@@ -66,7 +67,7 @@ def test_both_models_convert_and_every_build_is_judged_by_its_task(world: dict[s
     seg = load_manifest(world["seg"])
     assert seg.task == "segmentation" and seg.schema_version == 3
     dec = seg.perception_decoder("segmentation")
-    assert dec is not None and dec.classes == ("background", "road") and dec.drivable == ("road",)
+    assert isinstance(dec, SegmentationDecoder) and dec.classes == ("background", "road") and dec.drivable == ("road",)
     assert {b.format for b in seg.builds} == {"onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16", "onnx-int8"}
     for b in seg.builds:
         figures = b.parity["task"]["segmentation"]
