@@ -76,9 +76,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff check $(DOCSTRING_RULES) $(DOCSTRING_CHECKED)
 
+# The last step checks runtime/tensorrt against typed stubs of every fetched TensorRT binding (one
+# mypy run per version; README "Typed per version"), so it fetches those bindings first.
 typecheck: setup
 	$(BIN)/mypy converter calibration benchmarks tests
 	$(BIN)/mypy --python-version 3.10 runtime
+	@PYTHON=$(BIN)/python .ci/fetch-trt-bindings.sh
+	$(BIN)/python -m tests.runtime.tensorrt.typed_check
 
 pytest: setup test-deps
 	$(BIN)/pytest -ra

@@ -57,7 +57,7 @@ setup(
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
         "torch": [*CONVERTER, *TORCH],
-        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "sdnotify>=0.3",
+        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "pybind11-stubgen>=2.5", "sdnotify>=0.3",
                 *MUTATION],
     },
     entry_points={

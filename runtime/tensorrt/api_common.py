@@ -9,11 +9,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.atomic import atomic_write_bytes
 from runtime.tensorrt.engine_cache import EngineLoadError
 from runtime.tensorrt.shapes import EngineBuildError, resolve_shape
+
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import (
+        Builder,
+        IBuilderConfig,
+        ICudaEngine,
+        IExecutionContext,
+        INetworkDefinition,
+        OnnxParser,
+        Runtime,
+    )
 
 TRT_VERSIONS = ("8.6", "10", "11")
 
@@ -49,7 +60,7 @@ def get_logger(trt: Any) -> Any:
     return _LOGGER
 
 
-def parse_onnx(trt: Any, network: Any, onnx_path: Path) -> Any:
+def parse_onnx(trt: Any, network: INetworkDefinition, onnx_path: Path) -> OnnxParser:
     """Parse the ONNX into ``network``. Keep the returned parser alive until the build ends:
     it owns the weights the network points to."""
     parser = trt.OnnxParser(network, get_logger(trt))
@@ -59,7 +70,7 @@ def parse_onnx(trt: Any, network: Any, onnx_path: Path) -> Any:
     return parser
 
 
-def create_config(trt: Any, builder: Any, workspace_mb: int) -> Any:
+def create_config(trt: Any, builder: Builder, workspace_mb: int) -> IBuilderConfig:
     """A builder config with the workspace memory pool limited to ``workspace_mb`` MiB
     (``set_memory_pool_limit``).
     """
@@ -68,7 +79,7 @@ def create_config(trt: Any, builder: Any, workspace_mb: int) -> Any:
     return config
 
 
-def attach_timing_cache(config: Any, path: Path | None) -> bool:
+def attach_timing_cache(config: IBuilderConfig, path: Path | None) -> bool:
     """Load the timing cache at ``path`` into ``config`` (an empty one when absent or rejected).
 
     Returns whether a saved cache was used. ``ignore_mismatch=False``: a cache from another
@@ -84,7 +95,7 @@ def attach_timing_cache(config: Any, path: Path | None) -> bool:
     return False
 
 
-def save_timing_cache(config: Any, path: Path | None) -> None:
+def save_timing_cache(config: IBuilderConfig, path: Path | None) -> None:
     """Write the config's timing cache to ``path`` atomically (nothing when ``path`` is None)."""
     if path is None:
         return
@@ -94,7 +105,7 @@ def save_timing_cache(config: Any, path: Path | None) -> None:
 
 
 def add_input_profile(
-    builder: Any, network: Any, config: Any, input_shapes: Mapping[str, Sequence[int]] | None
+    builder: Builder, network: INetworkDefinition, config: IBuilderConfig, input_shapes: Mapping[str, Sequence[int]] | None
 ) -> tuple[dict[str, tuple[int, ...]], set[str]]:
     """Pin every dynamic network input to its shape in ``input_shapes`` (by tensor name; a dynamic
     batch without one becomes 1) with an optimization profile.
@@ -124,7 +135,7 @@ def add_input_profile(
     return shapes, dynamic
 
 
-def build_plan(builder: Any, network: Any, config: Any) -> memoryview:
+def build_plan(builder: Builder, network: INetworkDefinition, config: IBuilderConfig) -> memoryview:
     """The serialized engine (``build_serialized_network``); :class:`EngineBuildError` when TensorRT
     returns None (its log, logger ``tensorrt``, says why).
     """
@@ -134,7 +145,7 @@ def build_plan(builder: Any, network: Any, config: Any) -> memoryview:
     return memoryview(plan)
 
 
-def deserialize(trt: Any, data: bytes) -> tuple[Any, Any]:
+def deserialize(trt: Any, data: bytes) -> tuple[Runtime, ICudaEngine]:
     """(runtime, engine). Keep the runtime referenced as long as the engine lives."""
     runtime = trt.Runtime(get_logger(trt))
     try:
@@ -148,12 +159,7 @@ def deserialize(trt: Any, data: bytes) -> tuple[Any, Any]:
     return runtime, engine
 
 
-def dtype_of(trt: Any, trt_dtype: Any) -> Any:
-    """numpy dtype for a TensorRT DataType (``tensorrt.nptype`` is pure Python in every version)."""
-    return trt.nptype(trt_dtype)
-
-
-def create_context(engine: Any) -> Any:
+def create_context(engine: ICudaEngine) -> IExecutionContext:
     """A new execution context; :class:`EngineLoadError` when TensorRT returns None (likely out of GPU
     memory).
     """

@@ -8,14 +8,17 @@ Execution uses the tensor API (runtime/tensorrt/tensor_api.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.tensorrt.shapes import EngineBuildError
+
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import Builder, IBuilderConfig, INetworkDefinition
 
 TRT_VERSIONS = ("10",)
 
 
-def create_network(trt: Any, builder: Any) -> Any:
+def create_network(trt: Any, builder: Builder) -> INetworkDefinition:
     """An explicit-batch network (flags 0: ``EXPLICIT_BATCH`` is deprecated and ignored from 10.0;
     https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
     """
@@ -24,8 +27,8 @@ def create_network(trt: Any, builder: Any) -> Any:
 
 def configure_precision(
     trt: Any,
-    builder: Any,
-    config: Any,
+    builder: Builder,
+    config: IBuilderConfig,
     precision: str,
     calibrator: Any,
     input_shapes: dict[str, tuple[int, ...]],

@@ -5,14 +5,17 @@ calibrators. Precision lives in the ONNX: ``model_fp16.onnx`` for FP16 engines,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.tensorrt.shapes import EngineBuildError
+
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import Builder, IBuilderConfig, INetworkDefinition
 
 TRT_VERSIONS = ("11",)
 
 
-def create_network(trt: Any, builder: Any) -> Any:
+def create_network(trt: Any, builder: Builder) -> INetworkDefinition:
     """A strongly typed network (``STRONGLY_TYPED``: always on and ignored in 11.x, kept to state the intent;
     https://docs.nvidia.com/deeplearning/tensorrt/11.0.0/_static/python-api/infer/Core/Builder.html).
     """
@@ -22,8 +25,8 @@ def create_network(trt: Any, builder: Any) -> Any:
 
 def configure_precision(
     trt: Any,
-    builder: Any,
-    config: Any,
+    builder: Builder,
+    config: IBuilderConfig,
     precision: str,
     calibrator: Any,
     input_shapes: dict[str, tuple[int, ...]],

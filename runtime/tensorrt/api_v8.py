@@ -9,16 +9,19 @@ Names used here were removed later (``EXPLICIT_BATCH`` and calibrators in 11, th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from runtime.tensorrt.shapes import EngineBuildError, IOTensor, with_batch
 
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import Builder, IBuilderConfig, ICudaEngine, IExecutionContext, INetworkDefinition
+
 TRT_VERSIONS = ("8.6",)
 
 
-def create_network(trt: Any, builder: Any) -> Any:
+def create_network(trt: Any, builder: Builder) -> INetworkDefinition:
     """A network with the ``EXPLICIT_BATCH`` flag (required for ONNX on 8.x;
     https://docs.nvidia.com/deeplearning/tensorrt/archives/tensorrt-861/api/python_api/infer/Core/Builder.html).
     """
@@ -27,8 +30,8 @@ def create_network(trt: Any, builder: Any) -> Any:
 
 def configure_precision(
     trt: Any,
-    builder: Any,
-    config: Any,
+    builder: Builder,
+    config: IBuilderConfig,
     precision: str,
     calibrator: Any,
     input_shapes: dict[str, tuple[int, ...]],
@@ -62,7 +65,7 @@ def configure_precision(
             raise EngineBuildError(f"TensorRT refused the calibration profile (batch {batch} for {sorted(dynamic)})")
 
 
-def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
+def io_tensors(trt: Any, engine: ICudaEngine) -> list[IOTensor]:
     """Every binding of ``engine`` (bindings API: name, direction, shape with -1 for dynamic dims, numpy
     dtype, index).
     """
@@ -81,7 +84,7 @@ def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
 
 
 def set_input_shapes(
-    context: Any, tensors: list[IOTensor], shapes: dict[str, tuple[int, ...]]
+    context: IExecutionContext, tensors: list[IOTensor], shapes: dict[str, tuple[int, ...]]
 ) -> dict[str, tuple[int, ...]]:
     """Fix dynamic input shapes; return every tensor's resolved shape."""
     for t in tensors:
@@ -90,7 +93,7 @@ def set_input_shapes(
     return {t.name: tuple(context.get_binding_shape(t.index)) for t in tensors}
 
 
-def bind(context: Any, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
+def bind(context: IExecutionContext, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
     """Bind the device buffers (``addresses``: tensor name -> device pointer) in binding order; returns
     ``execute(stream_handle) -> bool`` calling ``execute_async_v2``.
     """

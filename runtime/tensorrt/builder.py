@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.atomic import atomic_write_bytes
 from runtime.manifest import sha256_file
@@ -21,6 +21,9 @@ from runtime.tensorrt.gpu import GpuInfo, detect_gpu
 from runtime.tensorrt.shapes import EngineBuildError
 from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator
 from runtime.tensorrt.version import api_path, import_tensorrt
+
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import Builder
 
 TRT_VERSIONS = ("8.6", "10", "11")
 
@@ -88,7 +91,7 @@ def build_engine(
              onnx_path.name, api, gpu.device, gpu.compute_capability)
 
     t0 = time.perf_counter()
-    builder = trt.Builder(api_common.get_logger(trt))
+    builder: Builder = trt.Builder(api_common.get_logger(trt))
     network = mod.create_network(trt, builder)
     parser = api_common.parse_onnx(trt, network, onnx_path)
     config = api_common.create_config(trt, builder, workspace_mb)

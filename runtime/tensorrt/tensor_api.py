@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from runtime.tensorrt.shapes import EngineBuildError, IOTensor
 
+if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
+    from tensorrt import ICudaEngine, IExecutionContext
+
 TRT_VERSIONS = ("10", "11")
 
 
-def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
+def io_tensors(trt: Any, engine: ICudaEngine) -> list[IOTensor]:
     """Every I/O tensor of ``engine`` by the name-based tensor API (``num_io_tensors``, ``get_tensor_*``;
     https://docs.nvidia.com/deeplearning/tensorrt/11.4.1/api/migration/tensorrt-8x-to-10x-python-api-patterns.html).
     """
@@ -32,7 +35,7 @@ def io_tensors(trt: Any, engine: Any) -> list[IOTensor]:
 
 
 def set_input_shapes(
-    context: Any, tensors: list[IOTensor], shapes: dict[str, tuple[int, ...]]
+    context: IExecutionContext, tensors: list[IOTensor], shapes: dict[str, tuple[int, ...]]
 ) -> dict[str, tuple[int, ...]]:
     """Fix dynamic input shapes; return every tensor's resolved shape."""
     for t in tensors:
@@ -41,7 +44,7 @@ def set_input_shapes(
     return {t.name: tuple(context.get_tensor_shape(t.name)) for t in tensors}
 
 
-def bind(context: Any, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
+def bind(context: IExecutionContext, tensors: list[IOTensor], addresses: dict[str, int]) -> Callable[[int], bool]:
     """Set each tensor's device address (``addresses``: tensor name -> device pointer) on ``context``;
     returns ``execute(stream_handle) -> bool`` calling ``execute_async_v3``. :class:`EngineBuildError`
     when TensorRT refuses an address.
