@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from converter.demo.registration import log_version, tracking
-from converter.demo.seed import (
+from converter.demo.seed_store import (
     MARKER,
     SeedError,
-    _client,
-    _experiment_id,
-    _reset,
+    client_for,
     existing_versions,
+    experiment_id,
+    reset_store,
     sqlite_path,
 )
 
@@ -54,12 +54,12 @@ def seed_family(
     if unknown:
         raise SeedError(f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(family.KINDS)}")
     artifact_root = Path(artifact_root).resolve()
-    client = _client(tracking_uri)
+    client = client_for(tracking_uri)
     if force:
         for i, k in enumerate(wanted):
             if i == 0 or sqlite_path(tracking_uri) is None:  # a sqlite store is reset once, whole
-                _reset(client, tracking_uri, artifact_root, family.KINDS[k].name)
-        client = _client(tracking_uri)
+                reset_store(client, tracking_uri, artifact_root, family.KINDS[k].name)
+        client = client_for(tracking_uri)
     todo, skipped = [], []
     for k in wanted:
         name = family.KINDS[k].name
@@ -86,7 +86,7 @@ def seed_family(
 
     artifact_root.mkdir(parents=True, exist_ok=True)
     (artifact_root / MARKER).write_text("made by rc-demo-registry; --force may delete this folder\n")
-    exp_id = _experiment_id(client, artifact_root)
+    exp_id = experiment_id(client, artifact_root)
     from converter.tf_import import import_tensorflow
 
     import_tensorflow()

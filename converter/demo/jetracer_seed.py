@@ -67,7 +67,7 @@ def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quic
     from mlflow import MlflowClient
 
     from converter.demo.registration import tracking
-    from converter.demo.seed import existing_versions, sqlite_path
+    from converter.demo.seed_store import existing_versions, sqlite_path
 
     t0 = time.perf_counter()
     db = sqlite_path(tracking_uri)

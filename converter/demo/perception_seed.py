@@ -174,7 +174,7 @@ def seed_perception(tracking_uri: str, artifact_root: Path, quick: bool = False,
     from mlflow import MlflowClient
 
     from converter.demo.registration import tracking
-    from converter.demo.seed import existing_versions, sqlite_path
+    from converter.demo.seed_store import existing_versions, sqlite_path
 
     t0 = time.perf_counter()
     db = sqlite_path(tracking_uri)

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -28,21 +27,23 @@ from typing import Any
 from converter.demo import DEMO_PREPROCESS
 from converter.demo.model import build_pilot
 from converter.demo.registration import log_version, tracking
+from converter.demo.seed_store import (
+    MARKER,
+    SeedError,
+    client_for,
+    existing_versions,
+    experiment_id,
+    reset_store,
+)
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "rc-training"
 ALIAS = "production"
 ALIAS_VERSION = 2
-MARKER = ".rc-demo-registry"  # written into the artifact root; --force deletes only a root carrying it
 LOGGED_AS = {1: "artifact-h5", 2: "keras-savedmodel", 3: "tensorflow-keras"}
 SCHEDULE = {False: (2, 5, 10), True: (1, 3, 6)}  # cumulative epochs at v1, v2, v3 (normal, quick)
 DEFAULT_TRACKING_URI = "sqlite:///.demo/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = ".demo/artifacts"
-
-
-class SeedError(RuntimeError):
-    """The registry cannot be seeded as asked (the message says why and what to do)."""
 
 
 def edge_tags(logged_as: str = "") -> dict[str, str]:
@@ -57,72 +58,6 @@ def edge_tags(logged_as: str = "") -> dict[str, str]:
         "edge.preprocess": json.dumps(DEMO_PREPROCESS.to_dict()),
         "edge.outputs": json.dumps(dict(zip(names, outputs, strict=True))),
     }
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (relative to the CWD when relative), else None."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    rest = tracking_uri[len(prefix) :].split("?", 1)[0]
-    return None if rest in ("", ":memory:") else Path(rest)
-
-
-def _client(tracking_uri: str) -> Any:
-    from mlflow import MlflowClient
-
-    db = sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)  # sqlite creates the file, not its folder
-    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
-
-
-def existing_versions(client: Any, name: str) -> list[int] | None:
-    """Version numbers of registered model ``name``, or None when it is not registered."""
-    logging.getLogger("absl").setLevel(logging.WARNING)  # TensorFlow's "Assets written to" chatter
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-    except MlflowException as e:
-        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    return sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
-
-
-def _reset(client: Any, tracking_uri: str, artifact_root: Path, name: str) -> None:
-    """--force: a fresh sqlite store and artifact root, or (server) the registered model deleted."""
-    db = sqlite_path(tracking_uri)
-    if db is None:
-        if existing_versions(client, name) is not None:
-            log.info("deleting registered model %s from %s", name, tracking_uri)
-            client.delete_registered_model(name)
-        return
-    if artifact_root.exists() and any(artifact_root.iterdir()) and not (artifact_root / MARKER).exists():
-        raise SeedError(
-            f"--force: {artifact_root} was not made by rc-demo-registry (no {MARKER} in it); "
-            "remove it yourself or pick another --artifact-root"
-        )
-    shutil.rmtree(artifact_root, ignore_errors=True)
-    db.unlink(missing_ok=True)
-    log.info("removed %s and %s for a fresh store", db, artifact_root)
-
-
-def _experiment_id(client: Any, artifact_root: Path) -> str:
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        return str(client.create_experiment(EXPERIMENT, artifact_location=artifact_root.as_uri()))
-    if exp.lifecycle_stage == "deleted":
-        client.restore_experiment(exp.experiment_id)
-    if exp.artifact_location.rstrip("/") != artifact_root.as_uri().rstrip("/"):
-        log.warning(
-            "experiment %s keeps its artifacts in %s, not %s",
-            EXPERIMENT,
-            exp.artifact_location,
-            artifact_root,
-        )
-    return str(exp.experiment_id)
 
 
 def seed_registry(
@@ -144,10 +79,10 @@ def seed_registry(
     t0 = time.perf_counter()
     step = on_step or (lambda msg: log.info("%s", msg))
     artifact_root = Path(artifact_root).resolve()
-    client = _client(tracking_uri)
+    client = client_for(tracking_uri)
     if force:
-        _reset(client, tracking_uri, artifact_root, name)
-        client = _client(tracking_uri)
+        reset_store(client, tracking_uri, artifact_root, name)
+        client = client_for(tracking_uri)
     have = existing_versions(client, name)
     result: dict[str, Any] = {"name": name, "tracking_uri": tracking_uri, "artifact_root": str(artifact_root)}
     if have == [1, 2, 3]:
@@ -167,7 +102,7 @@ def seed_registry(
 
     artifact_root.mkdir(parents=True, exist_ok=True)
     (artifact_root / MARKER).write_text("made by rc-demo-registry; --force may delete this folder\n")
-    exp_id = _experiment_id(client, artifact_root)
+    exp_id = experiment_id(client, artifact_root)
 
     from converter.tf_import import import_tensorflow
 
