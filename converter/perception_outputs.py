@@ -7,7 +7,7 @@
   carried as ``other``), layout from the axis that holds the classes;
 - ``detection``: ``boxes`` (1, K, 4) + ``scores`` (1, K) [+ ``labels`` (1, K)] (torchvision's names,
   kept by the converter's fixed-size wrapper of list-of-dicts detectors: xyxy input pixels, NMS in
-  the graph) is a ``boxes`` detector; a single (1, 4 + K, N) or (1, N, 4 + K) output with N >= 64 is
+  the graph; Keras and TF exports name the class ids ``classes``, read the same) is a ``boxes`` detector; a single (1, 4 + K, N) or (1, N, 4 + K) output with N >= 64 is
   a ``yolo`` head (NMS by the runtime).
 
 Without a task the same is recognised only where it cannot be anything else: outputs named exactly
@@ -104,9 +104,17 @@ def _boxes_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
     k = b[-2] if len(b) >= 2 else -1
     if not (_is_boxes(b) and _count(s) == k):
         return None
-    labels = "labels" in names and _count(shapes["labels"]) == k
-    return [Want("boxes", DETECTION, {"kind": "boxes", "scores": "scores", "labels": "labels" if labels else None}),
-            Want("scores", "other"), *([Want("labels", "other")] if labels else [])]
+    labels = _labels_output(names, shapes, k)
+    return [Want("boxes", DETECTION, {"kind": "boxes", "scores": "scores", "labels": labels}),
+            Want("scores", "other"), *([Want(labels, "other")] if labels else [])]
+
+
+LABEL_NAMES = ("labels", "classes")  # torchvision's name for the class ids; Keras/TF detection exports'
+
+
+def _labels_output(names: Sequence[str], shapes: Shapes, k: int) -> str | None:
+    """The output holding the K boxes' class ids (named as :data:`LABEL_NAMES`), else None."""
+    return next((n for n in LABEL_NAMES if n in names and _count(shapes[n]) == k), None)
 
 
 def _yolo_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
@@ -217,7 +225,7 @@ def _boxes(name: str, shape: tuple[int, ...], d: dict[str, Any], shapes: Shapes,
                                  f"{', '.join(shapes)})? pass --outputs {name}=detection:boxes:scores=NAME[:labels=NAME]")
         d["scores"] = "scores"
     if "labels" not in d:
-        d["labels"] = "labels" if "labels" in shapes else None
+        d["labels"] = next((n for n in LABEL_NAMES if n in shapes), None)
     for key in ("scores", "labels"):
         if d.get(key) and d[key] not in shapes:
             raise ConverterError(f"output {name!r}: {key}={d[key]!r} is not an output of the model (outputs: "
