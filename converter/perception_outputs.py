@@ -54,6 +54,8 @@ def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext, given: S
     if task is not None and any(w.meaning == task for w in given):
         task = None
     strict = not given
+    if task == DETECTION or strict:
+        _refuse_tf_od_api(names, shapes)
     seg = _segmentation_candidate(names, shapes)
     boxes = _boxes_candidate(names, shapes)
     yolo = _yolo_candidate(names, shapes)
@@ -84,6 +86,22 @@ def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext, given: S
         if _segmentation_layout(shape, len(ctx.classes)) is not None:
             return seg
     return []
+
+
+TF_OD_API = ("detection_boxes", "detection_scores")  # TF Object Detection API / Keras exports of it
+
+
+def _refuse_tf_od_api(names: Sequence[str], shapes: Shapes) -> None:
+    """ConverterError for the TF Object Detection API's outputs: their boxes are normalized
+    (ymin, xmin, ymax, xmax), a format no runtime decoder reads, so taking them as boxes would put
+    every box in the wrong place."""
+    if all(n in names for n in TF_OD_API):
+        raise ConverterError(
+            f"outputs {_show(shapes, [n for n in names if n.startswith('detection_') or n == 'num_detections'])} "
+            "look like the TF Object Detection API's (normalized ymin, xmin, ymax, xmax boxes), which the runtime "
+            "cannot read; re-export the model with boxes as x1, y1, x2, y2 (outputs boxes, scores, classes) and "
+            "pass --outputs boxes=detection:boxes:normalized=true if they stay in 0..1"
+        )
 
 
 def _segmentation_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
