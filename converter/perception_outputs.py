@@ -7,7 +7,7 @@
   carried as ``other``), layout from the axis that holds the classes;
 - ``detection``: ``boxes`` (1, K, 4) + ``scores`` (1, K) [+ ``labels`` (1, K)] (torchvision's names,
   kept by the converter's fixed-size wrapper of list-of-dicts detectors: xyxy input pixels, NMS in
-  the graph) is a ``boxes`` detector; a single (1, 4 + K, N) or (1, N, 4 + K) output with N >= 64 is
+  the graph; Keras and TF exports name the class ids ``classes``, read the same) is a ``boxes`` detector; a single (1, 4 + K, N) or (1, N, 4 + K) output with N >= 64 is
   a ``yolo`` head (NMS by the runtime).
 
 Without a task the same is recognised only where it cannot be anything else: outputs named exactly
@@ -54,6 +54,8 @@ def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext, given: S
     if task is not None and any(w.meaning == task for w in given):
         task = None
     strict = not given
+    if task == DETECTION or strict:
+        _refuse_tf_od_api(names, shapes)
     seg = _segmentation_candidate(names, shapes)
     boxes = _boxes_candidate(names, shapes)
     yolo = _yolo_candidate(names, shapes)
@@ -86,6 +88,22 @@ def recognise(names: list[str], shapes: Shapes, ctx: PerceptionContext, given: S
     return []
 
 
+TF_OD_API = ("detection_boxes", "detection_scores")  # TF Object Detection API / Keras exports of it
+
+
+def _refuse_tf_od_api(names: Sequence[str], shapes: Shapes) -> None:
+    """ConverterError for the TF Object Detection API's outputs: their boxes are normalized
+    (ymin, xmin, ymax, xmax), a format no runtime decoder reads, so taking them as boxes would put
+    every box in the wrong place."""
+    if all(n in names for n in TF_OD_API):
+        raise ConverterError(
+            f"outputs {_show(shapes, [n for n in names if n.startswith('detection_') or n == 'num_detections'])} "
+            "look like the TF Object Detection API's (normalized ymin, xmin, ymax, xmax boxes), which the runtime "
+            "cannot read; re-export the model with boxes as x1, y1, x2, y2 (outputs boxes, scores, classes) and "
+            "pass --outputs boxes=detection:boxes:normalized=true if they stay in 0..1"
+        )
+
+
 def _segmentation_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
     maps = [n for n in names if len(shapes[n]) == 4]
     aux = [n for n in maps if n.lower().startswith("aux")]
@@ -104,9 +122,17 @@ def _boxes_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
     k = b[-2] if len(b) >= 2 else -1
     if not (_is_boxes(b) and _count(s) == k):
         return None
-    labels = "labels" in names and _count(shapes["labels"]) == k
-    return [Want("boxes", DETECTION, {"kind": "boxes", "scores": "scores", "labels": "labels" if labels else None}),
-            Want("scores", "other"), *([Want("labels", "other")] if labels else [])]
+    labels = _labels_output(names, shapes, k)
+    return [Want("boxes", DETECTION, {"kind": "boxes", "scores": "scores", "labels": labels}),
+            Want("scores", "other"), *([Want(labels, "other")] if labels else [])]
+
+
+LABEL_NAMES = ("labels", "classes")  # torchvision's name for the class ids; Keras/TF detection exports'
+
+
+def _labels_output(names: Sequence[str], shapes: Shapes, k: int) -> str | None:
+    """The output holding the K boxes' class ids (named as :data:`LABEL_NAMES`), else None."""
+    return next((n for n in LABEL_NAMES if n in names and _count(shapes[n]) == k), None)
 
 
 def _yolo_candidate(names: list[str], shapes: Shapes) -> list[Want] | None:
@@ -217,7 +243,7 @@ def _boxes(name: str, shape: tuple[int, ...], d: dict[str, Any], shapes: Shapes,
                                  f"{', '.join(shapes)})? pass --outputs {name}=detection:boxes:scores=NAME[:labels=NAME]")
         d["scores"] = "scores"
     if "labels" not in d:
-        d["labels"] = "labels" if "labels" in shapes else None
+        d["labels"] = next((n for n in LABEL_NAMES if n in shapes), None)
     for key in ("scores", "labels"):
         if d.get(key) and d[key] not in shapes:
             raise ConverterError(f"output {name!r}: {key}={d[key]!r} is not an output of the model (outputs: "
