@@ -140,3 +140,17 @@ def test_rc_runtime_drives_a_trusted_bundle_and_without_trust_says_unverified(
     with caplog.at_level("INFO", logger="runtime"):
         assert main(common) == 0
     assert "is not verified" in caplog.text
+
+
+def test_trust_in_the_config_is_a_typed_array_and_the_flag_replaces_it(tmp_path: Path) -> None:
+    from runtime.cli_args import build_parser, config_from_args
+    from runtime.config import ConfigError, load_config
+
+    config = tmp_path / "runtime.toml"
+    config.write_text('[bundle]\ntrust = ["/etc/rc-car/a.pub.pem"]\n')
+    assert load_config(config).bundle.trust == ("/etc/rc-car/a.pub.pem",)
+    args = build_parser().parse_args(["--config", str(config), "--trust", "b.pem", "--trust", "c.pem"])
+    assert config_from_args(args).bundle.trust == ("b.pem", "c.pem")
+    config.write_text('[bundle]\ntrust = "a.pub.pem"\n')
+    with pytest.raises(ConfigError, match=r"\[bundle\] trust = 'a.pub.pem' must be an array"):
+        load_config(config)
