@@ -6,7 +6,9 @@ Real keys (cryptography), a real sqlite MLflow store; no TensorFlow conversion. 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,7 +27,7 @@ from converter.registry import Registry
 from converter.signing import PASSPHRASE_ENV, load_signer
 from converter.summary import Summary
 from runtime.manifest import load_manifest
-from runtime.manifest.signature import SIGNATURE_NAME, load_trusted_keys, verify_bundle
+from runtime.manifest.signature import SIGNATURE_NAME, SignatureError, load_trusted_keys, verify_bundle
 from tests.runtime.signing.keys import signed_bundle, write_keypair
 
 
@@ -112,3 +114,32 @@ def test_the_signature_and_public_key_are_logged_with_the_bundle(tmp_path: Path)
     assert doc["public_key"] == signer.public_pem and doc["key_id"] == signer.key_id
     # What the car downloads from the run verifies against the team's public key.
     assert verify_bundle(got, load_trusted_keys([str(public)])) == signer.key_id
+
+
+@pytest.mark.slow
+def test_convert_model_signs_end_to_end_and_a_new_key_rebuilds_the_cached_bundle(
+    demo_registry: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The demo model through convert-model --sign (onnx only), its MLflow run tagged; converting again
+    with another key rebuilds the bundle signed by that key, never re-signing it in place."""
+    from mlflow import MlflowClient
+
+    registry = tmp_path / "registry"  # a copy: this test rewrites v3's edge.* tags
+    shutil.copytree(demo_registry.root, registry)
+    uri = f"sqlite:///{registry / 'mlflow.db'}"
+    (team, team_pub), (other, other_pub) = write_keypair(tmp_path, "team"), write_keypair(tmp_path, "other")
+    argv = ["--name", demo_registry.name, "--version", "3", "--tracking-uri", uri, "--output", str(tmp_path / "b"),
+            "--formats", "onnx", "--json"]
+    assert main([*argv, "--sign", str(team)]) == 0
+    summary = json.loads(capfd.readouterr().out)
+    bundle = Path(summary["bundle"])
+    assert verify_bundle(bundle, load_trusted_keys([str(team_pub)])).startswith("sha256:")
+    run = MlflowClient(tracking_uri=uri).get_run(summary["mlflow_run_id"])
+    assert run.data.tags[SIGNED_BY_TAG] == load_signer(str(team)).key_id
+
+    assert main([*argv, "--sign", str(other)]) == 0
+    again = json.loads(capfd.readouterr().out)
+    assert again["cache_hit"] is False
+    assert verify_bundle(bundle, load_trusted_keys([str(other_pub)])) == load_signer(str(other)).key_id
+    with pytest.raises(SignatureError, match="not a trusted key"):
+        verify_bundle(bundle, load_trusted_keys([str(team_pub)]))
