@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "edge-conversion"
 MANIFEST_SHA_TAG = "edge.manifest_sha256"  # which bundle a run logged: cache hits check it
-SIGNED_BY_TAG = "edge.signed_by"  # the signer's key id (sha256:...) of a signed bundle, on the run and the version
+SIGNED_BY_TAG = "edge.conversion_signed_by"  # signer key id (sha256:...); edge.conv*: not in the cache key
 
 
 def local_artifact_root(tracking_uri: str) -> str | None:

@@ -143,3 +143,6 @@ def test_convert_model_signs_end_to_end_and_a_new_key_rebuilds_the_cached_bundle
     assert verify_bundle(bundle, load_trusted_keys([str(other_pub)])) == load_signer(str(other)).key_id
     with pytest.raises(SignatureError, match="not a trusted key"):
         verify_bundle(bundle, load_trusted_keys([str(team_pub)]))
+    # The same key again: a cache hit (the signer's tag is not part of the cache key).
+    assert main([*argv, "--sign", str(other)]) == 0
+    assert json.loads(capfd.readouterr().out)["cache_hit"] is True
