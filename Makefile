@@ -64,7 +64,7 @@ test-fast: setup
 # list as modules are documented; tests/test_docstring_check.py proves a removed docstring fails it.
 DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement converter/task_parity.py runtime/pilots runtime/safety runtime/overlay.py runtime/recording.py runtime/formats.py runtime/preprocess.py runtime/policy.py \
 	runtime/watchdog.py runtime/loop.py runtime/backends runtime/decode runtime/link runtime/inputs \
-	runtime/camera runtime/tensorrt converter/parity.py converter/cache.py \
+	runtime/camera runtime/tensorrt converter/parity.py converter/cache.py converter/signing.py \
 	converter/cli.py calibration/cli.py benchmarks/cli.py runtime/sim/cli.py converter/demo/seed.py \
 	converter/demo/jetracer_seed.py converter/demo/perception_seed.py converter/demo/perception_data.py \
 	converter/demo/segmenter.py converter/demo/detector.py converter/demo/segmenter_net.py \

@@ -10,6 +10,7 @@ from setuptools import find_packages, setup
 RUNTIME = [
     "numpy>=1.24",
     "pyserial>=3.5",
+    "cryptography>=42",  # signed bundles (runtime/manifest/signature.py); cp310 aarch64 wheels
     "tomli>=2.0; python_version<'3.11'",
 ]
 # Off the car (workstation, CI): pip OpenCV plus the CPU backends.

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from runtime.manifest import MANIFEST_NAME, BundleError, Manifest, load_manifest, sha256_file, verified_path
 
@@ -92,8 +93,9 @@ class Staging:
                 except OSError:
                     break  # not empty (another bundle landed there meanwhile) or gone: leave it
 
-    def commit(self, manifest: Manifest) -> Path:
-        """Write the manifest last, fsync, and swap the staging directory into place."""
+    def commit(self, manifest: Manifest, signer: Any = None) -> Path:
+        """Write the manifest last (and with ``signer``, a :class:`converter.signing.Signer`, its
+        detached signature ``manifest.json.sig``), fsync, and swap the staging directory into place."""
         keep = {b.file for b in manifest.builds}
         ref = manifest.source.get("reference")
         if ref:
@@ -102,11 +104,14 @@ class Staging:
             if p.is_file() and p.name not in keep:
                 p.unlink()  # leftovers of failed builds never reach the bundle
         tmp = self.path / (MANIFEST_NAME + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(manifest.dumps())
+        data = manifest.dumps().encode("utf-8")
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(self.path / MANIFEST_NAME)
+        if signer is not None:  # signed in staging: the bundle appears signed or not at all
+            signer.write_signature(self.path, data)
         os.chmod(self.path, 0o777 & ~_umask())  # mkdtemp makes 0700: the car's service user must read it
         old = None
         if self.target.exists():

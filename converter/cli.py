@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a format's max abs error, e.g. tflite-fp16=0.02; repeatable")
     p.add_argument("--calibration", type=Path, help="calibration set (rc-calibrate) for INT8 formats")
     p.add_argument("--opset", type=int, help="ONNX opset (default 17; tf2onnx supports up to 18)")
+    p.add_argument("--sign", metavar="KEY.pem",
+                   help="sign the new bundle's manifest with this ed25519 private key (openssl genpkey -algorithm "
+                        "ed25519; else $RC_SIGNING_KEY; an encrypted key's passphrase in $RC_SIGNING_KEY_PASSPHRASE)")
     p.add_argument("--no-log", action="store_true", help="do not log the conversion to MLflow")
     p.add_argument("--force", action="store_true", help="rebuild even when the bundle is up to date")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -130,6 +133,7 @@ def _request(args: argparse.Namespace) -> Any:
         raise ConverterError(f"--formats {','.join(named_int8)} calibrate on real frames: pass --calibration DIR "
                              "(make one with rc-calibrate)")
     return ConvertRequest(
+        signer=_signer(args),
         formats=fmts,
         explicit_formats=explicit,
         tracking_uri=resolve_tracking_uri(args.tracking_uri or cfg.model.tracking_uri),
@@ -176,6 +180,20 @@ def _int8_limits(values: dict[str, float]) -> Any:
         return Int8Limits(**values)
     except (TypeError, ValueError) as e:
         raise ConverterError(f"config [int8]: {e}") from None
+
+
+def _signer(args: argparse.Namespace) -> Any:
+    """The loaded signing key (checked before any work), or None. ``--bundle`` never signs: it rewrites
+    a bundle that is the user's own, and its signer's key is not on the car."""
+    from converter.signing import load_signer, signing_key_path
+
+    if args.bundle is not None:
+        if args.sign:
+            raise ConverterError("--sign signs a new bundle converted from the registry (--version/--alias); "
+                                 "--bundle extends an existing bundle, which is never re-signed in place")
+        return None
+    path = signing_key_path(args.sign)
+    return load_signer(path) if path else None
 
 
 def _positive(v: int | None, flag: str) -> int | None:

@@ -15,11 +15,13 @@ from converter.registry import ModelVersionRef, Registry
 from converter.summary import Summary
 from converter.task_parity import task_metrics
 from runtime.manifest import Manifest, sha256_file
+from runtime.manifest.signature import read_signature
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "edge-conversion"
 MANIFEST_SHA_TAG = "edge.manifest_sha256"  # which bundle a run logged: cache hits check it
+SIGNED_BY_TAG = "edge.conversion_signed_by"  # signer key id (sha256:...); edge.conv*: not in the cache key
 
 
 def local_artifact_root(tracking_uri: str) -> str | None:
@@ -57,11 +59,14 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
 
     client = registry.client
     exp = experiment_id(client, EXPERIMENT, registry.tracking_uri)
+    # A signed bundle's manifest.json.sig (signature and public key) goes up with bundle/ below.
+    signature = read_signature(bundle)
+    signed = {SIGNED_BY_TAG: signature["key_id"]} if signature else {}
     run = client.create_run(
         exp,
         run_name=f"{ref.name}-v{ref.version}",
         tags={"edge.model_name": ref.name, "edge.model_version": ref.version,
-              MANIFEST_SHA_TAG: sha256_file(bundle / "manifest.json")},
+              MANIFEST_SHA_TAG: sha256_file(bundle / "manifest.json"), **signed},
     )
     run_id = run.info.run_id
     try:
@@ -110,7 +115,8 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise
-    registry.set_version_tags(ref, {"edge.conversion_run_id": run_id, "edge.formats": ",".join(built)})
+    registry.set_version_tags(ref, {"edge.conversion_run_id": run_id, "edge.formats": ",".join(built),
+                                    SIGNED_BY_TAG: signed.get(SIGNED_BY_TAG, "unsigned")})
     return run_id
 
 

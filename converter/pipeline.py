@@ -35,6 +35,7 @@ from runtime.manifest import (
     sha256_file,
     verified_path,
 )
+from runtime.manifest.signature import SIGNATURE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class ConvertRequest:
     options: BuildOptions = field(default_factory=BuildOptions)
     log_to_mlflow: bool = True
     force: bool = False
+    signer: Any = None  # converter.signing.Signer (--sign / $RC_SIGNING_KEY): the new bundle is signed
 
 
 def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
@@ -86,6 +88,10 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     summary = Summary(ref.name, ref.version, target)
     if not req.force:
         cached = cached_manifest(target, key, req.formats, fkeys, skipped_ok=not req.explicit_formats)
+        if cached is not None and req.signer is not None and not req.signer.has_signed(target):
+            # Never signed in place: the bundle is written anew, signed in staging.
+            log.info("existing bundle %s is not signed by %s; rebuilding it signed", target, req.signer.key_id[:19])
+            cached = None
         if cached is not None:
             summary.cache_hit = True
             summary.outcomes = [_cached_outcome(cached, f) for f in req.formats]
@@ -119,7 +125,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
         inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ref_samples, ui),
                              fkeys)
         summary.outcomes = _build_all(inputs, req, ui)
-        _finish(summary, manifest, st, ui)
+        _finish(summary, manifest, st, ui, req.signer)
     if summary.bundle is not None and req.log_to_mlflow:
         _log(registry, ref, manifest, summary, ui)
     summary.seconds = time.perf_counter() - t0
@@ -146,6 +152,9 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     for b in manifest.builds:
         verified_path(req.bundle, b)
     ref_samples = Reference.load(ref_path, ref_info.get("frames", ""))
+    if (req.bundle / SIGNATURE_NAME).exists():
+        log.warning("%s is signed; extending it changes its manifest, so the new bundle is unsigned (a car with "
+                    "--trust refuses it; sign by converting from the registry with --sign)", req.bundle)
     summary = Summary(manifest.model.name, manifest.model.version, req.bundle)
     manifest.builds = [b for b in manifest.builds if b.format not in req.formats]
     with Staging(req.bundle, seed_from=[ref_info["file"], *(b.file for b in manifest.builds)]) as st:
@@ -167,7 +176,7 @@ def _build_all(inputs: BuildInputs, req: ConvertRequest, ui: ConsoleUI) -> list[
     return outcomes
 
 
-def _finish(summary: Summary, manifest: Manifest, st: Staging, ui: ConsoleUI) -> None:
+def _finish(summary: Summary, manifest: Manifest, st: Staging, ui: ConsoleUI, signer: Any = None) -> None:
     manifest.not_built = [
         {"format": o.format, "status": o.status, "reason": o.reason or ""}
         for o in summary.outcomes if o.status in ("failed", "skipped")
@@ -178,7 +187,7 @@ def _finish(summary: Summary, manifest: Manifest, st: Staging, ui: ConsoleUI) ->
         return
     manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ui.step("Writing the bundle"):
-        summary.bundle = st.commit(manifest)
+        summary.bundle = st.commit(manifest, signer)
 
 
 def _log_cached(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary,

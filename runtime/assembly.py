@@ -26,6 +26,7 @@ from runtime.link import DriveLink, LinkError, open_link
 from runtime.link.report import link_report
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
+from runtime.manifest.signature import check_bundle_trust
 from runtime.notify import notify, watchdog_interval_s
 from runtime.pilots import Pilot, open_pilot
 from runtime.policy import Policy
@@ -102,6 +103,9 @@ def run(
     safety: SafetyLayer | None = None
     summary: dict[str, Any] = {}
     try:
+        check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
+        if cfg.safety.bundle:
+            check_bundle_trust(cfg.safety.bundle, cfg.bundle.trust, log)
         manifest = load_manifest(cfg.model.bundle)
         one_camera(manifest, cfg.model.bundle)
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)

@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
     a("--bundle", help="bundle directory made by convert-model")
+    a("--trust", action="append", metavar="PUB.pem", help="refuse a bundle not signed by this ed25519 public key "
+      "(repeatable; replaces [bundle] trust); without it unsigned bundles run, logged as not verified")
     a("--backend", choices=BACKEND_CHOICES + tuple(DEPRECATED_BACKEND_NAMES), metavar="{" + ",".join(BACKEND_CHOICES) + "}",
       help="inference backend (default auto; tflite, the old name of litert, still works)")
     a("--format", help="build to run, e.g. onnx, tflite-fp16, trt-fp16 (default: the backend's usual one)")
@@ -44,7 +46,7 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
     """The validated config: ``--config``'s TOML with the given flags on top. ``ConfigError`` (one
     line naming the key and the fix) for an unknown key or a bad value."""
     return load_config(args.config, {
-        "model.bundle": args.bundle, "model.backend": args.backend, "model.format": args.format,
+        "model.bundle": args.bundle, "bundle.trust": args.trust, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
         "imu.uri": args.imu, "model.behavior": args.behavior, "model.pilot": args.pilot,
         "safety.bundle": args.safety, "record.overlay": args.overlay,

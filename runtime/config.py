@@ -57,6 +57,12 @@ class ModelSection:
 
 
 @dataclass
+class BundleSection:
+    # ed25519 public keys (PEM files) whose signature a bundle must carry; empty: unsigned bundles run
+    trust: tuple[str, ...] = ()
+
+
+@dataclass
 class CameraSection:
     uri: str = "csi://0"
     reconnect_interval_s: float = 0.5
@@ -139,6 +145,7 @@ class LogSection:
 @dataclass
 class RuntimeConfig:
     model: ModelSection = field(default_factory=ModelSection)
+    bundle: BundleSection = field(default_factory=BundleSection)
     camera: CameraSection = field(default_factory=CameraSection)
     imu: ImuSection = field(default_factory=ImuSection)
     link: LinkSection = field(default_factory=LinkSection)
