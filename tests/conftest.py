@@ -6,6 +6,7 @@ Session-scoped: the demo model is trained and converted once per test run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -72,6 +73,24 @@ def python_module(module: str, *args: str) -> list[str]:
     """The argv that runs ``module`` of this checkout under the test's own interpreter (never a
     console script from the venv's ``bin/``); pair it with ``env=checkout_env()``."""
     return [sys.executable, "-m", module, *args]
+
+
+@contextlib.contextmanager
+def car_sim_process(link: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``rc-car-sim`` in its own process on a pty at ``link`` (logging to ``log``), once the link exists;
+    stopped with SIGTERM when the block ends."""
+    sim = subprocess.Popen(python_module("runtime.sim.cli", "--pty-link", str(link), "--log", str(log)),
+                           env=checkout_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not link.exists() and time.monotonic() < deadline and sim.poll() is None:
+            time.sleep(0.05)
+        assert link.exists(), "rc-car-sim did not start"
+        yield sim
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.communicate(timeout=30)
 
 
 # Subprocesses that the code under test starts itself (benchmark workers, ...) import this

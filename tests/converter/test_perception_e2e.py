@@ -14,9 +14,7 @@ blocked) are in tests/runtime/safety with a detector whose answer is known.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 from typing import Any
 
 import numpy as np
@@ -25,7 +23,7 @@ import pytest
 from runtime.manifest import load_manifest
 from runtime.perception import SegmentationDecoder
 from runtime.recording import read_recording
-from tests.conftest import checkout_env, python_module
+from tests.conftest import car_sim_process, checkout_env, python_module
 
 pytestmark = pytest.mark.slow
 APPEAR, DISAPPEAR, FRAMES = 100, 200, 300
@@ -84,23 +82,13 @@ def test_both_models_convert_and_every_build_is_judged_by_its_task(world: dict[s
 def test_the_lane_follower_drives_and_the_cone_detector_stops_the_car(world: dict[str, Any]) -> None:
     root, drive = world["root"], world["drive"]
     link, log = root / "rc-car", root / "car.jsonl"
-    sim = subprocess.Popen(python_module("runtime.sim.cli", "--pty-link", str(link), "--log", str(log)),
-                           env=checkout_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not link.exists() and time.monotonic() < deadline and sim.poll() is None:
-            time.sleep(0.05)
-        assert link.exists(), "rc-car-sim did not start"
+    with car_sim_process(link, log):
         rec = root / "rec"
         r = subprocess.run(python_module("runtime.cli", "--bundle", str(world["seg"]), "--format", "onnx", "--safety",
                                          str(world["det"]), "--camera", f"file://{root / 'drive.mp4'}?realtime=1",
                                          "--serial", str(link), "--record", str(rec), "--overlay"),
                            env=checkout_env(), capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr[-2000:]
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.communicate(timeout=30)
     _, records = read_recording(rec)
     rows = list(records)
     present = drive.present

@@ -24,9 +24,7 @@ The module fixture trains and logs everything once (~35 s here); each test then 
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ pytest.importorskip("keras", reason="keras is not installed (the tensorflow extr
 
 from converter.cli import main
 from runtime.manifest import load_manifest
-from tests.conftest import checkout_env, python_module
+from tests.conftest import car_sim_process, checkout_env, python_module
 
 pytestmark = pytest.mark.slow  # TensorFlow, MLflow logging and conversions
 
@@ -230,21 +228,15 @@ def test_segmenter_from_mlflow_keras_every_format_judged_by_miou(world: dict[str
     assert cost["frames"] >= 20 and cost["miou_segmentation"] >= 0.9, cost
 
 
-def test_logits_segmenter_from_mlflow_tensorflow(world: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> None:
-    code, out = convert(world, "road_seg_logits", capfd, "--formats", "onnx,tflite-fp32", "--classes", ROAD)
+@pytest.mark.parametrize(("name", "activation"), [("road_seg_logits", "logits"), ("road_seg_h5", "softmax")],
+                         ids=["logits-mlflow-tensorflow", "legacy-tf-keras-h5"])
+def test_segmenter_logged_another_way(world: dict[str, Any], capfd: pytest.CaptureFixture[str], name: str,
+                                      activation: str) -> None:
+    code, out = convert(world, name, capfd, "--formats", "onnx,tflite-fp32", "--classes", ROAD)
     assert code == 0, out[-3000:]
-    bundle = world["builds"] / "road_seg_logits" / "v1"
+    bundle = world["builds"] / name / "v1"
     (seg,) = [o for o in load_manifest(bundle).outputs if o.meaning == "segmentation"]
-    assert seg.decode["layout"] == "NHWC" and seg.decode["activation"] == "logits"
-    assert all(f["miou_segmentation"] >= 0.995 for f in _seg_figures(bundle).values())
-
-
-def test_legacy_tf_keras_h5_segmenter(world: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> None:
-    code, out = convert(world, "road_seg_h5", capfd, "--formats", "onnx,tflite-fp32", "--classes", ROAD)
-    assert code == 0, out[-3000:]
-    bundle = world["builds"] / "road_seg_h5" / "v1"
-    (seg,) = [o for o in load_manifest(bundle).outputs if o.meaning == "segmentation"]
-    assert seg.decode["layout"] == "NHWC" and seg.decode["activation"] == "softmax"
+    assert seg.decode["layout"] == "NHWC" and seg.decode["activation"] == activation
     assert all(f["miou_segmentation"] >= 0.995 for f in _seg_figures(bundle).values())
 
 
@@ -300,22 +292,12 @@ def test_the_runtime_drives_by_the_keras_segmenter_with_the_keras_detector_as_sa
             assert code == 0, out[-3000:]
     root = world["root"]
     link, log, rec = root / "rc-car", root / "car.jsonl", root / "rec"
-    sim = subprocess.Popen(python_module("runtime.sim.cli", "--pty-link", str(link), "--log", str(log)),
-                           env=checkout_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not link.exists() and time.monotonic() < deadline and sim.poll() is None:
-            time.sleep(0.05)
-        assert link.exists(), "rc-car-sim did not start"
+    with car_sim_process(link, log):
         r = subprocess.run(python_module("runtime.cli", "--bundle", str(seg), "--format", "onnx", "--safety", str(det),
                                          "--camera", f"file://{root / 'drive.mp4'}?realtime=1", "--serial", str(link),
                                          "--record", str(rec)),
                            env=checkout_env(), capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr[-2000:]
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.communicate(timeout=30)
     _, records = read_recording(rec)
     rows = list(records)
     assert len(rows) > 20

@@ -62,10 +62,10 @@ def test_a_wrong_class_call_in_uncalled_code_fails(tmp_path: Path):
         pytest.skip(f"no TensorRT bindings in {BINDINGS_DIR}: `make test` fetches them (.ci/fetch-trt-bindings.sh)")
     for top in ("runtime", "calibration"):
         shutil.copytree(REPO / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__"))
-    clean = check(found[0], source_root=tmp_path)
+    clean = check(found[0], source_root=tmp_path, cache_dir=tmp_path / "mypy-cache")
     assert clean.returncode == 0, clean.output
     with (tmp_path / "runtime" / "tensorrt" / "api_common.py").open("a") as f:
         f.write(PLANTED)
-    planted = check(found[0], source_root=tmp_path)
+    planted = check(found[0], source_root=tmp_path, cache_dir=tmp_path / "mypy-cache")
     assert planted.returncode == 1
     assert '"Builder" has no attribute "set_memory_pool_limit"' in planted.output

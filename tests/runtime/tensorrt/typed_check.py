@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import keyword
 import os
 import re
@@ -178,11 +179,13 @@ class Result:
     output: str
 
 
-def check(binding_dir: Path, source_root: Path = REPO) -> Result:
+def check(binding_dir: Path, source_root: Path = REPO, cache_dir: Path | None = None) -> Result:
     """mypy (Python 3.10, the car's) over the modules claiming ``binding_dir``'s version, against its stubs."""
     stubs = generate_stubs(binding_dir)
     modules = modules_for(binding_dir.name, source_root)
-    cache = STUBS_DIR / ".mypy" / f"{binding_dir.name}-{abs(hash(str(source_root)))}"
+    # A stable name per source tree (hash() differs per process): one warm cache each, not one per run.
+    tree = hashlib.sha256(str(source_root.resolve()).encode()).hexdigest()[:12]
+    cache = cache_dir or STUBS_DIR / ".mypy" / f"{binding_dir.name}-{tree}"
     env = dict(os.environ, MYPYPATH=str(stubs))
     config = STUBS_DIR / "mypy.ini"
     config.write_text(MYPY_CONFIG)
