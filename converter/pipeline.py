@@ -70,6 +70,7 @@ class ConvertRequest:
     task_gates: Any = None  # converter.task_parity.TaskGates (config [parity]); None: its defaults
     options: BuildOptions = field(default_factory=BuildOptions)
     log_to_mlflow: bool = True
+    allow_upgrade: bool = False  # --allow-upgrade: MLflow may migrate an older store this run logs to
     force: bool = False
     signer: Any = None  # converter.signing.Signer (--sign / $RC_SIGNING_KEY): the new bundle is signed
 
@@ -79,7 +80,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     if not req.name:
         raise ConverterError("no model name: pass --name, set RC_MODEL_NAME, or [model] name in the config")
     with ui.step(f"Resolving {req.name} {'v' + req.version if req.version else '@' + str(req.alias)}"):
-        registry = Registry(req.tracking_uri)
+        registry = Registry(req.tracking_uri, write=req.log_to_mlflow, allow_upgrade=req.allow_upgrade)
         ref = registry.resolve(req.name, req.version, req.alias)
     target = bundle_dir_for(req.output_root, ref.name, ref.version)
     key_inputs = bundle_inputs(req, ref)
