@@ -137,6 +137,7 @@ class StoreAccess:
 
     @property
     def writable(self) -> bool:
+        """Whether the command may log here (not a read-only copy)."""
         return not self.read_only_copy
 
 
