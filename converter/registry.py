@@ -50,6 +50,7 @@ def resolve_tracking_uri(cli_value: str | None, config_value: str | None = None)
     return _resolve(cli_value, config_value)
 
 
+_NO_SUCH_ARTIFACT = re.compile(r"No such artifact: '([^']*)'")
 _AUTH_CODES = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
 _STATUS_IN_TEXT = re.compile(r"error code (40[13])\b|\b(40[13]) Client Error")
 
@@ -307,13 +308,34 @@ class Registry:
                 artifact_uri=uri, dst_path=str(dest), tracking_uri=self.store_uri
             )
 
+        if is_file_store(uri) and not file_store_root(uri).exists():  # known before MLflow's multi-line answer
+            raise self._artifacts_gone(ref, uri, uri.rstrip("/").rsplit("/", 1)[-1])
         try:
             local = self._call("downloading artifacts", fetch)
         except RegistryError:
             raise
         except Exception as e:
-            raise RegistryError(f"could not download artifacts of {ref.uri} from {uri}: {e}") from None
+            gone = _NO_SUCH_ARTIFACT.search(str(e))
+            if gone is not None or isinstance(e, FileNotFoundError):
+                raise self._artifacts_gone(ref, uri, gone.group(1) if gone else uri.rstrip("/").rsplit("/", 1)[-1]) \
+                    from None
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RegistryError(f"could not download artifacts of {ref.uri} from {uri}: {text}") from None
         return Path(local)
+
+    def _artifacts_gone(self, ref: ModelVersionRef, uri: str, missing: str) -> RegistryError:
+        """One line for a version whose files were deleted from the artifact store (MLflow's own
+        answer is a multi-line "No such artifact" with no fix)."""
+        try:
+            others = [v for v in self.versions(ref.name) if v != ref.version]
+        except Exception as e:  # best effort: only enriches the message
+            log.debug("could not list versions of %s: %s", ref.name, e)
+            others = []
+        instead = f"convert another version ({', '.join(others)})" if others else "convert another version"
+        return RegistryError(
+            f"{ref.name} v{ref.version}: its artifacts were deleted ({missing!r} is missing at {uri}); restore them "
+            f"to that place, register the model again from its files, or {instead}"
+        )
 
     def _artifact_uri(self, ref: ModelVersionRef) -> str:
         # Resolve through our own client: download_artifacts would resolve models:/ URIs against
