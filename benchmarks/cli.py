@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--bundle", type=Path, help="a bundle directory made by convert-model")
     a = p.add_argument
     a("--name", help="registered model name (else $RC_MODEL_NAME, else the config's [model] name)")
-    a("--tracking-uri", help="MLflow tracking URI (else the config, $MLFLOW_TRACKING_URI, the local demo store)")
+    a("--tracking-uri", help="MLflow tracking URI (else $MLFLOW_TRACKING_URI, the config, the local demo store)")
     a("--config", type=Path, help="repo config (default: ./rc-edge.toml when present)")
     a("--output", type=Path, help="bundle root as given to convert-model (default: the config's, else builds/)")
     a("--formats", help="only these builds, comma-separated (default: every build in the bundle)")
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, help="results directory (default: bench-results/<name>-v<version>-<time>)")
     o.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    o.add_argument("--allow-upgrade", action="store_true",
+                   help="let MLflow migrate a store an older MLflow wrote when logging to it (else refused)")
     o.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
     o.add_argument("--note", action="append", default=[], help="a note stored with the results; repeatable")
     g = p.add_argument_group("release gate")

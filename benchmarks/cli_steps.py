@@ -23,6 +23,7 @@ from benchmarks.locate import Target, locate
 from benchmarks.machine import describe_machine
 from converter.errors import ConverterError
 from converter.registry import Registry
+from converter.tracking_store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,10 @@ def prepare(args: argparse.Namespace) -> Context:
     loop = LoopSettings(not args.no_loop, args.loop_frames, args.loop_rounds, args.loop_latency_fps,
                         args.loop_latency_frames, args.loop_link)
     gate_config = load_gate_config(args.gate_config) if args.gate else None
-    registry = functools.cache(lambda: Registry(target.tracking_uri))
+    writes = not args.no_log or args.promote
+    if writes:  # an older store is refused before minutes of measuring, not after (converter.tracking_store)
+        open_store(target.tracking_uri, write=True, allow_upgrade=args.allow_upgrade)
+    registry = functools.cache(lambda: Registry(target.tracking_uri, write=writes, allow_upgrade=args.allow_upgrade))
     return Context(target, describe_machine(), settings, loop, only, gate_config, registry)
 
 

@@ -1,8 +1,8 @@
 """Which bundle to benchmark: ``--bundle DIR``, or name + version/alias as ``convert-model`` takes them.
 
 Name: ``--name``, else ``$RC_MODEL_NAME``, else the repo config's ``[model] name``. Tracking URI:
-``--tracking-uri``, else the config's ``[model] tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the
-local demo store. The bundle is ``<output>/<name>/v<version>`` (``--output``, else the config's
+``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the config's ``[model] tracking_uri``, else the
+local demo store (``converter.tracking_store``). The bundle is ``<output>/<name>/v<version>`` (``--output``, else the config's
 ``[convert] output``) — exactly where ``convert-model`` writes it.
 """
 
@@ -36,7 +36,7 @@ def locate(
     tracking_uri: str | None = None, output: Path | None = None, config: Path | None = None,
 ) -> Target:
     cfg = load_config(config)
-    uri = resolve_tracking_uri(tracking_uri or cfg.model.tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, cfg.model.tracking_uri)
     if bundle is not None:
         if not (bundle / "manifest.json").is_file():
             raise LocateError(f"--bundle {bundle}: no manifest.json there; make the bundle with convert-model first")

@@ -143,7 +143,7 @@ def _download_results(registry: Registry, run_id: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rc-bench-baseline-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=RESULTS_FILE, dst_path=tmp,
-                                                        tracking_uri=registry.tracking_uri)
+                                                        tracking_uri=registry.store_uri)
         except Exception as e:
             _raise_if_refused(registry, f"downloading {RESULTS_FILE} of baseline run {run_id}", e)
             raise BaselineError(f"could not download {RESULTS_FILE} of baseline run {run_id}: {e}") from None

@@ -3,7 +3,7 @@
 Each source lists its frames in time order (``length``) and decodes only the ones asked for, as
 the camera-like HxWx3 uint8 BGR frames OpenCV delivers. A recording is what ``rc-runtime
 --record`` writes (see ``runtime.recording``); a folder of recordings (``--record`` makes one per
-run) counts as one source per recording.
+run), and every recording nested in another, counts as one source per recording.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.recording import HEADER, RecordingError, read_recording
+from runtime.recording import FRAMES_DIR, HEADER, RecordingError, read_recording
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +84,55 @@ class CalibrationSource:
 
 
 def open_sources(path: Path) -> list[CalibrationSource]:
-    """The source(s) at ``path``: a recording, a folder of recordings, an image folder, or a video."""
+    """The source(s) at ``path``: a video, a recording, an image folder, or a folder of recordings,
+    and every recording nested below a folder at any depth: ``rc-runtime --record DIR`` writes its
+    first run into DIR itself and each later run into ``DIR/<UTC time>``, so a recording can hold
+    others (skipping them silently lost those drives). Image subfolders are not read: a warning
+    names them."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     if path.is_file():
         return [_video(path)]
+    found = []
     if (path / HEADER).is_file():
-        return [_recording(path)]
-    images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
-    if images:
-        return [CalibrationSource("images", path, len(images), _files=images)]
-    recordings = sorted((d for d in path.iterdir() if (d / HEADER).is_file()), key=lambda d: natural_key(d.name))
-    if recordings:
-        return [_recording(d) for d in recordings]
+        found.append(_recording(path))
+    else:
+        images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                        key=lambda p: natural_key(p.name))
+        if images:
+            found.append(CalibrationSource("images", path, len(images), _files=images))
+    nested, image_dirs = _below(path)
+    if nested:
+        log.info("%s: %d recording(s) below it: %s", path, len(nested), ", ".join(str(d.relative_to(path)) for d in nested))
+    found.extend(_recording(d) for d in nested)
+    if image_dirs:
+        log.warning("%s: image subfolder(s) not read: %s; give them as sources of their own to use them", path,
+                    ", ".join(str(d.relative_to(path)) for d in image_dirs))
+    if found:
+        return found
     raise SourceError(
         f"{path}: not a recording ({HEADER} missing), and holds no images ({', '.join(IMAGE_SUFFIXES)}) "
         "or recordings; give a --record directory, a video file or an image folder"
     )
+
+
+def _below(root: Path) -> tuple[list[Path], list[Path]]:
+    """(recordings, image folders that are not recordings) below ``root``, at any depth, in natural
+    order of their names (``--record`` names runs by UTC time: the order they were driven). A
+    recording's own ``frames/`` folder is its images, never searched."""
+    recordings: list[Path] = []
+    image_dirs: list[Path] = []
+    for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+        if (root / HEADER).is_file() and d.name == FRAMES_DIR:
+            continue
+        if (d / HEADER).is_file():
+            recordings.append(d)
+        elif any(p.suffix.lower() in IMAGE_SUFFIXES for p in d.iterdir()):
+            image_dirs.append(d)
+        more, more_images = _below(d)
+        recordings += more
+        image_dirs += more_images
+    return recordings, image_dirs
 
 
 def _recording(path: Path) -> CalibrationSource:

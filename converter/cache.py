@@ -17,7 +17,7 @@ from typing import Any
 import converter
 from converter.registry import ModelVersionRef, describe
 from runtime import formats
-from runtime.manifest import BundleError, Manifest, load_manifest, sha256_file, verified_path
+from runtime.manifest import BuildEntry, BundleError, Manifest, load_manifest, sha256_file, verified_path
 from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 from runtime.versions import distribution_versions
 
@@ -126,3 +126,40 @@ def reusable_manifest(target: Path, key: str) -> Manifest | None:
             log.warning("not reusing %s: %s", b.format, e)
     m.builds = intact
     return m
+
+
+def derived_source(build: BuildEntry) -> tuple[str, str] | None:
+    """(format, sha256) of the bundle build ``build`` was made from (``onnx-fp16``, ``onnx-int8`` and
+    TensorRT engines are made from the bundle's ONNX), as its builder recorded it; None for a build
+    made from the source model."""
+    quantization = build.extra.get("quantization") or {}
+    fmt = build.extra.get("source_build") or quantization.get("source")
+    sha = build.extra.get("source_sha256") or quantization.get("source_sha256")
+    return (str(fmt), str(sha)) if fmt and sha else None
+
+
+def plan_builds(existing: Manifest | None, formats: list[str], format_keys: dict[str, str],
+                force: bool = False) -> tuple[list[BuildEntry], list[str]]:
+    """(builds of ``existing`` carried over, formats to build) for a conversion asking for
+    ``formats``. A requested build whose format key is unchanged is carried over, never rebuilt
+    (``existing`` holds only intact builds of the same bundle key, see :func:`reusable_manifest`):
+    tf2onnx is not byte-reproducible, so rebuilding ``model.onnx`` for an INT8 run once left the
+    kept ``onnx-fp16`` derived from an earlier file. A carried-over build whose source (see
+    :func:`derived_source`) is rebuilt, or is not carried over with the very sha256 it was made
+    from, is rebuilt too, after the requested ones: every build of a bundle derives from the files
+    it ships. ``force`` rebuilds every requested format."""
+    if existing is None:
+        return [], list(formats)
+    keep = [b for b in existing.builds
+            if b.format not in formats or (not force and b.extra.get("key") == format_keys.get(b.format))]
+    todo = [f for f in formats if f not in {b.format for b in keep}]
+    while True:
+        shas = {b.format: b.sha256 for b in keep}
+        stale = [b for b in keep if (src := derived_source(b)) is not None
+                 and (src[0] in todo or shas.get(src[0]) != src[1])]
+        if not stale:
+            return keep, todo
+        for b in stale:
+            log.info("rebuilding %s: the build it was made from is rebuilt or gone", b.format)
+            keep.remove(b)
+            todo.append(b.format)

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--alias", help="registered model alias, e.g. production")
     which.add_argument("--bundle", type=Path, help="extend an existing bundle from its ONNX (no TensorFlow/MLflow)")
     p.add_argument("--name", help="registered model name (else $RC_MODEL_NAME, else the config's [model] name)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (else $MLFLOW_TRACKING_URI, else the local demo store)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (else $MLFLOW_TRACKING_URI, else the config's "
+                   "[model] tracking_uri, else the local demo store)")
     p.add_argument("--config", type=Path, help="TOML config (default: ./rc-edge.toml when present)")
     p.add_argument("--formats", help="comma-separated format ids, or 'all' (default: every default format)")
     p.add_argument("--output", type=Path, help="bundle root (default: builds/); bundles go to <root>/<name>/v<version>")
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sign the new bundle's manifest with this ed25519 private key (openssl genpkey -algorithm "
                         "ed25519; else $RC_SIGNING_KEY; an encrypted key's passphrase in $RC_SIGNING_KEY_PASSPHRASE)")
     p.add_argument("--no-log", action="store_true", help="do not log the conversion to MLflow")
+    p.add_argument("--allow-upgrade", action="store_true",
+                   help="let MLflow migrate a store an older MLflow wrote when logging to it (its older clients then "
+                        "fail); without it such a store is only read, from a copy")
     p.add_argument("--force", action="store_true", help="rebuild even when the bundle is up to date")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -136,7 +140,7 @@ def _request(args: argparse.Namespace) -> Any:
         signer=_signer(args),
         formats=fmts,
         explicit_formats=explicit,
-        tracking_uri=resolve_tracking_uri(args.tracking_uri or cfg.model.tracking_uri),
+        tracking_uri=resolve_tracking_uri(args.tracking_uri, cfg.model.tracking_uri),
         name=args.name or os.environ.get("RC_MODEL_NAME") or cfg.model.name,
         version=args.version,
         alias=args.alias,
@@ -161,6 +165,7 @@ def _request(args: argparse.Namespace) -> Any:
         task_gates=_task_gates(cfg.parity),
         options=BuildOptions(opset=args.opset or cfg.convert.opset, trt_workspace_mb=cfg.convert.trt_workspace_mb),
         log_to_mlflow=not args.no_log and args.bundle is None,
+        allow_upgrade=args.allow_upgrade,
         force=args.force,
     )
 

@@ -15,7 +15,7 @@ from converter.build_step import BuildInputs, build_format
 from converter.builders.base import BuildOptions
 from converter.builders.from_onnx import has_onnx_graph
 from converter.bundle import Staging, bundle_dir_for, cached_manifest
-from converter.cache import bundle_inputs, cache_key, format_key, reusable_manifest
+from converter.cache import bundle_inputs, cache_key, format_key, plan_builds, reusable_manifest
 from converter.class_names import perception_context
 from converter.errors import ConverterError
 from converter.model_inputs import check_one_camera, image_hw, parse_inputs, resolve_inputs
@@ -70,6 +70,7 @@ class ConvertRequest:
     task_gates: Any = None  # converter.task_parity.TaskGates (config [parity]); None: its defaults
     options: BuildOptions = field(default_factory=BuildOptions)
     log_to_mlflow: bool = True
+    allow_upgrade: bool = False  # --allow-upgrade: MLflow may migrate an older store this run logs to
     force: bool = False
     signer: Any = None  # converter.signing.Signer (--sign / $RC_SIGNING_KEY): the new bundle is signed
 
@@ -79,7 +80,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     if not req.name:
         raise ConverterError("no model name: pass --name, set RC_MODEL_NAME, or [model] name in the config")
     with ui.step(f"Resolving {req.name} {'v' + req.version if req.version else '@' + str(req.alias)}"):
-        registry = Registry(req.tracking_uri)
+        registry = Registry(req.tracking_uri, write=req.log_to_mlflow, allow_upgrade=req.allow_upgrade)
         ref = registry.resolve(req.name, req.version, req.alias)
     target = bundle_dir_for(req.output_root, ref.name, ref.version)
     key_inputs = bundle_inputs(req, ref)
@@ -100,7 +101,8 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
             summary.seconds = time.perf_counter() - t0
             return summary
     existing = reusable_manifest(target, key)
-    keep = [b for b in existing.builds if b.format not in req.formats] if existing else []
+    keep, todo = plan_builds(existing, req.formats, fkeys, req.force)
+    fkeys |= {f: format_key(f, req) for f in todo if f not in fkeys}
     with tempfile.TemporaryDirectory(prefix="convert-model-") as work_str, \
             Staging(target, seed_from=[b.file for b in keep]) as st:
         work = Path(work_str)
@@ -124,7 +126,11 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
             }
         inputs = BuildInputs(st.path, manifest, source, saved, ref_samples, req, _calibration(req, manifest, ref_samples, ui),
                              fkeys)
-        summary.outcomes = _build_all(inputs, req, ui)
+        built = {o.format: o for o in _build_all(inputs, todo, ui)}
+        # Requested builds carried over are reported as cached; builds redone because they derive
+        # from a rebuilt one follow the requested ones.
+        summary.outcomes = [built.pop(f) if f in built else _cached_outcome(manifest, f) for f in req.formats]
+        summary.outcomes += list(built.values())
         _finish(summary, manifest, st, ui, req.signer)
     if summary.bundle is not None and req.log_to_mlflow:
         _log(registry, ref, manifest, summary, ui)
@@ -160,15 +166,15 @@ def extend_bundle(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     with Staging(req.bundle, seed_from=[ref_info["file"], *(b.file for b in manifest.builds)]) as st:
         inputs = BuildInputs(st.path, manifest, None, None, ref_samples, req, _calibration(req, manifest, ref_samples, ui),
                              {f: format_key(f, req) for f in req.formats})
-        summary.outcomes = _build_all(inputs, req, ui)
+        summary.outcomes = _build_all(inputs, req.formats, ui)
         _finish(summary, manifest, st, ui)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _build_all(inputs: BuildInputs, req: ConvertRequest, ui: ConsoleUI) -> list[Outcome]:
+def _build_all(inputs: BuildInputs, fids: list[str], ui: ConsoleUI) -> list[Outcome]:
     outcomes = []
-    for fid in req.formats:
+    for fid in fids:
         with ui.step(f"Building and verifying {fid}"), native_stderr_filtered(to_debug_log=True):
             outcome = build_format(fid, inputs)
         ui.note(f"  {fid}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))

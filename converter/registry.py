@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from converter.errors import RegistryError
+from converter.tracking_store import open_store
+from converter.tracking_store import resolve_tracking_uri as _resolve
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///.demo/mlflow.db"
 T = TypeVar("T")
 
 
@@ -43,11 +44,13 @@ class ModelVersionRef:
         return f"models:/{self.name}/{self.version}"
 
 
-def resolve_tracking_uri(cli_value: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the project's local demo store."""
-    return cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+def resolve_tracking_uri(cli_value: str | None, config_value: str | None = None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the config's tracking_uri, else the project's local
+    demo store (:func:`converter.tracking_store.resolve_tracking_uri`)."""
+    return _resolve(cli_value, config_value)
 
 
+_NO_SUCH_ARTIFACT = re.compile(r"No such artifact: '([^']*)'")
 _AUTH_CODES = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
 _STATUS_IN_TEXT = re.compile(r"error code (40[13])\b|\b(40[13]) Client Error")
 
@@ -151,9 +154,11 @@ def with_retries(what: str, fn: Callable[[], T], attempts: int = 3, delay_s: flo
 
 
 class Registry:
-    """A thin, typed view of the MLflow model registry."""
+    """A thin, typed view of the MLflow model registry. ``write``: this command will log to the store;
+    ``allow_upgrade``: MLflow may migrate an older store it writes to (--allow-upgrade). An older
+    sqlite store only read is read from a migrated copy (:mod:`converter.tracking_store`)."""
 
-    def __init__(self, tracking_uri: str, retries: int = 3) -> None:
+    def __init__(self, tracking_uri: str, retries: int = 3, write: bool = False, allow_upgrade: bool = False) -> None:
         # Fail fast on a dead server: MLflow's own HTTP retries default to minutes.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -162,6 +167,8 @@ class Registry:
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
+        self.store = open_store(tracking_uri, write=write, allow_upgrade=allow_upgrade)
+        self.store_uri = self.store.open_uri  # what MLflow opens: the store, or a migrated copy of an older one
         self.retries = retries
         self.file_store: Path | None = None
         # Whether this process may write to a file store: the user's own MLFLOW_ALLOW_FILE_STORE.
@@ -170,7 +177,7 @@ class Registry:
             if is_file_store(tracking_uri):
                 self.client, self.file_store = self._open_file_store(tracking_uri)
             else:
-                self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                self.client = MlflowClient(tracking_uri=self.store_uri, registry_uri=self.store_uri)
                 self.client._get_registry_client()  # an unsupported URI scheme fails here, not mid-run
         except MlflowException as e:
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -205,6 +212,8 @@ class Registry:
         """RegistryError when writing here would break MLflow's own rule for file stores."""
         if self.file_store is not None and not self.file_store_writable:
             raise RegistryError(f"not logged to the file store {self.file_store}: {FILE_STORE_WRITE_RULE}")
+        if not self.store.writable:  # opened for reading: an older store, read from a copy
+            open_store(self.tracking_uri, write=True)  # raises the refusal naming the fix
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -296,16 +305,37 @@ class Registry:
 
         def fetch() -> str:
             return mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(dest), tracking_uri=self.tracking_uri
+                artifact_uri=uri, dst_path=str(dest), tracking_uri=self.store_uri
             )
 
+        if is_file_store(uri) and not file_store_root(uri).exists():  # known before MLflow's multi-line answer
+            raise self._artifacts_gone(ref, uri, uri.rstrip("/").rsplit("/", 1)[-1])
         try:
             local = self._call("downloading artifacts", fetch)
         except RegistryError:
             raise
         except Exception as e:
-            raise RegistryError(f"could not download artifacts of {ref.uri} from {uri}: {e}") from None
+            gone = _NO_SUCH_ARTIFACT.search(str(e))
+            if gone is not None or isinstance(e, FileNotFoundError):
+                raise self._artifacts_gone(ref, uri, gone.group(1) if gone else uri.rstrip("/").rsplit("/", 1)[-1]) \
+                    from None
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RegistryError(f"could not download artifacts of {ref.uri} from {uri}: {text}") from None
         return Path(local)
+
+    def _artifacts_gone(self, ref: ModelVersionRef, uri: str, missing: str) -> RegistryError:
+        """One line for a version whose files were deleted from the artifact store (MLflow's own
+        answer is a multi-line "No such artifact" with no fix)."""
+        try:
+            others = [v for v in self.versions(ref.name) if v != ref.version]
+        except Exception as e:  # best effort: only enriches the message
+            log.debug("could not list versions of %s: %s", ref.name, e)
+            others = []
+        instead = f"convert another version ({', '.join(others)})" if others else "convert another version"
+        return RegistryError(
+            f"{ref.name} v{ref.version}: its artifacts were deleted ({missing!r} is missing at {uri}); restore them "
+            f"to that place, register the model again from its files, or {instead}"
+        )
 
     def _artifact_uri(self, ref: ModelVersionRef) -> str:
         # Resolve through our own client: download_artifacts would resolve models:/ URIs against

@@ -16,10 +16,12 @@ def build(ctx: BuildContext) -> BuildResult:
 
     if not ctx.manifest.has("onnx"):
         raise BuildError("onnx-fp16 is made from the FP32 ONNX: add 'onnx' to --formats")
-    src = ctx.staging / ctx.manifest.build("onnx").file
+    src_entry = ctx.manifest.build("onnx")
+    src = ctx.staging / src_entry.file
     model16 = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     out = ctx.staging / ctx.fmt.file
     onnx.save(model16, str(out))
     tc = onnx_toolchain(out)
     tc["onnxruntime"] = onnxruntime.__version__
-    return BuildResult(file=ctx.fmt.file, io=onnx_io(out, ctx.manifest), toolchain=tc)
+    return BuildResult(file=ctx.fmt.file, io=onnx_io(out, ctx.manifest), toolchain=tc,
+                       extra={"source_build": "onnx", "source_sha256": src_entry.sha256})  # what it derives from

@@ -64,16 +64,12 @@ def seed_jetracer(tracking_uri: str, artifact_root: Path, name: str = NAME, quic
     versions 1 (pt2) and 2 (pickle) of ``name``; nothing when they exist.
     Returns {"seeded", "name", "versions": [{"version", "logged_as"}], "metrics", "seconds"}."""
     import numpy as np
-    from mlflow import MlflowClient
 
     from converter.demo.registration import tracking
-    from converter.demo.seed_store import existing_versions, sqlite_path
+    from converter.demo.seed_store import client_for, existing_versions
 
     t0 = time.perf_counter()
-    db = sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    client = client_for(tracking_uri)  # creates its own store; refuses to migrate an older one
     have = existing_versions(client, name)
     if have is not None and have[:2] == [1, 2]:
         log.info("%s already has versions 1-2 in %s; nothing to do", name, tracking_uri)

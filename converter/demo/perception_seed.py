@@ -171,16 +171,11 @@ def seed_perception(tracking_uri: str, artifact_root: Path, quick: bool = False,
     "logged_as"}], "metrics": {name: final metrics}, "seconds"}``. Raises RuntimeError when a model is
     registered with other versions than it should have (delete it, or use a fresh store).
     """
-    from mlflow import MlflowClient
-
     from converter.demo.registration import tracking
-    from converter.demo.seed_store import existing_versions, sqlite_path
+    from converter.demo.seed_store import client_for, existing_versions
 
     t0 = time.perf_counter()
-    db = sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    client = client_for(tracking_uri)  # creates its own store; refuses to migrate an older one
     todo, skipped = [], []
     for name in models:
         have = existing_versions(client, name)

@@ -31,9 +31,16 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def client_for(tracking_uri: str) -> Any:
-    """An MlflowClient on ``tracking_uri`` (tracking and registry), the sqlite file's folder made first."""
+    """An MlflowClient on ``tracking_uri`` (tracking and registry), the sqlite file's folder made first.
+    A seeder creates its own store, but never migrates one an older MLflow wrote (``SeedError``)."""
     from mlflow import MlflowClient
 
+    from converter.tracking_store import StoreError, open_store
+
+    try:
+        open_store(tracking_uri, write=True, create=True)
+    except StoreError as e:
+        raise SeedError(str(e)) from None
     db = sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)  # sqlite creates the file, not its folder

@@ -130,3 +130,20 @@ def test_bad_input_is_one_line_and_exit_2(track_sources: TrackSources, tmp_path:
     err = capfd.readouterr().err.strip()
     assert err.startswith("rc-calibrate: error:") and message in err and "\n" not in err
     assert not (tmp_path / "set").exists() and not list(tmp_path.glob(".set*"))
+
+
+def test_a_recording_with_later_runs_nested_in_it_reads_them_all(track_sources: TrackSources, tmp_path: Path,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    # `--record recordings/` twice: the first run is written into recordings/ itself, the second
+    # into recordings/<UTC time>/ (runtime.recording.choose_directory). The README's pair of
+    # commands once dropped the second run's 50 frames without a word.
+    root = tmp_path / "recordings"
+    first = write_recording(root, track_sources.recording_frames[:30])
+    second = write_recording(root, track_sources.recording_frames[30:80])
+    assert first == root and second.parent == root
+    sources = open_sources(root)
+    assert [(s.path, s.length) for s in sources] == [(root, 30), (second, 50)]
+    code, _ = make(tmp_path, [root], "--frames", "80", "--json")
+    m = json.loads(capfd.readouterr().out)
+    assert code == 0 and m["counts"]["sources"] == 2
+    assert m["counts"]["calibration"] + m["counts"]["heldout"] == 80

@@ -81,4 +81,4 @@ def test_extending_a_bundle_refuses_formats_that_need_the_source_model(
 def test_json_mode_still_prints_errors(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main(["--name", "nope", "--version", "1", "--tracking-uri", f"sqlite:///{tmp_path / 'x.db'}", "--json"])
     cap = capfd.readouterr()
-    assert code == 2 and cap.out == "" and "model 'nope' not found" in cap.err
+    assert code == 2 and cap.out == "" and "no sqlite file at" in cap.err  # never created silently
