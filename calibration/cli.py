@@ -24,10 +24,10 @@ from calibration.make_set import DEFAULT_FRAMES, DEFAULT_HELDOUT, SetRequest, ma
 from calibration.sampling import DEFAULT_BLOCK
 from calibration.set_format import SetFormatError, spec_line
 from calibration.sources import SourceError
+from runtime.error_line import EXIT_INTERNAL, EXIT_USAGE, report_unexpected
 from runtime.manifest import BundleError, PreprocessSpec, load_manifest
 from runtime.preprocess_flags import add_preprocess_flags, given_flags, preprocess_overrides
 
-EXIT_USAGE = 2
 log = logging.getLogger("calibration")
 
 
@@ -86,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     except Exception as e:  # the last line of defence: one line, never a traceback
-        from converter.cli_guard import report_unexpected
-
-        return report_unexpected("rc-calibrate", e, args.debug or args.verbose >= 1, "making the calibration set",
-                                 str(args.bundle) if args.bundle else None)
+        code = EXIT_USAGE if isinstance(e, BundleError | OSError | ValueError) else EXIT_INTERNAL
+        return report_unexpected("rc-calibrate", e, args.debug or args.verbose >= 1, code,
+                                 "making the calibration set", str(args.bundle) if args.bundle else None)
 
 
 def _main(args: argparse.Namespace) -> int:

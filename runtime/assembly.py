@@ -21,9 +21,10 @@ from runtime.camera import Camera, CameraError, CameraFrame, open_camera
 from runtime.config import ConfigError, RuntimeConfig
 from runtime.events import Events
 from runtime.imu import ImuError, ImuSource, open_imu
-from runtime.inputs import InputContext, InputError, SentCommands, make_providers
+from runtime.inputs import InputContext, InputError, make_providers
 from runtime.link import DriveLink, LinkError, open_link
 from runtime.link.report import link_report
+from runtime.link.sent_commands import SentCommands
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.manifest.signature import check_bundle_trust

@@ -80,7 +80,8 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
     """
     if found.kind in ("pt2", "torch", "onnx"):
         return _load_graph_source(found, hints or SourceHints())
-    from converter.sources.keras import KerasSource, _explain_load_failure
+    from converter.sources.keras import KerasSource
+    from converter.sources.keras_inspect import explain_load_failure
     from converter.sources.saved_model import SavedModelSource
 
     if found.kind == "saved_model":
@@ -89,11 +90,12 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
         except ModelLoadError:
             raise
         except Exception as e:
-            raise _explain_load_failure(found.path, e) from None
+            raise explain_load_failure(found.path, e) from None
     if found.path.stat().st_size == 0:
         raise ModelLoadError(f"{found.path.name} is empty (0 bytes); re-log the model")
     if found.kind == "h5":
-        from converter.sources.keras_legacy import load_legacy_h5, read_h5_info
+        from converter.sources.keras_inspect import read_h5_info
+        from converter.sources.keras_legacy import load_legacy_h5
 
         info = read_h5_info(found.path)
         if not info.is_keras3:
@@ -103,7 +105,7 @@ def load_source(found: FoundModel, custom_objects: dict[str, Any] | None = None,
     try:
         model = keras.saving.load_model(str(found.path), custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:
-        raise _explain_load_failure(found.path, e) from None
+        raise explain_load_failure(found.path, e) from None
     log.info("loaded %s (%s, %d params)", found.path.name, found.kind, model.count_params())
     if not getattr(model, "inputs", None):
         model = _as_functional(model, found.path)

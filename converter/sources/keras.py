@@ -8,105 +8,14 @@ TensorFlow-based builder converts from).
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from converter.errors import ModelLoadError
+from converter.sources.keras_inspect import clean_name, leading_pixel_rescaler
 
 log = logging.getLogger(__name__)
-
-_UNKNOWN_LAYER = re.compile(r"[Cc]ould not locate (?:class|function) '([^']+)'|Unknown layer: '?([\w.]+)")
-
-
-def _explain_load_failure(path: Path, e: Exception) -> ModelLoadError:
-    text = str(e)
-    if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
-        names = ", ".join(repr(n) for n in _lambda_layer_names(path)) or "(unnamed)"
-        return ModelLoadError(
-            f"{path.name} contains Lambda layer {names}, refused with safe_mode on (it could run arbitrary "
-            "code); pass --custom-objects module:attr with a layer doing the same math registered as 'Lambda' "
-            "(e.g. a dict {'Lambda': MyNormalize}), or replace it with a registered custom layer"
-        )
-    m = _UNKNOWN_LAYER.search(text)
-    if m:
-        layer = m.group(1) or m.group(2)
-        return ModelLoadError(
-            f"{path.name} uses the unknown custom layer or function {layer!r}; "
-            f"pass --custom-objects module:{layer} so it can be deserialized"
-        )
-    if path.suffix == ".keras" and path.is_file() and not _is_complete_zip(path):
-        # Keras says "File not found ... ensure the file is an accessible .keras zip" for a file that is there
-        return ModelLoadError(
-            f"{path.name} is not a complete .keras archive (not a valid zip file: truncated or corrupt, "
-            f"{path.stat().st_size} bytes); re-log the model from a good copy"
-        )
-    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-    return ModelLoadError(f"{path.name} could not be loaded ({type(e).__name__}: {first[:200]}); is the artifact corrupt?")
-
-
-def _is_complete_zip(path: Path) -> bool:
-    """True when ``path`` is a zip whose central directory and every member's CRC read back."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return z.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError):
-        return False
-
-
-def _lambda_layer_names(path: Path) -> list[str]:
-    """Names of the Lambda layers in a model file's config: a ``.keras`` zip's config.json or an
-    ``.h5``'s ``model_config`` attribute (Keras' own error does not name them)."""
-    import json
-    import zipfile
-
-    config: Any = None
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                config = json.loads(z.read("config.json"))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            return []
-    elif path.is_file():
-        from converter.sources.keras_legacy import read_h5_info
-
-        try:
-            config = read_h5_info(path).model_config
-        except ModelLoadError:
-            return []
-    return lambda_layers_in_config(config)
-
-
-def lambda_layers_in_config(config: Any) -> list[str]:
-    """Names of the Lambda layers anywhere in a Keras 1/2/3 model config (nested models included)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("class_name") == "Lambda":
-                cfg = node.get("config")
-                found.append(str(cfg.get("name", "?")) if isinstance(cfg, dict) else "?")
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(config)
-    return found
-
-
-def leading_pixel_rescaler(layers: Any) -> str | None:
-    """The name of a layer among the first four that scales raw 0..255 pixels (``Rescaling``, or a
-    replacement for a Lambda that declares ``rescales_pixels = True``), else None. ``Normalization``
-    is not one: it may have been adapted on pixels already scaled."""
-    return next((ly.name for ly in list(layers)[:4]
-                 if type(ly).__name__ == "Rescaling" or getattr(ly, "rescales_pixels", False)), None)
-
 
 class KerasSource:
     """A loaded Keras model, Functional, Sequential or subclassed-and-saved, with any number of inputs."""
@@ -115,7 +24,7 @@ class KerasSource:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        self.input_names: list[str] = [_clean_name(t.name) or f"input_{i}" for i, t in enumerate(model.inputs)]
+        self.input_names: list[str] = [clean_name(t.name) or f"input_{i}" for i, t in enumerate(model.inputs)]
         self.input_shapes: dict[str, tuple[int | None, ...]] = {
             n: tuple(t.shape) for n, t in zip(self.input_names, model.inputs, strict=True)
         }
@@ -185,12 +94,12 @@ def keras_output_names(model: Any) -> list[str]:
     """
     names = getattr(model, "output_names", None)
     if names:
-        return [_clean_name(n) for n in names]
+        return [clean_name(n) for n in names]
     found = []
     for t in model.outputs:
         history = getattr(t, "_keras_history", None)
         op = getattr(history, "operation", None) or (history[0] if history else None)
-        found.append(_clean_name(getattr(op, "name", "") or t.name))
+        found.append(clean_name(getattr(op, "name", "") or t.name))
     return found
 
 
@@ -199,7 +108,3 @@ def _as_list(ys: Any, names: list[str]) -> list[Any]:
     if isinstance(ys, dict):
         return [ys[n] for n in names]
     return list(ys) if isinstance(ys, list | tuple) else [ys]
-
-
-def _clean_name(name: str) -> str:
-    return name.split(":")[0].split("/")[0]

@@ -12,62 +12,23 @@ outputs by name), so everything after loading is unchanged.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from converter.errors import ModelLoadError
-from converter.sources.keras import leading_pixel_rescaler
+from converter.sources.keras_inspect import (
+    H5Info,
+    clean_name,
+    explain_load_failure,
+    lambda_layers_in_config,
+    leading_pixel_rescaler,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class H5Info:
-    """What an ``.h5`` file says about itself (root attributes)."""
-
-    keras_version: str  # "" when the file does not say (very old or not written by Keras)
-    backend: str
-    model_config: Any  # the decoded JSON, None for a weights-only file
-
-    @property
-    def major(self) -> int:
-        head = self.keras_version.split(".")[0]
-        return int(head) if head.isdigit() else 0
-
-    @property
-    def is_keras3(self) -> bool:
-        return self.major >= 3
-
-
-def read_h5_info(path: Path) -> H5Info:
-    """Root attributes of a Keras ``.h5``; ModelLoadError when it is not an HDF5 file at all."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: _text(v) for k, v in f.attrs.items() if k in ("keras_version", "backend", "model_config")}
-    except OSError as e:
-        raise ModelLoadError(
-            f"{path.name} is not a readable HDF5 file ({str(e).splitlines()[0]}); is the artifact corrupt? "
-            "re-log the model"
-        ) from None
-    config = None
-    if attrs.get("model_config"):
-        try:
-            config = json.loads(attrs["model_config"])
-        except ValueError:
-            config = None
-    return H5Info(attrs.get("keras_version", ""), attrs.get("backend", ""), config)
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
 def load_legacy_h5(path: Path, info: H5Info, custom_objects: dict[str, Any] | None) -> TfKerasSource:
@@ -107,7 +68,6 @@ def load_legacy_h5(path: Path, info: H5Info, custom_objects: dict[str, Any] | No
 
 def explain_legacy_failure(path: Path, info: H5Info, e: Exception) -> ModelLoadError:
     """One line naming the layer at fault, or the Keras version and the fix."""
-    from converter.sources.keras import _explain_load_failure, lambda_layers_in_config
 
     text = str(e)
     lambdas = lambda_layers_in_config(info.model_config)
@@ -124,7 +84,7 @@ def explain_legacy_failure(path: Path, info: H5Info, e: Exception) -> ModelLoadE
         )
     if lambdas and ("Lambda" in text or "lambda" in text or "arbitrary code" in text):
         return _lambda_error(path, info, lambdas)
-    return _explain_load_failure(path, e)
+    return explain_load_failure(path, e)
 
 
 def _lambda_error(path: Path, info: H5Info, names: list[str]) -> ModelLoadError:
@@ -147,14 +107,14 @@ class TfKerasSource:
         self.info = info
         names = list(getattr(model, "input_names", None) or [])
         if len(names) != len(model.inputs):
-            names = [_clean_name(t.name) or f"input_{i}" for i, t in enumerate(model.inputs)]
+            names = [clean_name(t.name) or f"input_{i}" for i, t in enumerate(model.inputs)]
         self.input_names: list[str] = names
         self.input_shapes: dict[str, tuple[int | None, ...]] = {
             n: tuple(t.shape.as_list()) for n, t in zip(names, model.inputs, strict=True)
         }
         outs = list(getattr(model, "output_names", None) or [])
         if len(outs) != len(model.outputs):
-            outs = [_clean_name(t.name) for t in model.outputs]
+            outs = [clean_name(t.name) for t in model.outputs]
         self.output_names: list[str] = outs
         self.output_activations: dict[str, str] = {}  # e.g. softmax: donkeycar's categorical heads
         for n in outs:
@@ -212,7 +172,3 @@ class TfKerasSource:
         module.serve = serve
         tf.saved_model.save(module, str(dest), signatures={"serving_default": serve})
         return dest
-
-
-def _clean_name(name: str) -> str:
-    return name.split(":")[0].split("/")[0]

@@ -30,7 +30,7 @@ from runtime.decode.scalar import ScalarDecoder
 from runtime.decode.tanh import TanhDecoder
 
 if TYPE_CHECKING:
-    from runtime.manifest import OutputSpec
+    from runtime.manifest.outputs import OutputSpec
 
 DECODERS: dict[str, type[Decoder]] = {
     "scalar": ScalarDecoder,

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from runtime.manifest import BundleError
+from runtime.manifest.errors import BundleError
 
 
 class DecodeError(BundleError):

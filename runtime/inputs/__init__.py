@@ -13,7 +13,7 @@ from runtime.inputs.behavior import BehaviorProvider
 from runtime.inputs.image import ImageProvider
 from runtime.inputs.image_sequence import ImageSequenceProvider
 from runtime.inputs.imu import ImuProvider
-from runtime.inputs.memory import MemoryProvider, SentCommands
+from runtime.inputs.memory import MemoryProvider
 
 # role (the manifest's inputs[].role) -> builder
 ROLES: dict[str, Callable[[InputSpecLike, InputContext], InputProvider]] = {
@@ -35,7 +35,6 @@ __all__ = [
     "InputProvider",
     "MemoryProvider",
     "Prepare",
-    "SentCommands",
     "make_providers",
 ]
 

@@ -20,7 +20,7 @@ from runtime.camera.base import CameraFrame
 
 if TYPE_CHECKING:
     from runtime.imu.base import ImuSource
-    from runtime.inputs.memory import SentCommands
+    from runtime.link.sent_commands import SentCommands
 
 Prepare = Callable[[np.ndarray], np.ndarray]
 

@@ -1,7 +1,8 @@
 """Role ``memory``: the last L commands the car was really given (donkeycar KerasMemory ``mem_in``),
 shape (1, 2L), oldest first, steering and throttle interleaved: (s0, t0, s1, t1, ...).
 
-"Really given" means what went out on the link, not what the model asked for: :class:`SentCommands`
+"Really given" means what went out on the link, not what the model asked for:
+:class:`runtime.link.sent_commands.SentCommands`
 sits between the watchdog and the link and remembers the last command written (a drive, or zeros
 for a neutral, however it came: a stale frame, the watchdog's deadline, a fault). Once per frame,
 before the model runs, the provider appends the command the car is under at that moment, which is
@@ -11,57 +12,11 @@ starts as zeros (the car starts in neutral), so the input is always ready.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from runtime.camera.base import CameraFrame
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike
-
-
-class SentCommands:
-    """A drive link wrapper that remembers the last (steering, throttle) the link wrote; neutral = (0, 0).
-
-    Forwards ``arm``, ``drive``, ``neutral``, ``poll`` and ``close`` to ``link``; a call that raises
-    changes nothing (the car did not get it). Give this to the watchdog in place of the link."""
-
-    def __init__(self, link: Any) -> None:
-        self.link = link
-        self.last: tuple[float, float] = (0.0, 0.0)  # replaced whole, so a reader never sees half
-
-    def arm(self) -> Any:
-        """Forward to the link."""
-        return self.link.arm()
-
-    def drive(self, steering: float, throttle: float, tag: int = 0) -> Any:
-        """Forward to the link; remember (steering, throttle) only when the link wrote it (returned a SEQ)."""
-        r = self.link.drive(steering, throttle, tag)
-        # The link returns the frame's SEQ, or None when it did not write it (no port, the car has
-        # not confirmed ARM, or paced to the line rate): only what went out is remembered.
-        if r is not None:
-            self.last = (float(steering), float(throttle))
-        return r
-
-    def neutral(self) -> Any:
-        """Forward to the link; remember (0, 0)."""
-        r = self.link.neutral()
-        self.last = (0.0, 0.0)
-        return r
-
-    def poll(self) -> Any:
-        """Forward to the link."""
-        return self.link.poll()
-
-    def close(self) -> Any:
-        """Forward to the link (it sends neutral); remember (0, 0)."""
-        r = self.link.close()
-        self.last = (0.0, 0.0)
-        return r
-
-    def __getattr__(self, name: str) -> Any:  # stats, describe, ...: the link's own
-        if name == "link":  # not set yet (copy, pickle): no recursion
-            raise AttributeError(name)
-        return getattr(self.link, name)
+from runtime.link.sent_commands import SentCommands
 
 
 class MemoryProvider(InputProvider):

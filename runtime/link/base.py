@@ -89,7 +89,7 @@ class LinkStats:
 class CommandLink(Protocol):
     """The commanding half of a :class:`DriveLink`: what the watchdog (the only writer) calls.
 
-    Wrappers that add bookkeeping around a link (e.g. ``runtime.inputs.memory.SentCommands``)
+    Wrappers that add bookkeeping around a link (e.g. ``runtime.link.sent_commands.SentCommands``)
     need only these four. Optional extras the watchdog uses when present: ``start_guard``,
     ``set_deadline``, ``reached_car``, ``describe_health``.
     """

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from runtime.events import Events
-from runtime.inputs import InputError, MemoryProvider, SentCommands
+from runtime.inputs import InputError, MemoryProvider
 from runtime.link import SerialDriveLink
 from runtime.link.null_link import NullDriveLink
+from runtime.link.sent_commands import SentCommands
 from runtime.policy import Command
 from runtime.sim import CarSimulator
 from runtime.watchdog import Watchdog

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from runtime.inputs import ROLES, InputContext, InputError, InputProvider, SentCommands, make_providers
+from runtime.inputs import ROLES, InputContext, InputError, InputProvider, make_providers
 from runtime.link.null_link import NullDriveLink
+from runtime.link.sent_commands import SentCommands
 
 
 @dataclass
