@@ -197,7 +197,7 @@ class DriveLoop:
                 st.t_first_command = t4
             ev.clear("frame.stale")
         elif cmd.valid and held is None and not wd.halt.is_set():  # a frame cut short by a stop is not stale
-            st.stale += 1
+            st.add_stale(t4 - frame.t_capture)
             self.policy.reset()
             ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")
         if self.recorder is not None:

@@ -55,6 +55,7 @@ class LoopStats:
         # dropped without a port, or paced (only the newest then goes out, counted in the link's stats).
         self.written = 0
         self.stale = 0  # commands not sent because they were older than the deadline
+        self.stale_ages = Ring(capacity)  # ... their camera-to-command age (ms) when they were ready
         self.invalid = 0  # NaN/inf outputs
         self.backend_errors = 0
         self.not_ready = 0  # frames not inferred because an input was not ready (sequence filling, stale IMU)
@@ -66,6 +67,11 @@ class LoopStats:
 
     def add(self, stage: str, seconds: float) -> None:
         self.stages[stage].add(seconds * 1000.0)
+
+    def add_stale(self, camera_to_command: float) -> None:
+        """One command not sent because it was older than the deadline; its age in seconds."""
+        self.stale += 1
+        self.stale_ages.add(camera_to_command * 1000.0)
 
     def add_frame(
         self, frame_age: float, preprocess: float, inference: float, policy: float, write: float,
@@ -97,11 +103,32 @@ class LoopStats:
             "duration_s": round(duration, 4),
             "fps": round(self.frames / duration, 3) if duration > 0 else 0.0,
             "stages_ms": {name: ring.summary() for name, ring in self.stages.items()},
+            "stale_ms": self.stale_ages.summary(),
         }
         if self.t_first_command is not None and self.t_start is not None:
             out["time_to_first_command_s"] = round(self.t_first_command - self.t_start, 4)
         out.update(extra or {})
+        out["never_drove"] = never_drove(out)
         return out
+
+
+def never_drove(s: dict[str, Any]) -> bool:
+    """A run that inferred frames and had commands to send, but sent none because every one was older
+    than the watchdog deadline. A run stopped by a signal, or with no frame, is not judged."""
+    return s["frames"] > 0 and s["commands"] == 0 and s["stale"] > 0 and s.get("end_reason") != "stopped"
+
+
+def never_drove_line(s: dict[str, Any]) -> str | None:
+    """The one-line reason a finished run never drove (see :func:`never_drove`), or None: the frames,
+    the measured camera-to-command latency against the deadline, and the fix."""
+    if not s.get("never_drove"):
+        return None
+    late = s.get("stale_ms") or {}
+    deadline = (s.get("watchdog") or {}).get("deadline_ms")
+    against = f" > deadline {deadline:g} ms" if deadline is not None else ""
+    measured = f"camera-to-command p50 {late['p50']:.1f} ms{against}" if late.get("count") else "every command was late"
+    return (f"no command was in time: {s['frames']} frames, {s['stale']} stale, {measured}; use a faster build or "
+            "backend ([model] backend / format, --backend / --format) or raise [watchdog] deadline_ms (--deadline-ms)")
 
 
 def format_summary(s: dict[str, Any]) -> str:
