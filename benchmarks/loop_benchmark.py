@@ -239,7 +239,7 @@ def run_loop_benchmark(
         be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
             be.infer(x)  # warm up
-        spec, layout = manifest.preprocess, image_layout(manifest.input.layout)
+        spec, layout = manifest.preprocess, image_layout(manifest.camera_input.layout)
 
         def memory_camera() -> Camera:
             return Camera(MemorySource(frames), prepare=lambda: Preprocessor(spec, layout))

@@ -60,7 +60,7 @@ def _config(pilot: Path, safety: Path | None, link: str, frames: int, threads: i
 
 def _camera(pilot: Path, frames: list[np.ndarray], paced: bool) -> Camera:
     m = load_manifest(pilot)
-    spec, layout = m.preprocess, image_layout(m.input.layout)
+    spec, layout = m.preprocess, image_layout(m.camera_input.layout)
     src = MemorySource(frames, lossless=not paced, pacing_s=1 / 30 if paced else None)
     return Camera(src, prepare=lambda: Preprocessor(spec, layout))
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from calibration.make_set import DEFAULT_FRAMES, DEFAULT_HELDOUT, SetRequest, make_set
+from calibration.preprocess_flags import add_preprocess_flags, given_flags, preprocess_overrides
 from calibration.sampling import DEFAULT_BLOCK
 from calibration.set_format import SetFormatError, spec_line
 from calibration.sources import SourceError
 from runtime.error_line import EXIT_INTERNAL, EXIT_USAGE, report_unexpected
 from runtime.manifest import BundleError, PreprocessSpec, load_manifest
-from runtime.preprocess_flags import add_preprocess_flags, given_flags, preprocess_overrides
 
 log = logging.getLogger("calibration")
 

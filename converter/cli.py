@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from calibration.preprocess_flags import add_preprocess_flags, preprocess_overrides
 from converter.errors import EXIT_USAGE, ConverterError
-from runtime.preprocess_flags import add_preprocess_flags, preprocess_overrides
 
 log = logging.getLogger("converter")
 

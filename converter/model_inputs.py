@@ -26,7 +26,7 @@ from runtime.manifest import (
     IMU,
     IMU_CHANNELS,
     MEMORY,
-    ROLES,
+    ROLE_NAMES,
     BundleError,
     InputSpec,
     PreprocessSpec,
@@ -38,7 +38,7 @@ INPUTS_TAG = "edge.inputs"
 # donkeycar's input layer names -> role (rank 5 img_in is a sequence: KerasLSTM, Keras3D_CNN).
 DONKEYCAR_INPUTS = {"img_in": IMAGE, "imu_in": IMU, "mem_in": MEMORY, "behavior_in": BEHAVIOR,
                     "xbehavior_in": BEHAVIOR}
-_FIX = "pass --inputs NAME=ROLE (roles: " + ", ".join(ROLES) + f") or set tag {INPUTS_TAG}"
+_FIX = "pass --inputs NAME=ROLE (roles: " + ", ".join(ROLE_NAMES) + f") or set tag {INPUTS_TAG}"
 
 
 def parse_inputs(text: str | None, where: str = "--inputs") -> dict[str, dict[str, Any]]:
@@ -111,8 +111,8 @@ def resolve_inputs(
         role = entry.pop("role", None) or _recognise(name, shape, len(shapes))
         if role is None:
             raise ConverterError(f"cannot tell what the car should feed input {name!r} (shape {_show(shape)}); {_FIX}")
-        if role not in ROLES:
-            raise ConverterError(f"input {name!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+        if role not in ROLE_NAMES:
+            raise ConverterError(f"input {name!r}: unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
         specs.append(_spec(name, role, shape, entry, preprocess, default_layout))
     return specs
 

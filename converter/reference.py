@@ -100,11 +100,6 @@ def vector_inputs(manifest: Manifest, steering: np.ndarray, throttle: np.ndarray
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 
-def synthetic_frames(spec: PreprocessSpec, n: int, seed: int = 0) -> np.ndarray:
-    """Road-like frames from the demo track plus a few noise frames that span the input range."""
-    return synthetic_drive(spec, n, seed)[0]
-
-
 def synthetic_drive(spec: PreprocessSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames (N, H, W, 3) uint8, steering (N,), throttle (N,)): a continuous drive on the demo
     track, then a few noise frames (commands held) that span the input range."""

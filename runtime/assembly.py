@@ -112,7 +112,7 @@ def run(
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
         safety_manifest = open_safety_manifest(cfg)
         imu = open_model_imu(cfg, manifest)
-        camera_layout = image_layout(manifest.input.layout)
+        camera_layout = image_layout(manifest.camera_input.layout)
         ctx = InputContext(
             deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
             camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
@@ -135,7 +135,7 @@ def run(
             safety = SafetyLayer(safety_backend, safety_manifest, cfg.safety, wd, events,
                                  cfg.watchdog.deadline_ms / 1000.0)
             for _ in range(WARMUP_RUNS):
-                safety_backend.infer({safety_manifest.input.name: np.zeros(safety_manifest.input.shape, np.float32)})
+                safety_backend.infer({safety_manifest.camera_input.name: np.zeros(safety_manifest.camera_input.shape, np.float32)})
             safety.start()
             log.info("safety layer: %s v%s on %s (%s), stops for %s", safety_manifest.model.name,
                      safety_manifest.model.version, safety_backend.name, safety_backend.build.format,
@@ -150,7 +150,7 @@ def run(
         if cfg.record.dir:
             recorder = Recorder(cfg.record.dir, {
                 "model": info, "preprocess": manifest.preprocess.to_dict(),
-                "input": {"name": manifest.input.name, "shape": list(manifest.input.shape)},
+                "input": {"name": manifest.camera_input.name, "shape": list(manifest.camera_input.shape)},
                 "inputs": [i.to_dict() for i in manifest.inputs],
                 "behavior": cfg.model.behavior or None, "imu": cfg.imu.uri or None,
                 "outputs": [{"name": o.name, "meaning": o.meaning} for o in manifest.outputs],

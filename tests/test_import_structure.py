@@ -40,8 +40,8 @@ def _imported(tree: ast.AST, module: str, is_pkg: bool) -> list[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for stmt in node.orelse:
+                visit(stmt)
             return
         if isinstance(node, ast.Import):
             names.extend(a.name for a in node.names)

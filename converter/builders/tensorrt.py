@@ -2,7 +2,7 @@
 
 Built from the bundle's ONNX alone (never TensorFlow), so the car can make its own engine with
 ``convert-model --bundle DIR --formats trt-fp16``. Which ONNX depends on the TensorRT version
-(runtime.tensorrt.sources): FP32 ONNX + precision flags on 8.x/10.x, the FP16 or Q/DQ ONNX on 11.x,
+(runtime.tensorrt.api_paths): FP32 ONNX + precision flags on 8.x/10.x, the FP16 or Q/DQ ONNX on 11.x,
 the Q/DQ ONNX for INT8 on 10.x, and an entropy calibrator with a cache on 8.x. The timing cache and
 calibration caches live in ``options.trt_cache_dir``, by default ``trt-cache/`` next to the bundle.
 """
@@ -15,11 +15,11 @@ from typing import Any
 
 from converter.builders.base import BuildContext, BuildError, BuildResult, BuildSkipped
 from runtime.manifest import BuildEntry, BundleError, verified_path
+from runtime.tensorrt.api_paths import needs_calibrator, select_source
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.engine_cache import timing_cache_name
 from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
 from runtime.tensorrt.shapes import EngineBuildError, engine_input_shapes
-from runtime.tensorrt.sources import needs_calibrator, select_source
 from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
 
 log = logging.getLogger(__name__)

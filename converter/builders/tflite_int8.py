@@ -46,7 +46,7 @@ def build(ctx: BuildContext) -> BuildResult:
         if tuple(feeds[spec.name].shape[1:]) != tuple(spec.shape[1:]):
             raise BuildError(f"calibration data for {spec.name} is {tuple(feeds[spec.name].shape[1:])}, "
                              f"the model takes {tuple(spec.shape[1:])}")
-    frames = feeds[ctx.manifest.input.name]
+    frames = feeds[ctx.manifest.camera_input.name]
     conv = converter_for(ctx)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative_dataset(feeds)

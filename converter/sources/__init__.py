@@ -1,7 +1,9 @@
 """Conversion sources: the model file found in a version's artifacts, loaded behind one interface.
 
-One module per kind of source (``keras``, ``saved_model``); :func:`load_source` picks by what the
-file is, never by MLflow's flavor metadata. Every source offers:
+One module per kind of source: ``keras`` (Keras 3 ``.keras``/``.h5``), ``keras_legacy`` (``tf_keras``
+``.h5``), ``saved_model``, ``torch_source`` (pt2 programs, pickled modules, state dicts with
+``--model-class``) and ``onnx_source``; :func:`load_source` picks by what the file is, never by
+MLflow's flavor metadata. Every source offers:
 
 - ``input_names`` / ``input_shapes`` ({name: shape with the batch first, ``None`` where open});
 - ``output_names``;
@@ -29,7 +31,7 @@ import numpy as np
 from converter.errors import ModelLoadError
 from converter.sources.custom_objects import import_custom_objects
 from converter.sources.find import FoundModel, find_model_file
-from converter.sources.torch_source import SourceHints
+from converter.sources.hints import SourceHints
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,26 @@ modules and ONNX graphs): names for its inputs and outputs, its image size, the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converter.sources.torch_source import DEFAULT_MAX_DETECTIONS, SourceHints
+# torchvision's own detectors keep 100 per image (detections_per_img); the wrapper pads to K
+DEFAULT_MAX_DETECTIONS = 100
+
+
+@dataclass
+class SourceHints:
+    """What the user or the version's tags say about a model whose file does not say it all."""
+
+    model_class: str | None = None  # --model-class module:attr (state dicts)
+    input_names: list[str] = field(default_factory=list)  # --inputs
+    output_names: list[str] = field(default_factory=list)  # --outputs / edge.outputs keys, in order
+    input_hw: tuple[int, int] | None = None  # from the preprocessing (after crop)
+    channels: int = 3
+    workdir: Path | None = None  # where exports go (the conversion's temporary folder)
+    # K, the fixed number of detections a torchvision-style detector is padded to (--max-detections)
+    max_detections: int = DEFAULT_MAX_DETECTIONS
 
 
 def source_hints(req: Any, tags: dict[str, str], workdir: Path | None) -> SourceHints:

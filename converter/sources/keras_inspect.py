@@ -26,11 +26,13 @@ class H5Info:
 
     @property
     def major(self) -> int:
+        """The Keras major version that wrote the file; 0 when it does not say."""
         head = self.keras_version.split(".")[0]
         return int(head) if head.isdigit() else 0
 
     @property
     def is_keras3(self) -> bool:
+        """Written by Keras 3 (which Keras 3 loads), not by a Keras 1/2 that ``tf_keras`` reads."""
         return self.major >= 3
 
 

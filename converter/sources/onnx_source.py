@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from converter.errors import ModelLoadError
-from converter.sources.torch_source import SourceHints
+from converter.sources.hints import SourceHints
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ import inspect
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from converter.errors import ModelLoadError
+from converter.sources.hints import SourceHints
 from converter.sources.torch_load import LoadedTorch
 
 log = logging.getLogger(__name__)
@@ -34,22 +34,6 @@ _ATEN_OP = re.compile(r"(aten[.:]{1,2}[A-Za-z_][\w.]*)")
 # torch.export on a Python branch/loop over a data-dependent size: "Caused by: (file.py:8 in greedy)"
 _DATA_DEPENDENT = re.compile(r"GuardOnDataDependentSymNode|data-dependent expression")
 _CAUSED_BY = re.compile(r"Caused by: \(?([^\n)]*?:\d+ in \w+)")
-# torchvision's own detectors keep 100 per image (detections_per_img); the wrapper pads to K
-DEFAULT_MAX_DETECTIONS = 100
-
-
-@dataclass
-class SourceHints:
-    """What the user or the version's tags say about a model whose file does not say it all."""
-
-    model_class: str | None = None  # --model-class module:attr (state dicts)
-    input_names: list[str] = field(default_factory=list)  # --inputs
-    output_names: list[str] = field(default_factory=list)  # --outputs / edge.outputs keys, in order
-    input_hw: tuple[int, int] | None = None  # from the preprocessing (after crop)
-    channels: int = 3
-    workdir: Path | None = None  # where exports go (the conversion's temporary folder)
-    # K, the fixed number of detections a torchvision-style detector is padded to (--max-detections)
-    max_detections: int = DEFAULT_MAX_DETECTIONS
 
 
 class ExportError(RuntimeError):

@@ -13,6 +13,7 @@ import numpy as np
 from runtime import formats
 from runtime.backends.base import Backend, BackendUnavailable
 from runtime.manifest import BuildEntry, BundleError, Manifest, sha256_file, verified_path
+from runtime.tensorrt.api_paths import needs_calibrator, select_source
 from runtime.tensorrt.builder import build_engine
 from runtime.tensorrt.cuda_context import PycudaUnavailable
 from runtime.tensorrt.engine_cache import (
@@ -25,7 +26,6 @@ from runtime.tensorrt.engine_cache import (
 from runtime.tensorrt.gpu import GpuInfo, GpuUnavailable, detect_gpu
 from runtime.tensorrt.runner import EngineRunner
 from runtime.tensorrt.shapes import engine_input_shapes
-from runtime.tensorrt.sources import needs_calibrator, select_source
 from runtime.tensorrt.version import TensorRTUnavailable, UnsupportedTensorRT, api_path, installed_version
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
-"""Model inputs, one provider per role, chosen from the manifest by :data:`ROLES`.
+"""Model inputs, one provider per role, chosen from the manifest by :data:`PROVIDERS`.
 
 Adding a role means one module here (an :class:`InputProvider` subclass with a ``from_spec``
-builder), one line in :data:`ROLES`, and one test file in ``tests/runtime/inputs/``.
+builder), one line in :data:`PROVIDERS`, and one test file in ``tests/runtime/inputs/``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from runtime.inputs.imu import ImuProvider
 from runtime.inputs.memory import MemoryProvider
 
 # role (the manifest's inputs[].role) -> builder
-ROLES: dict[str, Callable[[InputSpecLike, InputContext], InputProvider]] = {
+PROVIDERS: dict[str, Callable[[InputSpecLike, InputContext], InputProvider]] = {
     "image": ImageProvider.from_spec,
     "image_sequence": ImageSequenceProvider.from_spec,
     "memory": MemoryProvider.from_spec,
@@ -25,7 +25,7 @@ ROLES: dict[str, Callable[[InputSpecLike, InputContext], InputProvider]] = {
 }
 
 __all__ = [
-    "ROLES",
+    "PROVIDERS",
     "BehaviorProvider",
     "ImageProvider",
     "ImageSequenceProvider",
@@ -44,9 +44,9 @@ def make_providers(specs: Iterable[InputSpecLike], ctx: InputContext) -> list[In
     and the fix for a role the runtime cannot feed or a configuration it lacks."""
     providers = []
     for spec in specs:
-        build = ROLES.get(spec.role)
+        build = PROVIDERS.get(spec.role)
         if build is None:
             raise InputError(f"input {spec.name!r} has role {spec.role!r}, which this runtime cannot feed "
-                             f"(it feeds {', '.join(ROLES)}); upgrade the runtime or re-convert the model")
+                             f"(it feeds {', '.join(PROVIDERS)}); upgrade the runtime or re-convert the model")
         providers.append(build(spec, ctx))
     return providers

@@ -34,7 +34,7 @@ class InputSpecLike(Protocol):
 
     @property
     def role(self) -> str:
-        """One of :data:`runtime.manifest.ROLES`."""
+        """One of :data:`runtime.manifest.ROLE_NAMES`."""
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from runtime.manifest.inputs import (
     IMU_CHANNELS,
     LAYOUTS,
     MEMORY,
-    ROLES,
+    ROLE_NAMES,
     InputSpec,
 )
 from runtime.manifest.integrity import sha256_file, verified_path
@@ -44,7 +44,7 @@ __all__ = [
     "MEANINGS",
     "MEMORY",
     "PERCEPTION_MEANINGS",
-    "ROLES",
+    "ROLE_NAMES",
     "SCHEMA_VERSION",
     "BuildEntry",
     "BundleError",

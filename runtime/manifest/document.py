@@ -80,14 +80,14 @@ class Manifest:
                                   f"outputs {sorted(listed)}; list them (meaning other)")
 
     @property
-    def input(self) -> InputSpec:
+    def camera_input(self) -> InputSpec:
         """The camera input (the first with role image or image_sequence)."""
         return next(i for i in self.inputs if i.is_image)
 
     @property
     def preprocess(self) -> PreprocessSpec:
         """The camera input's preprocessing (every image input of a bundle shares one camera)."""
-        pre = self.input.preprocess
+        pre = self.camera_input.preprocess
         assert pre is not None  # InputSpec refuses an image role without one
         return pre
 

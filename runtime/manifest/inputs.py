@@ -12,7 +12,7 @@ from runtime.manifest.preprocess_spec import PreprocessSpec
 # Input roles (contract): what the runtime feeds each model input. The runtime's providers
 # (runtime/inputs) implement them; adding a role means one entry here and one provider module.
 IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR = "image", "image_sequence", "memory", "imu", "behavior"
-ROLES = (IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR)
+ROLE_NAMES = (IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR)
 IMAGE_ROLES = (IMAGE, IMAGE_SEQUENCE)
 # Layouts each role may take: images NHWC (Keras) or NCHW (PyTorch); sequences add T after N.
 LAYOUTS = {IMAGE: ("NHWC", "NCHW"), IMAGE_SEQUENCE: ("NTHWC", "NTCHW"), MEMORY: ("NC",), IMU: ("NC",), BEHAVIOR: ("NC",)}
@@ -50,8 +50,8 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         where = f"input {self.name!r}"
-        if self.role not in ROLES:
-            raise BundleError(f"{where}: unknown role {self.role!r}; roles are {', '.join(ROLES)}")
+        if self.role not in ROLE_NAMES:
+            raise BundleError(f"{where}: unknown role {self.role!r}; roles are {', '.join(ROLE_NAMES)}")
         if self.layout not in LAYOUTS[self.role]:
             raise BundleError(f"{where}: layout {self.layout!r} is not one of {LAYOUTS[self.role]} for role {self.role}")
         # Batch 1 first; -1 (a dynamic batch) is accepted for engines built from such ONNX.

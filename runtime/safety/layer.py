@@ -88,8 +88,8 @@ class SafetyLayer:
         self.backend, self.manifest, self.decoder, self.cfg = backend, manifest, decoder, cfg
         self.watchdog, self.events = watchdog, events
         self.max_age_s = (cfg.max_verdict_age_ms / 1000.0) or deadline_s
-        self._input = manifest.input.name
-        self._layout = image_layout(manifest.input.layout)
+        self._input = manifest.camera_input.name
+        self._layout = image_layout(manifest.camera_input.layout)
         self._hysteresis = Hysteresis(cfg.clear_frames, cfg.clear_s)
         self._cond = threading.Condition()
         self._pending: CameraFrame | None = None

@@ -37,4 +37,4 @@ def configure_precision(
     """
     if calibrator is not None:
         raise EngineBuildError("TensorRT 11 has no INT8 calibrators: INT8 comes from the Q/DQ ONNX")
-    # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.sources) carries it.
+    # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.api_paths) carries it.

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from runtime.atomic import atomic_write_bytes
 from runtime.manifest import sha256_file
 from runtime.tensorrt import api_common
+from runtime.tensorrt.api_paths import PRECISIONS, build_module, needs_calibrator
 from runtime.tensorrt.engine_cache import DEFAULT_WORKSPACE_MB
 from runtime.tensorrt.gpu import GpuInfo, detect_gpu
 from runtime.tensorrt.shapes import EngineBuildError
-from runtime.tensorrt.sources import PRECISIONS, build_module, needs_calibrator
 from runtime.tensorrt.version import api_path, import_tensorrt
 
 if TYPE_CHECKING:  # the binding's own classes when mypy has its stubs (tests/runtime/tensorrt/typed_check.py); Any otherwise
@@ -72,7 +72,7 @@ def build_engine(
     """Build ``onnx_path`` into a serialized engine at ``engine_path`` (written atomically).
 
     ``precision`` is ``"fp16"`` or ``"int8"``; the ONNX must be the one the installed version's
-    path expects (see runtime.tensorrt.sources). ``calibrator`` is for INT8 on TensorRT 8.x only.
+    path expects (see runtime.tensorrt.api_paths). ``calibrator`` is for INT8 on TensorRT 8.x only.
     ``input_shapes`` fixes dynamic input dimensions by input tensor name (default: batch 1). The
     timing cache at ``timing_cache_path`` is loaded when valid and saved after the build.
     """

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from runtime.tensorrt import api_common
+from runtime.tensorrt.api_paths import execution_module
 from runtime.tensorrt.cuda_context import CudaContext
 from runtime.tensorrt.shapes import IOTensor, resolve_shape
-from runtime.tensorrt.sources import execution_module
 from runtime.tensorrt.version import import_tensorrt
 
 TRT_VERSIONS = ("8.6", "10", "11")

@@ -126,7 +126,7 @@ def test_int8_builds_run_in_the_runtime_backends(int8_run: Int8Run, track_source
         fp32 = b.infer(x)
     for fmt, backend in (("tflite-int8", "litert"), ("onnx-int8", "onnxruntime")):
         with open_backend(int8_run.bundle, backend, fmt) as b:
-            assert b.input_io[m.input.name].dtype == ("int8" if fmt == "tflite-int8" else "float32")
+            assert b.input_io[m.camera_input.name].dtype == ("int8" if fmt == "tflite-int8" else "float32")
             got = b.infer(x)
         for name in ("steering", "throttle"):
             assert got[name].dtype == np.float32

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_bundle_matches_contract(demo_bundle: Path) -> None:
     m = load_manifest(demo_bundle)
     assert (m.model.name, m.model.version) == ("rc_pilot", "3")
-    assert m.input.shape == (1, 120, 160, 3) and m.input.layout == "NHWC"
+    assert m.camera_input.shape == (1, 120, 160, 3) and m.camera_input.layout == "NHWC"
     assert {o.name: o.meaning for o in m.outputs} == {"steering": "steering", "throttle": "throttle"}
     assert m.preprocess.color == "RGB" and m.preprocess.scale == pytest.approx(1 / 255)
     assert [b.format for b in m.builds] == ["onnx", "onnx-fp16", "tflite-fp32", "tflite-fp16"]

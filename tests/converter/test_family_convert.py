@@ -137,7 +137,7 @@ def test_each_kind_converts_to_every_cpu_format_and_verifies(bundles: dict[str, 
         assert list(roles.values()) == list(want.values())
     else:
         assert roles == want
-    img = m.input
+    img = m.camera_input
     assert img.preprocess is not None and img.preprocess.color == kind.color
     assert img.shape[-3:] == (120, 160, 1 if kind.color == "GRAY" else 3)  # dynamic size fixed at 160x120
     decoders = {(o.name, o.meaning): o.decode["kind"] for o in m.outputs}

@@ -62,7 +62,7 @@ def test_keras2_lambda_pilot_named_then_converted(tmp_path: Path, capfd: pytest.
     code, text = run([*argv, "--custom-objects", "tests.converter.legacy_layers:LAMBDA"], capfd)
     assert code == 0, text[-3000:]
     bundle = tmp_path / "b" / "pilot" / "v1"
-    pre = load_manifest(bundle).input.preprocess
+    pre = load_manifest(bundle).camera_input.preprocess
     assert pre is not None and pre.scale == 1.0  # the stand-in rescales: raw pixels in
     errors = build_errors(bundle, FIXTURES / "bc_lambda_keras216.npz")
     assert max(errors.values()) <= 1e-4, errors

@@ -94,8 +94,9 @@ def _traced(model: Any, dest: Path) -> Path:
 
 def test_torchscript_traced_in_training_mode_is_refused_and_in_eval_mode_loads(tmp_path: Path) -> None:
     from converter.errors import ModelLoadError
+    from converter.sources.hints import SourceHints
     from converter.sources.torch_load import load_torch
-    from converter.sources.torch_source import SourceHints, TorchSource
+    from converter.sources.torch_source import TorchSource
 
     torch.manual_seed(0)
     model = _BNPilot()

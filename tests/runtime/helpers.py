@@ -56,7 +56,7 @@ def reference_outputs(bundle: Path, frames: list[np.ndarray] | np.ndarray) -> di
 
     manifest = load_manifest(bundle)
     build = manifest.build("onnx")
-    image = manifest.input
+    image = manifest.camera_input
     assert image is not None and image.preprocess is not None
     sess = ort.InferenceSession(str(bundle / build.file), providers=["CPUExecutionProvider"])
     feed = build.io[image.name].name

@@ -37,7 +37,7 @@ def test_fp32_build_matches_the_source_model(bundle: Path, fmt: str) -> None:
     if not manifest.has(fmt):
         pytest.skip(f"the bundle has no {fmt} build")
     build = manifest.build(fmt)
-    image = manifest.input
+    image = manifest.camera_input
     assert image is not None and image.preprocess is not None and len(manifest.inputs) == 1
     ref = np.load(bundle / "reference.npz")
     frames = ref["frames_bgr"]

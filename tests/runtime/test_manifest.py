@@ -28,7 +28,7 @@ SCHEMA_1: dict[str, Any] = {
 def test_schema_1_bundle_is_read_as_one_image_input_and_scalar_outputs() -> None:
     m = Manifest.from_dict(copy.deepcopy(SCHEMA_1))
     assert [(i.name, i.role, i.layout) for i in m.inputs] == [("image", "image", "NHWC")]
-    assert m.input.name == "image" and m.preprocess.width == 160
+    assert m.camera_input.name == "image" and m.preprocess.width == 160
     assert [o.decode for o in m.outputs] == [{"kind": "scalar"}] * 2
     again = Manifest.from_dict(json.loads(m.dumps()))
     assert again.to_dict() == m.to_dict() and again.schema_version == 2
@@ -58,7 +58,7 @@ def test_multi_input_round_trip_and_policy_decodes(tmp_path: Path) -> None:
                     {"name": "throttle_out", "shape": [1, 1], "meaning": "throttle"}]
     (tmp_path / "manifest.json").write_text(json.dumps(d))
     m = load_manifest(tmp_path)
-    assert m.input.name == "img_in" and [i.role for i in m.inputs][1:] == ["imu", "memory", "behavior"]
+    assert m.camera_input.name == "img_in" and [i.role for i in m.inputs][1:] == ["imu", "memory", "behavior"]
     policy = Policy.for_manifest(PolicyConfig(throttle_slew_rate=0), m)
     import numpy as np
 

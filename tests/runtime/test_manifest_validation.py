@@ -248,14 +248,14 @@ def test_several_other_outputs_are_carried() -> None:
 def test_one_input_as_schema_1_callers_pass_it() -> None:
     full = Manifest.from_dict(copy.deepcopy(FULL))
     m = Manifest(full.model, image(), [], [], "", "0")  # type: ignore[arg-type]
-    assert [i.name for i in m.inputs] == ["img"] and m.input.name == "img"
+    assert [i.name for i in m.inputs] == ["img"] and m.camera_input.name == "img"
 
 
 def test_lookups() -> None:
     m = Manifest.from_dict(copy.deepcopy(FULL))
     m.outputs.append(OutputSpec("angle", (1, 1), "other"))
     assert m.output_names() == ["angle", "aux"]  # distinct, in manifest order
-    assert m.input_named("behavior_in").role == "behavior" and m.input.name == "img_in"
+    assert m.input_named("behavior_in").role == "behavior" and m.camera_input.name == "img_in"
     with refused("manifest has no input 'mem_in' (inputs: ['img_in', 'imu_in', 'behavior_in'])"):
         m.input_named("mem_in")
     second = BuildEntry.from_dict({**BUILD, "format": "tflite-fp32"})

@@ -14,8 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from converter.cli import main
 from converter.errors import ModelLoadError
+from converter.sources.hints import SourceHints
 from converter.sources.onnx_source import OnnxSource
-from converter.sources.torch_source import SourceHints
 
 
 def _pilot(path: Path, dtype: int) -> Path:

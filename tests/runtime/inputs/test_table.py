@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from runtime.inputs import ROLES, InputContext, InputError, InputProvider, make_providers
+from runtime.inputs import PROVIDERS, InputContext, InputError, InputProvider, make_providers
 from runtime.link.null_link import NullDriveLink
 from runtime.link.sent_commands import SentCommands
+from runtime.manifest import ROLE_NAMES
 
 
 @dataclass
@@ -25,8 +26,9 @@ class Spec:
 
 
 def test_the_contracts_roles_are_all_in_the_table() -> None:
-    assert set(ROLES) == {"image", "image_sequence", "memory", "imu", "behavior"}
-    for role, build in ROLES.items():
+    # every role a manifest may name has a provider, and no provider feeds a role the contract lacks
+    assert set(PROVIDERS) == set(ROLE_NAMES) == {"image", "image_sequence", "memory", "imu", "behavior"}
+    for role, build in PROVIDERS.items():
         cls = build.__self__  # type: ignore[attr-defined]
         assert issubclass(cls, InputProvider) and cls.role == role
 

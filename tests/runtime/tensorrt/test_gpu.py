@@ -140,7 +140,7 @@ def test_int8_engine(tiny_bundle: tuple[Path, Manifest]) -> None:
     if api != "8":
         _add_qdq_onnx(bundle, manifest)
     ctx = BuildContext(fmt=formats.get("trt-int8"), staging=bundle, manifest=manifest, source=None,
-                       saved_model_dir=None, calibration={manifest.input.name: _frames(64)},
+                       saved_model_dir=None, calibration={manifest.camera_input.name: _frames(64)},
                        calibration_id="9" * 64)
     result = build_int8(ctx)
     path = bundle / result.file

@@ -16,15 +16,15 @@ from runtime.backends import BackendUnavailable, open_backend
 from runtime.backends.tensorrt_backend import target_matches
 from runtime.manifest import BundleError, Manifest
 from runtime.tensorrt import api_v8, api_v10, api_v11, tensor_api
-from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu, format_cc, jetson_model
-from runtime.tensorrt.shapes import EngineBuildError, engine_input_shape, resolve_shape
-from runtime.tensorrt.sources import (
+from runtime.tensorrt.api_paths import (
     build_module,
     execution_module,
     needs_calibrator,
     select_source,
     source_format,
 )
+from runtime.tensorrt.gpu import GpuUnavailable, detect_gpu, format_cc, jetson_model
+from runtime.tensorrt.shapes import EngineBuildError, engine_input_shape, resolve_shape
 from runtime.tensorrt.version import (
     TensorRTUnavailable,
     UnsupportedTensorRT,

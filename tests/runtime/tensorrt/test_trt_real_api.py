@@ -126,7 +126,7 @@ def test_every_tensorrt_name_in_the_source_was_exercised(version: str, probes: P
 # (name, file, old text, new text, binding versions to run, text a failure must contain)
 INJECTED = [
     ("BuilderFlag.BF16 on the 11.x path", "runtime/tensorrt/api_v11.py",
-     "    # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.sources) carries it.\n",
+     "    # Nothing to set: the ONNX chosen for this precision (runtime.tensorrt.api_paths) carries it.\n",
      "    config.set_flag(trt.BuilderFlag.BF16)\n", ("11.0.0.114", "11.4.0.106"), "has no member 'BF16'"),
     ("get_tensor_location in place of get_tensor_mode", "runtime/tensorrt/tensor_api.py",
      "engine.get_tensor_mode(name)", "engine.get_tensor_location(name)", ("10.3.0", "11.4.0.106"),

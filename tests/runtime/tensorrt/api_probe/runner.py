@@ -35,7 +35,7 @@ def _check_clean(w: World, depth: tuple[int, int], what: str) -> None:
 
 def scenario_io_tensors(api: str) -> None:
     """The engine's I/O as the execution path reads it: names, direction, shape, dtype, by index."""
-    from runtime.tensorrt.sources import execution_module
+    from runtime.tensorrt.api_paths import execution_module
 
     trt = sys.modules["tensorrt"]
     with world([IMG, IMU]) as w:

@@ -37,6 +37,7 @@ def add_preprocess_flags(group: Any) -> None:
 
 
 def given_flags(args: argparse.Namespace) -> list[str]:
+    """The preprocessing flags given on this command line, as typed (``--crop-top``, ...)."""
     return [f"--{k.replace('_', '-')}" for k in FLAGS if getattr(args, k, None) is not None]
 
 
