@@ -60,6 +60,7 @@ class OnnxSource:
         self.path = path
         self.kind = "onnx"
         self.workdir = hints.workdir
+        _refuse_missing_external_data(path)
         try:
             model = onnx.load(str(path))
             onnx.checker.check_model(model)
@@ -158,3 +159,25 @@ class OnnxSource:
         import onnxruntime as ort
 
         return {"source_kind": "onnx", "reference": f"onnxruntime {ort.__version__}"}
+
+
+def _refuse_missing_external_data(path: Path) -> None:
+    """An ONNX file whose weights live in external data files (``save_as_external_data``, every
+    model over 2 GB) needs them beside it; the version's artifacts often hold the ``.onnx`` alone.
+    Name the missing files and the fix, rather than ONNX's text with a download folder's path."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # not ONNX at all: the full load says so
+        return
+    wanted = {ExternalDataInfo(t).location for t in graph.initializer if uses_external_data(t)}
+    missing = sorted(loc for loc in wanted if not (path.parent / loc).is_file())
+    if missing:
+        raise ModelLoadError(
+            f"{path.name} keeps its weights in external data ({', '.join(missing)}) that is not beside it in the "
+            "version's artifacts; log the data file(s) in the same artifact folder as the .onnx "
+            "(mlflow.onnx.log_model(..., save_as_external_data=True) does), or save a model under 2 GB as one "
+            "file (onnx.save(model, path, save_as_external_data=False))")
+

@@ -189,13 +189,34 @@ def import_model_class(spec: str) -> Any:
         raise ModelLoadError(f"--model-class {spec!r}: expected module:attr, e.g. mypkg.nets:RoadNet")
     try:
         obj = importlib.import_module(module)
+    except ImportError as e:
+        raise ModelLoadError(f"--model-class {spec!r}: {e}; is its package on PYTHONPATH?") from None
+    except Exception as e:  # importing runs the module's code: whatever it raises is the import's failure
+        raise ModelLoadError(_import_failure(spec, module, e)) from None
+    try:
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
+    except AttributeError as e:
         raise ModelLoadError(f"--model-class {spec!r}: {e}; is its package on PYTHONPATH?") from None
     if not callable(obj):
         raise ModelLoadError(f"--model-class {spec!r} is a {type(obj).__name__}, not a class or factory")
     return obj
+
+
+def _import_failure(spec: str, module: str, e: Exception) -> str:
+    """One line for a ``--model-class`` module whose import raised: what, and the fix. torchvision's
+    C++ operators missing ("operator torchvision::nms does not exist") mean a torchvision wheel
+    built for another torch, the usual case beside a CPU-only torch from PyPI."""
+    import torch
+
+    said = f"importing {module} failed ({_first_line(e)})"
+    if "torchvision::" in str(e):
+        cpu = torch.__version__.split("+")[0]
+        return (f"--model-class {spec!r}: {said}: the installed torchvision was built for another torch than {cpu}; "
+                f"install the torchvision released with torch {cpu} from the same index (e.g. pip install "
+                "torchvision --index-url https://download.pytorch.org/whl/cpu)")
+    return (f"--model-class {spec!r}: {said}; fix that import (python -c 'import {module}' shows it) or point "
+            "--model-class at a module that imports here")
 
 
 def _module_from_state(path: Path, state: dict[str, Any], spec: str) -> Any:

@@ -55,6 +55,30 @@ def test_float32_input_of_the_same_graph_loads_and_runs(tmp_path: Path) -> None:
     assert out.shape == (2, 2) and np.all(np.isfinite(out))
 
 
+def _with_external_data(tmp_path: Path) -> Path:
+    src = onnx.load(str(_pilot(tmp_path / "one_file.onnx", TensorProto.FLOAT)))
+    (tmp_path / "art").mkdir()
+    onnx.save_model(src, str(tmp_path / "art" / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=0)
+    return tmp_path / "art" / "model.onnx"
+
+
+def test_external_data_missing_beside_the_onnx_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = _with_external_data(tmp_path)
+    (path.parent / "model.onnx.data").unlink()  # logged without its data file
+    with pytest.raises(ModelLoadError) as e:
+        OnnxSource(path, SourceHints(workdir=tmp_path / "w"))
+    msg = str(e.value)
+    assert "external data (model.onnx.data)" in msg and "same artifact folder" in msg, msg
+    assert str(tmp_path) not in msg  # no scratch path: the artifact's own names
+
+
+def test_external_data_beside_the_onnx_loads(tmp_path: Path) -> None:
+    src = OnnxSource(_with_external_data(tmp_path), SourceHints(workdir=tmp_path / "w"))
+    out = src.predict({"images": np.full((1, 16, 16, 3), 128.0, np.float32)})["controls"]
+    assert out.shape == (1, 2) and np.all(np.isfinite(out))
+
+
 def test_convert_model_refuses_a_registered_uint8_onnx_with_exit_2(tmp_path: Path,
                                                                     capfd: pytest.CaptureFixture[str]) -> None:
     import mlflow
