@@ -71,6 +71,17 @@ def candidates(root: Path) -> list[FoundModel]:
     return found
 
 
+# A .tflite is an end product (quantized, fused, its training graph gone): nothing converts from it
+# with parity to check against. donkeycar's `donkey train --type ... ` writes the .tflite next to
+# the .h5/.savedmodel it was made from, which is the source to register.
+_TFLITE_ONLY = (
+    "the version's artifacts hold only a TFLite file ({files}), which cannot be a conversion source (a built "
+    "model, nothing to check builds against); register the model it was made from: donkeycar leaves the "
+    ".h5 / .keras (or a .savedmodel folder) beside its .tflite in the models folder (log that file, e.g. "
+    "mlflow.log_artifact('models/mypilot.h5', 'model'), and register the version from it)"
+)
+
+
 def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
     """The one model file or SavedModel directory in ``root`` (a folder, or the model file itself).
 
@@ -79,6 +90,8 @@ def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
     """
     if root.is_file():
         kind = _kind_of_file(root) or _sniff(root)
+        if kind is None and root.suffix.lower() == ".tflite":
+            raise ModelLoadError(_TFLITE_ONLY.format(files=root.name))
         if kind is None:
             raise ModelLoadError(
                 f"the version's source is the single file {root.name}, which is not a model file "
@@ -103,6 +116,9 @@ def find_model_file(root: Path, model_file: str | None = None) -> FoundModel:
     if not found:
         files = sorted(p for p in root.rglob("*") if p.is_file())
         listing = ", ".join(str(p.relative_to(root)) for p in files[:12])
+        tflite = [str(p.relative_to(root)) for p in files if p.suffix.lower() == ".tflite"]
+        if tflite:
+            raise ModelLoadError(_TFLITE_ONLY.format(files=", ".join(tflite[:4])))
         raise ModelLoadError(
             "no model in the version's artifacts (looked for *.keras, *.h5, saved_model.pb, *.pt2, *.pt, *.pth, "
             f"*.onnx); found: {listing}"
