@@ -16,10 +16,11 @@ log = logging.getLogger(__name__)
 SIGNATURE = "serving_default"
 # LiteRT's MLIR error names unsupported ops as "'tf.Op' op is neither a custom op nor a flex op".
 _OPS = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-# A Keras recurrent layer (LSTM/GRU/RNN) runs as a While loop over a TensorList, which the builtin
-# op set cannot lower; MLIR's location names the op and the layer's scope, e.g.
-# fused["TensorListReserve:", "functional_1/LSTM_fin_1/TensorArrayV2_1@__inference_..."].
-_TENSOR_LIST_LOC = re.compile(r'fused\["TensorList\w*:", "([^"@]+)')
+# MLIR's locations name each op and the Keras layer's scope, e.g. for a recurrent layer (a While
+# loop over a TensorList, which the builtin op set cannot lower)
+# fused["TensorListReserve:", "functional_1/LSTM_fin_1/TensorArrayV2_1@__inference_..."], or
+# fused["MaxPool3D:", "functional_1/pool3d_a_1/MaxPool3D@__inference___call___128"].
+_OP_LOC = re.compile(r'fused\["(\w+):", "([^"@]+)')
 
 
 def build_fp32(ctx: BuildContext) -> BuildResult:
@@ -54,7 +55,7 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
         text = str(e)
         ops = sorted(set(_OPS.findall(text)))
         if ops:
-            raise BuildError(f"TFLite (builtin ops) cannot express op(s) {', '.join(ops)}") from None
+            raise BuildError(unsupported_ops_refusal(text, ops, ctx.source)) from None
         if "tensor list ops" in text:
             raise BuildError(recurrent_refusal(text, ctx.source)) from None
         lines = [ln for ln in text.strip().splitlines() if ln.strip()] or [type(e).__name__]
@@ -68,16 +69,35 @@ def convert(ctx: BuildContext, converter: Any) -> BuildResult:
     )
 
 
+def _layers_at(text: str, ops: list[str], source: Any) -> list[str]:
+    """The source's Keras layers at the MLIR locations of ``ops``."""
+    scopes = {seg for op, path in _OP_LOC.findall(text) if op in ops for seg in path.split("/")}
+    model = getattr(source, "model", None)
+    known = [ly.name for ly in getattr(model, "layers", [])]
+    return [n for n in known if any(s == n or re.fullmatch(re.escape(n) + r"_\d+", s) for s in scopes)]
+
+
+def unsupported_ops_refusal(text: str, ops: list[str], source: Any) -> str:
+    """One line for ops TFLite's builtin set lacks, naming the Keras layer(s) that hold them (from the
+    converter's MLIR locations) and the fix; a 3D op (donkeycar's 3D-CNN pilot) gets its own hint."""
+    names = _layers_at(text, ops, source)
+    where = f" (in layer(s) {', '.join(names)})" if names else ""
+    hint = ""
+    if any(op.endswith("3D") for op in ops):
+        hint = ("; for a 3D pooling over frames with depth 1, TimeDistributed(MaxPooling2D) is the same math and "
+                "TFLite has it")
+    return (f"TFLite (builtin ops) cannot express op(s) {', '.join(ops)}{where}; build onnx/onnx-fp16/trt-* for this "
+            f"model (the car runs them with ONNX Runtime or TensorRT), or replace the layer(s) with ones TFLite has"
+            f"{hint}")
+
+
 def recurrent_refusal(text: str, source: Any) -> str:
     """One line for a model whose recurrent loop TFLite's builtin ops cannot run, naming the layer(s).
 
     The layer names come from the converter's MLIR locations, matched against the Keras model's own
     layer names when the source has one (Keras suffixes name scopes with ``_1``).
     """
-    scopes = {seg for path in _TENSOR_LIST_LOC.findall(text) for seg in path.split("/")}
-    model = getattr(source, "model", None)
-    known = [ly.name for ly in getattr(model, "layers", [])]
-    names = [n for n in known if any(s == n or re.fullmatch(re.escape(n) + r"_\d+", s) for s in scopes)]
+    names = _layers_at(text, [op for op, _ in _OP_LOC.findall(text) if op.startswith("TensorList")], source)
     what = f"layer(s) {', '.join(names)}" if names else "a recurrent layer (LSTM/GRU/RNN)"
     return (
         f"TFLite (builtin ops) cannot run the loop of {what} (dynamic tensor-list ops); "
