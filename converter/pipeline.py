@@ -77,6 +77,7 @@ class ConvertRequest:
 
 def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     t0 = time.perf_counter()
+    started_ms = int(time.time() * 1000)  # a timestamp for the MLflow run's start, never an interval
     if not req.name:
         raise ConverterError("no model name: pass --name, set RC_MODEL_NAME, or [model] name in the config")
     with ui.step(f"Resolving {req.name} {'v' + req.version if req.version else '@' + str(req.alias)}"):
@@ -86,7 +87,7 @@ def convert_from_registry(req: ConvertRequest, ui: ConsoleUI) -> Summary:
     key_inputs = bundle_inputs(req, ref)
     key = cache_key(key_inputs)
     fkeys = {f: format_key(f, req) for f in req.formats}
-    summary = Summary(ref.name, ref.version, target)
+    summary = Summary(ref.name, ref.version, target, started_ms=started_ms)
     if not req.force:
         cached = cached_manifest(target, key, req.formats, fkeys, skipped_ok=not req.explicit_formats)
         if cached is not None and req.signer is not None and not req.signer.has_signed(target):

@@ -41,6 +41,7 @@ class Summary:
     cache_hit: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
+    started_ms: int | None = None  # wall clock at the start (MLflow's run start_time), not an interval
     run_id: str | None = None
     log_error: str | None = None
 

@@ -24,6 +24,7 @@ from calibration.cli import main as calibrate
 from calibration.conversion import load_for_conversion
 from calibration.set_format import MANIFEST_FILE, read_manifest
 from converter.cli import main as convert
+from converter.mlflow_log import build_runs
 from runtime.backends import open_backend
 from runtime.manifest import Manifest, load_manifest, sha256_file
 from runtime.preprocess import preprocess_frame
@@ -103,15 +104,16 @@ def test_both_int8_builds_cost_less_than_the_bar(int8_run: Int8Run,
 
 def test_the_cost_is_in_the_mlflow_run(int8_run: Int8Run) -> None:
     client = MlflowClient(tracking_uri=int8_run.tracking_uri, registry_uri=int8_run.tracking_uri)
-    run = client.get_run(client.get_model_version("rc_pilot", "3").tags["edge.conversion_run_id"])
+    children = build_runs(client, client.get_model_version("rc_pilot", "3").tags["edge.conversion_run_id"])
     m = load_manifest(int8_run.bundle)
     for fmt in INT8:
         cost = m.build(fmt).extra["int8_cost"]
+        metrics = children[fmt].data.metrics  # the build's own run
         for out in ("steering", "throttle"):
             for k in ("mean_abs", "max_abs"):
-                assert run.data.metrics[f"{fmt}.int8.per_output.{out}.{k}"] == pytest.approx(cost["per_output"][out][k])
-        assert run.data.metrics[f"{fmt}.int8.steering_share_over"] == pytest.approx(cost["steering_share_over"])
-        assert run.data.metrics[f"{fmt}.int8.frames"] == cost["frames"]
+                assert metrics[f"int8.per_output.{out}.{k}"] == pytest.approx(cost["per_output"][out][k])
+        assert metrics["int8.steering_share_over"] == pytest.approx(cost["steering_share_over"])
+        assert metrics["int8.frames"] == cost["frames"]
 
 
 def test_int8_builds_run_in_the_runtime_backends(int8_run: Int8Run, track_sources: TrackSources) -> None:
