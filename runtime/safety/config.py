@@ -17,7 +17,9 @@ class SafetyConfig:
     """``rc-runtime --safety BUNDLE`` / ``[safety]``: stop the car for obstacles a detector sees.
 
     ``bundle``: a detection bundle ("" = no safety layer); ``backend``, ``format``, ``threads`` as in
-    ``[model]`` for it (``threads`` 1 by default: the pilot and the detector share the CPU).
+    ``[model]`` for it (``threads`` 1 by default: the pilot and the detector share the CPU);
+    ``nice``: the detector thread runs this many nice steps below the process (Linux; 0 = as the
+    process, 10 by default), so that on a busy CPU the pilot's thread is scheduled first.
     A detection stops the car when its class is in ``classes`` (empty: every class but background),
     its ``score`` >= ``min_score``, its box covers >= ``min_box_area`` of the frame and at least
     ``min_overlap`` of the box lies inside ``region``, a convex polygon of [x, y] points in the camera
@@ -31,6 +33,7 @@ class SafetyConfig:
     backend: str = "auto"
     format: str = ""
     threads: int = 1
+    nice: int = 10
     classes: tuple[str, ...] = ()
     min_score: float = 0.5
     min_box_area: float = 0.0005
@@ -46,6 +49,8 @@ class SafetyConfig:
             raise ValueError(f"safety.backend = {self.backend!r}; choose from auto, {', '.join(BACKEND_NAMES)}")
         if self.threads < 0:
             raise ValueError(f"safety.threads = {self.threads} must be >= 0")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"safety.nice = {self.nice} must be in [0, 19] (nice steps below the process)")
         self.classes = tuple(str(c) for c in self.classes)
         self.region = tuple((float(p[0]), float(p[1])) for p in self.region)
         for name in ("min_score", "min_box_area", "min_overlap"):

@@ -16,6 +16,8 @@ Nothing here ever sends a drive command: the layer can only hold the car in neut
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -64,6 +66,27 @@ class Verdict:
                 "blocked": self.blocked, "detections": dets, "error": self.error}
 
 
+def lower_thread_priority(steps: int) -> int | None:
+    """Run the calling thread ``steps`` nice levels below its current one (at most 19) so that on a
+    busy CPU the scheduler prefers the pilot's thread; the new nice value, or None where it was not
+    changed (``steps`` 0, not Linux, or refused: logged). Linux only: there ``setpriority`` on a
+    thread id applies to that thread alone; elsewhere it would renice the whole process."""
+    if steps <= 0:
+        return None
+    if not sys.platform.startswith("linux"):
+        log.info("safety.nice = %d not applied: per-thread priority needs Linux", steps)
+        return None
+    tid = threading.get_native_id()
+    try:
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps)
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError as e:
+        log.warning("safety.nice = %d not applied (%s); the detector thread keeps the process's priority", steps, e)
+        return None
+    log.debug("safety thread %d at nice %d", tid, nice)
+    return nice
+
+
 class SafetyLayer:
     """A detector bundle's backend run on the loop's frames in its own thread (see the module).
 
@@ -96,6 +119,7 @@ class SafetyLayer:
         self._latest: Verdict | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.nice: int | None = None  # the detector thread's nice value once lowered (None: unchanged)
         self.submitted = self.inferred = self.skipped = self.errors = self.stops = self.stale = 0
         self.latency_ms = Ring(1 << 14)  # capture -> verdict, every inferred frame
         self.stop_latency_ms = Ring(1 << 12)  # capture of the first hit frame -> neutral sent
@@ -154,11 +178,12 @@ class SafetyLayer:
                 "inferred": self.inferred, "skipped": self.skipped, "errors": self.errors, "stops": self.stops,
                 "stale_checks": self.stale, "latency_ms": self.latency_ms.summary(),
                 "stop_latency_ms": self.stop_latency_ms.summary(),
-                "classes": sorted(self.rule.classes), "max_verdict_age_ms": round(self.max_age_s * 1000.0, 3)}
+                "classes": sorted(self.rule.classes), "max_verdict_age_ms": round(self.max_age_s * 1000.0, 3), "thread_nice": self.nice}
 
     # -- the safety thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        self.nice = lower_thread_priority(self.cfg.nice)
         pre = Preprocessor(self.manifest.preprocess, self._layout)  # its own buffers: one per thread
         while not self._stop.is_set():
             with self._cond:
