@@ -26,7 +26,11 @@ class SafetyConfig:
     frame's normalised coordinates. The stop is lifted after ``clear_frames`` detector frames in a
     row without such a hit *and* ``clear_s`` seconds (capture time) since the last one. A verdict
     older than ``max_verdict_age_ms`` (its frame's capture time before the driven frame's; 0 = the
-    watchdog deadline) means neutral (``safety.stale``). Raises ``ValueError`` naming the key.
+    watchdog deadline) means neutral (``safety.stale``). ``min_interval_ms``: the detector's rate
+    cap; it judges the newest frame at most this often (capture time), skipping the frames between,
+    so that a camera (or a benchmark) faster than 1000 / ``min_interval_ms`` Hz does not make it
+    take a CPU from the pilot; at most half the verdict age limit (a stop may come this much later;
+    the stale check still holds every drive). Raises ``ValueError`` naming the key.
     """
 
     bundle: str = ""
@@ -42,6 +46,7 @@ class SafetyConfig:
     clear_frames: int = 5
     clear_s: float = 0.3
     max_verdict_age_ms: float = 0.0
+    min_interval_ms: float = 10.0
 
     def __post_init__(self) -> None:
         self.backend = canonical_backend(self.backend)
@@ -60,6 +65,17 @@ class SafetyConfig:
             raise ValueError(f"safety.clear_frames = {self.clear_frames} must be >= 1")
         if self.clear_s < 0 or self.max_verdict_age_ms < 0:
             raise ValueError("safety.clear_s and safety.max_verdict_age_ms must be >= 0")
+        if self.min_interval_ms < 0:
+            raise ValueError(f"safety.min_interval_ms = {self.min_interval_ms} must be >= 0")
+        if self.max_verdict_age_ms:
+            self.check_interval(self.max_verdict_age_ms, "safety.max_verdict_age_ms")
         from runtime.safety.region import PathRegion  # checks the polygon (ValueError)
 
         PathRegion(self.region)
+
+    def check_interval(self, max_age_ms: float, name: str) -> None:
+        """``ValueError`` when ``min_interval_ms`` leaves the detector less than half of the verdict
+        age limit ``max_age_ms`` (``name``: where that limit comes from) for its own latency."""
+        if self.min_interval_ms > max_age_ms / 2:
+            raise ValueError(f"safety.min_interval_ms = {self.min_interval_ms:g} must be at most half of {name} "
+                             f"({max_age_ms:g} ms): lower it, or 0 to judge every frame")

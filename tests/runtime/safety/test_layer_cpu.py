@@ -71,3 +71,53 @@ def test_the_detector_thread_runs_nice_steps_below_the_process(tmp_path: Path, s
         sl.stop()
         wd.stop()
         sl.backend.close()
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ({"min_interval_ms": -1.0}, r"safety.min_interval_ms = -1.0 must be >= 0"),
+    ({"min_interval_ms": 30.0, "max_verdict_age_ms": 50.0}, r"at most half of safety.max_verdict_age_ms \(50 ms\)"),
+])
+def test_a_bad_min_interval_is_refused_naming_the_key(toml: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"safety": toml})
+
+
+def test_a_min_interval_over_half_the_watchdog_deadline_is_refused(tmp_path: Path) -> None:
+    # max_verdict_age_ms = 0 means the watchdog deadline (the layer's 0.1 s here)
+    with pytest.raises(ConfigError, match=r"at most half of \[watchdog\] deadline_ms \(100 ms\)"):
+        layer(tmp_path, min_interval_ms=60.0)
+
+
+@pytest.mark.parametrize("interval_ms", [25.0, 0.0])
+def test_the_detector_judges_at_most_every_min_interval_and_every_check_stays_fresh(
+    tmp_path: Path, interval_ms: float,
+) -> None:
+    """Frames every ~1 ms (faster than any camera) for 0.4 s: with the cap the detector judges about
+    one per interval, and every frame's check still finds a verdict within the age limit."""
+    sl, wd = layer(tmp_path, min_interval_ms=interval_ms, nice=10 if interval_ms else 0)
+    frames, _ = road_drive(8, seed=18)
+    try:
+        sl.start()
+        t0 = time.monotonic()
+        sl.submit(CameraFrame(1, t0, frames[0], 0, None, t0))
+        while sl.latest() is None and time.monotonic() < t0 + 5.0:
+            time.sleep(0.001)
+        t_start, held, i = time.monotonic(), [], 1
+        while time.monotonic() < t_start + 0.4:
+            i += 1
+            t = time.monotonic()
+            f = CameraFrame(i, t, frames[i % len(frames)], i, None, t)
+            sl.submit(f)
+            if sl.check(f) is not None:
+                held.append(i)
+            time.sleep(0.001)
+        judged = sl.inferred - 1
+    finally:
+        sl.stop()
+        wd.stop()
+        sl.backend.close()
+    assert not held, f"frames held as stale: {held}"
+    if interval_ms:
+        assert 4 <= judged <= 0.4 / (interval_ms / 1000.0) + 2, judged
+    else:
+        assert judged > 0.4 / 0.025 + 2, judged  # uncapped, it judges (nearly) every frame
