@@ -43,7 +43,15 @@ import numpy as np
 
 from runtime.assembly import run
 from runtime.camera import Camera, MemorySource
-from runtime.config import CameraSection, LinkSection, ModelSection, RecordSection, RunSection, RuntimeConfig
+from runtime.config import (
+    CameraSection,
+    LinkSection,
+    ModelSection,
+    RecordSection,
+    RunSection,
+    RuntimeConfig,
+    WatchdogSection,
+)
 from runtime.manifest import load_manifest
 from runtime.policy import PolicyConfig
 from runtime.preprocess import Preprocessor, image_layout
@@ -233,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         compare = [parse_safety_set(c) for c in args.compare]
-        for c in compare:
-            SafetyConfig(**c)
+        for c in compare:  # the benchmark runs with the default watchdog deadline
+            SafetyConfig(**c).check_interval(WatchdogSection().deadline_ms, "[watchdog] deadline_ms")
     except (ValueError, TypeError) as e:
         sys.stderr.write(f"safety_benchmark: {e}\n")
         return 2
