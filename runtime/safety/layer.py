@@ -11,11 +11,18 @@ lifted with hysteresis. Before each drive the loop asks :meth:`check`: no verdic
 captured within ``max_verdict_age`` of the driven one (a slow, hung or dead detector) means neutral
 (``safety.stale``); a detector that raises blocks the car (``safety.error``) until it answers again.
 Nothing here ever sends a drive command: the layer can only hold the car in neutral.
+
+Sharing the CPU with the pilot: the detector judges the newest frame at most every
+``min_interval_ms`` (a camera faster than that has frames skipped, never queued), its thread runs
+``nice`` steps below the process (Linux), its session takes ``threads`` intra-op threads (1), and
+per skipped frame the loop pays one assignment under the mailbox's lock, nothing more.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -64,6 +71,27 @@ class Verdict:
                 "blocked": self.blocked, "detections": dets, "error": self.error}
 
 
+def lower_thread_priority(steps: int) -> int | None:
+    """Run the calling thread ``steps`` nice levels below its current one (at most 19) so that on a
+    busy CPU the scheduler prefers the pilot's thread; the new nice value, or None where it was not
+    changed (``steps`` 0, not Linux, or refused: logged). Linux only: there ``setpriority`` on a
+    thread id applies to that thread alone; elsewhere it would renice the whole process."""
+    if steps <= 0:
+        return None
+    if not sys.platform.startswith("linux"):
+        log.info("safety.nice = %d not applied: per-thread priority needs Linux", steps)
+        return None
+    tid = threading.get_native_id()
+    try:
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps)
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError as e:
+        log.warning("safety.nice = %d not applied (%s); the detector thread keeps the process's priority", steps, e)
+        return None
+    log.debug("safety thread %d at nice %d", tid, nice)
+    return nice
+
+
 class SafetyLayer:
     """A detector bundle's backend run on the loop's frames in its own thread (see the module).
 
@@ -88,14 +116,25 @@ class SafetyLayer:
         self.backend, self.manifest, self.decoder, self.cfg = backend, manifest, decoder, cfg
         self.watchdog, self.events = watchdog, events
         self.max_age_s = (cfg.max_verdict_age_ms / 1000.0) or deadline_s
+        if not cfg.max_verdict_age_ms:
+            from runtime.config import ConfigError  # here: runtime.config imports this package
+
+            try:
+                cfg.check_interval(deadline_s * 1000.0, "[watchdog] deadline_ms")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        self._interval_s = cfg.min_interval_ms / 1000.0
         self._input = manifest.camera_input.name
         self._layout = image_layout(manifest.camera_input.layout)
         self._hysteresis = Hysteresis(cfg.clear_frames, cfg.clear_s)
         self._cond = threading.Condition()
         self._pending: CameraFrame | None = None
+        self._waiting = False  # the thread waits for a frame: only then does submit() wake it
+        self._error_block = False  # an ERROR block is set (lifted by the next good verdict)
         self._latest: Verdict | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.nice: int | None = None  # the detector thread's nice value once lowered (None: unchanged)
         self.submitted = self.inferred = self.skipped = self.errors = self.stops = self.stale = 0
         self.latency_ms = Ring(1 << 14)  # capture -> verdict, every inferred frame
         self.stop_latency_ms = Ring(1 << 12)  # capture of the first hit frame -> neutral sent
@@ -109,7 +148,8 @@ class SafetyLayer:
                 self.skipped += 1
             self._pending = frame
             self.submitted += 1
-            self._cond.notify()
+            if self._waiting:
+                self._cond.notify()
 
     def check(self, frame: CameraFrame) -> str | None:
         """May the loop drive ``frame``? None, or the event that holds the car (raised here; the caller
@@ -154,17 +194,15 @@ class SafetyLayer:
                 "inferred": self.inferred, "skipped": self.skipped, "errors": self.errors, "stops": self.stops,
                 "stale_checks": self.stale, "latency_ms": self.latency_ms.summary(),
                 "stop_latency_ms": self.stop_latency_ms.summary(),
-                "classes": sorted(self.rule.classes), "max_verdict_age_ms": round(self.max_age_s * 1000.0, 3)}
+                "classes": sorted(self.rule.classes), "max_verdict_age_ms": round(self.max_age_s * 1000.0, 3), "thread_nice": self.nice}
 
     # -- the safety thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        self.nice = lower_thread_priority(self.cfg.nice)
         pre = Preprocessor(self.manifest.preprocess, self._layout)  # its own buffers: one per thread
         while not self._stop.is_set():
-            with self._cond:
-                while self._pending is None and not self._stop.is_set():
-                    self._cond.wait(0.1)
-                frame, self._pending = self._pending, None
+            frame = self._next_frame()
             if frame is None:
                 continue
             try:
@@ -174,7 +212,25 @@ class SafetyLayer:
                 detail = f"frame {frame.id}: {type(e).__name__}: {e}"
                 self.events.raise_(ERROR, detail)
                 self.watchdog.block(ERROR, detail)
+                self._error_block = True
                 self._latest = Verdict(frame.id, frame.t_capture, time.monotonic(), (), (), True, detail)
+
+    def _next_frame(self) -> CameraFrame | None:
+        """The newest submitted frame, no sooner than ``min_interval_ms`` (capture time) after the
+        last judged one; None when stopping. The frames skipped meanwhile cost the loop one
+        assignment each: the thread is only woken when it waits for a frame."""
+        last = self._latest
+        if self._interval_s and last is not None:
+            wait = last.t_capture + self._interval_s - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return None
+        with self._cond:
+            self._waiting = True
+            while self._pending is None and not self._stop.is_set():
+                self._cond.wait(0.1)
+            self._waiting = False
+            frame, self._pending = self._pending, None
+        return frame
 
     def _judge(self, frame: CameraFrame, pre: Preprocessor) -> None:
         outputs = self.backend.infer({self._input: pre(frame.image)})
@@ -194,7 +250,9 @@ class SafetyLayer:
         elif was and not blocked:
             self.watchdog.unblock(OBSTACLE)
             self.events.clear(OBSTACLE)
-        if self.watchdog.unblock(ERROR):
+        if self._error_block:  # the detector answers again (the watchdog's lock only then)
+            self._error_block = False
+            self.watchdog.unblock(ERROR)
             self.events.clear(ERROR)
         t_done = time.monotonic()
         self.inferred += 1
