@@ -34,7 +34,10 @@ from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
 from runtime.resources import peak_rss_mb
 from runtime.safety import SafetyLayer
+from runtime.shadow import ShadowRunner
+from runtime.shadow.load import open_shadow, shadow_line
 from runtime.stats import LoopStats
+from runtime.telemetry import Telemetry
 from runtime.watchdog import Watchdog
 
 log = logging.getLogger("runtime")
@@ -101,11 +104,14 @@ def run(
     imu: ImuSource | None = None
     own_backend, own_safety_backend = backend is None, safety_backend is None
     safety: SafetyLayer | None = None
+    shadow: ShadowRunner | None = None
     summary: dict[str, Any] = {}
     try:
         check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
         if cfg.safety.bundle:
             check_bundle_trust(cfg.safety.bundle, cfg.bundle.trust, log)
+        if cfg.shadow.bundle:
+            check_bundle_trust(cfg.shadow.bundle, cfg.bundle.trust, log)
         manifest = load_manifest(cfg.model.bundle)
         one_camera(manifest, cfg.model.bundle)
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
@@ -126,6 +132,7 @@ def run(
         info = model_info(manifest, backend)
         log.info("model %s v%s on %s (%s), pilot %s; inputs: %s", info["name"], info["version"], backend.name,
                  backend.build.format, pilot.describe(), ", ".join(f"{p.name} ({p.role})" for p in inputs))
+        shadow = open_shadow(cfg, sent, imu)  # before the car may move: a bad shadow is exit 2, never armed
         if safety_manifest is not None:
             if safety_backend is None:
                 options = {"threads": cfg.safety.threads} if cfg.safety.threads else {}
@@ -160,9 +167,15 @@ def run(
             }, events, cfg.record.every, cfg.record.jpeg_quality, overlay=cfg.record.overlay,
                 overlay_every=cfg.record.overlay_every)
         stats = LoopStats()
+        telemetry = Telemetry()
+        if shadow is not None:
+            telemetry.subscribe(shadow.on_frame)
+            shadow.start()
+            log.info("shadow: %s v%s on %s (%s), never drives", shadow.manifest.model.name,
+                     shadow.manifest.model.version, shadow.backend.name, shadow.backend.build.format)
         loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
                          max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None,
-                         pilot=pilot, safety=safety)
+                         pilot=pilot, safety=safety, telemetry=telemetry)
         try:
             reason = loop.run(stop)
         finally:
@@ -177,6 +190,11 @@ def run(
         if safety is not None:
             safety.stop()
             summary["safety"] = safety.stats()
+        if shadow is not None:
+            shadow.stop()
+            summary["shadow"] = shadow.stats()
+            log.info("%s", shadow_line(summary["shadow"]))
+            shadow.backend.close()
         if notify_fn is not None:
             notify_fn("STOPPING=1")
         link_state = link_report(link)  # before close() releases the port

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
       "end_to_end for a driving model, lane_follow for a segmentation model; see [lane])")
     a("--safety", help="a detection bundle run beside the pilot that stops the car for obstacles in the path "
       "(see [safety])")
+    a("--shadow", help="a candidate bundle run on the same frames that never drives: its disagreement with "
+      "--bundle goes into the stats (see [shadow])")
     a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
     a("--max-throttle", type=float, help="throttle limit in [0, 1]")
     a("--max-frames", type=int, help="stop after N inferred frames")
@@ -49,7 +51,7 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "model.bundle": args.bundle, "bundle.trust": args.trust, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
         "imu.uri": args.imu, "model.behavior": args.behavior, "model.pilot": args.pilot,
-        "safety.bundle": args.safety, "record.overlay": args.overlay,
+        "safety.bundle": args.safety, "shadow.bundle": args.shadow, "record.overlay": args.overlay,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,

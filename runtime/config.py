@@ -22,6 +22,7 @@ from runtime.imu.uri import parse_imu_uri
 from runtime.pilots.lane_config import LaneConfig
 from runtime.policy import PolicyConfig
 from runtime.safety.config import SafetyConfig
+from runtime.shadow.config import ShadowConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,6 +153,7 @@ class RuntimeConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     lane: LaneConfig = field(default_factory=LaneConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
@@ -202,7 +204,7 @@ def _build_section(name: str, values: dict[str, Any], origin: str) -> Any:
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}") from None
-    except ValueError as e:  # PolicyConfig's, LaneConfig's and SafetyConfig's own range checks
+    except ValueError as e:  # PolicyConfig's, LaneConfig's, SafetyConfig's and ShadowConfig's own range checks
         raise ConfigError(f"{origin}: [{name}] {e}") from None
 
 

@@ -1,0 +1,84 @@
+"""The shadow bundle opened the way the driving bundle is (runtime/assembly.py's own steps:
+manifest, one camera, pilot, input providers, backend, warm-up), each refusal one line naming the
+shadow and the fix, before the car may move."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from runtime.backends import open_backend
+from runtime.config import RuntimeConfig
+from runtime.imu import ImuSource
+from runtime.inputs import InputContext, InputError, SentCommands, make_providers
+from runtime.manifest import BundleError, load_manifest
+from runtime.pilots import PilotError, open_pilot
+from runtime.preprocess import Preprocessor
+from runtime.shadow.runner import ShadowRunner
+
+log = logging.getLogger(__name__)
+
+
+class SentView:
+    """What the shadow's memory inputs may read of the sent commands: ``last``, and nothing that
+    writes (the link stays out of the shadow's reach)."""
+
+    __slots__ = ("_sent",)
+
+    def __init__(self, sent: SentCommands) -> None:
+        self._sent = sent
+
+    @property
+    def last(self) -> tuple[float, float]:
+        """The (steering, throttle) the car is under now."""
+        return self._sent.last
+
+
+def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -> ShadowRunner | None:
+    """The ``[shadow]`` bundle's runner (not started), or None without one. Its providers have their
+    own preprocessing (from the frame image, never the capture thread's buffer), the configured
+    behaviour and IMU, and a read-only view of ``sent``. ``BundleError``/``InputError`` naming the fix."""
+    from runtime.assembly import one_camera, warm_up  # assembly imports this module: import at call time
+
+    sh = cfg.shadow
+    if not sh.bundle:
+        return None
+    where = f"--shadow {sh.bundle}"
+    manifest = load_manifest(sh.bundle)
+    one_camera(manifest, sh.bundle)
+    try:
+        pilot = open_pilot("auto", manifest, cfg.lane, sh.bundle)
+    except PilotError as e:
+        raise BundleError(f"{where}: {e}; the shadow must be a bundle that could drive") from None
+    ctx = InputContext(
+        deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor, behavior=cfg.model.behavior, imu=imu,
+        commands=cast(SentCommands, SentView(sent)),  # MemoryProvider reads only .last
+    )
+    try:
+        inputs = make_providers(manifest.inputs, ctx)
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
+    options: dict[str, Any] = {"threads": sh.threads} if sh.threads else {}
+    backend = open_backend(sh.bundle, sh.backend, sh.format or None, manifest, **options)
+    try:
+        warm_up(backend, {p.name: p.out for p in inputs}, pilot, manifest)
+    except Exception as e:
+        backend.close()
+        raise BundleError(f"{where}: the model does not run on its own inputs ({type(e).__name__}: {e}); "
+                          "re-convert it or pass another bundle") from None
+    return ShadowRunner(backend, manifest, pilot, inputs, sh)
+
+
+def shadow_line(stats: dict[str, Any]) -> str:
+    """One log line of a run's shadow figures (see :meth:`ShadowRunner.stats`)."""
+    d = stats["disagreement"]
+    s, t = d["steering_abs_diff"], d["throttle_abs_diff"]
+
+    def fig(x: dict[str, Any]) -> str:
+        return f"p50 {x['p50']:.3f} p99 {x['p99']:.3f}" if x.get("count") else "n/a"
+
+    rate = d["large_per_min"]
+    return (f"shadow {stats['model']['name']} v{stats['model']['version']}: {d['pairs']} pairs "
+            f"({stats['skipped']} frames skipped, {stats['errors']} errors); steering |diff| {fig(s)}; "
+            f"throttle |diff| {fig(t)}; sign flips {d['sign_flips']}; large {d['large']} "
+            f"({'n/a' if rate is None else f'{rate:.1f}'}/min) in {d['episodes']} episode(s)")

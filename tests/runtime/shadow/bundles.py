@@ -1,0 +1,55 @@
+"""Small real shadow bundles (ONNX, schema 3) for the shadow tests: a candidate whose decisions are
+far from the demo pilot's, with preprocessing of its own (another size, NCHW, BGR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.runtime.perception_bundles import _finish, write_bundle
+
+# Not the demo pilot's 160x120 NHWC RGB: the shadow must preprocess the frame itself.
+CANDIDATE_PREPROCESS = {"width": 80, "height": 60, "crop_top": 10, "color": "BGR", "scale": 1 / 255.0,
+                        "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+STEER_BIAS, STEER_GAIN, THROTTLE = 0.6, 0.4, -0.4  # steering = bias + gain * mean(pixel); reverse throttle
+
+
+def candidate_onnx() -> bytes:
+    """(1, 3, H, W) -> ``steering`` = STEER_BIAS + STEER_GAIN * mean(x), ``throttle`` = THROTTLE (1, 1) each."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = CANDIDATE_PREPROCESS["height"] - CANDIDATE_PREPROCESS["crop_top"], CANDIDATE_PREPROCESS["width"]
+    c = numpy_helper.from_array
+    inits = [c(np.asarray(STEER_GAIN, np.float32), "gain"), c(np.asarray(STEER_BIAS, np.float32), "bias"),
+             c(np.asarray(0.0, np.float32), "zero"), c(np.asarray(THROTTLE, np.float32), "thr"),
+             c(np.asarray([1, 1], np.int64), "shape")]
+    mk = helper.make_node
+    nodes = [mk("ReduceMean", ["image"], ["m4"], axes=[1, 2, 3], keepdims=0), mk("Reshape", ["m4", "shape"], ["m"]),
+             mk("Mul", ["m", "gain"], ["g"]), mk("Add", ["g", "bias"], ["steering"]),
+             mk("Mul", ["m", "zero"], ["z"]), mk("Add", ["z", "thr"], ["throttle"])]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1]) for n in ("steering", "throttle")]
+    return _finish(nodes, inits, [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])], outs,
+                   "shadow_candidate")
+
+
+def candidate_steering(frame_bgr: np.ndarray) -> float:
+    """The candidate's steering for a frame, by hand (resize INTER_AREA, crop, BGR / 255, mean)."""
+    import cv2
+
+    p = CANDIDATE_PREPROCESS
+    img = cv2.resize(frame_bgr, (p["width"], p["height"]), interpolation=cv2.INTER_AREA)[p["crop_top"]:]
+    return STEER_BIAS + STEER_GAIN * float(img.astype(np.float64).mean() / 255.0)
+
+
+def _outputs() -> list[dict[str, Any]]:
+    return [{"name": n, "shape": [1, 1], "meaning": n, "decode": {"kind": "scalar"}} for n in ("steering", "throttle")]
+
+
+def candidate_bundle(root: Path, name: str = "candidate") -> Path:
+    """The candidate bundle (see the module)."""
+    h, w = CANDIDATE_PREPROCESS["height"] - CANDIDATE_PREPROCESS["crop_top"], CANDIDATE_PREPROCESS["width"]
+    image = {"name": "image", "role": "image", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW",
+             "preprocess": CANDIDATE_PREPROCESS}
+    return write_bundle(root, name, candidate_onnx(), [image], _outputs())
