@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from runtime.backends import open_backend
+from runtime.backends import BackendUnavailable, open_backend
 from runtime.config import RuntimeConfig
 from runtime.imu import ImuSource
 from runtime.inputs import InputContext, InputError, SentCommands, make_providers
@@ -44,12 +44,14 @@ def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -
     if not sh.bundle:
         return None
     where = f"--shadow {sh.bundle}"
-    manifest = load_manifest(sh.bundle)
-    one_camera(manifest, sh.bundle)
     try:
+        manifest = load_manifest(sh.bundle)
+        one_camera(manifest, sh.bundle)
         pilot = open_pilot("auto", manifest, cfg.lane, sh.bundle)
     except PilotError as e:
         raise BundleError(f"{where}: {e}; the shadow must be a bundle that could drive") from None
+    except (BundleError, FileNotFoundError) as e:
+        raise BundleError(f"{where}: {e}") from None
     ctx = InputContext(
         deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor, behavior=cfg.model.behavior, imu=imu,
         commands=cast(SentCommands, SentView(sent)),  # MemoryProvider reads only .last
@@ -59,7 +61,12 @@ def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -
     except InputError as e:
         raise InputError(f"{where}: {e}") from None
     options: dict[str, Any] = {"threads": sh.threads} if sh.threads else {}
-    backend = open_backend(sh.bundle, sh.backend, sh.format or None, manifest, **options)
+    try:
+        backend = open_backend(sh.bundle, sh.backend, sh.format or None, manifest, **options)
+    except BundleError as e:  # a file that does not match its sha256, a missing build
+        raise BundleError(f"{where}: {e}") from None
+    except BackendUnavailable as e:
+        raise BackendUnavailable(f"{where}: {e}") from None
     try:
         warm_up(backend, {p.name: p.out for p in inputs}, pilot, manifest)
     except Exception as e:
