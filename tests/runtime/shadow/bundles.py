@@ -11,7 +11,8 @@ import numpy as np
 from tests.runtime.perception_bundles import _finish, write_bundle
 
 # Not the demo pilot's 160x120 NHWC RGB: the shadow must preprocess the frame itself.
-CANDIDATE_PREPROCESS = {"width": 80, "height": 60, "crop_top": 10, "color": "BGR", "scale": 1 / 255.0,
+WIDTH, HEIGHT, CROP_TOP = 80, 60, 10
+CANDIDATE_PREPROCESS: dict[str, Any] = {"width": WIDTH, "height": HEIGHT, "crop_top": CROP_TOP, "color": "BGR", "scale": 1 / 255.0,
                         "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 STEER_BIAS, STEER_GAIN, THROTTLE = 0.6, 0.4, -0.4  # steering = bias + gain * mean(pixel); reverse throttle
 
@@ -20,7 +21,7 @@ def candidate_onnx() -> bytes:
     """(1, 3, H, W) -> ``steering`` = STEER_BIAS + STEER_GAIN * mean(x), ``throttle`` = THROTTLE (1, 1) each."""
     from onnx import TensorProto, helper, numpy_helper
 
-    h, w = CANDIDATE_PREPROCESS["height"] - CANDIDATE_PREPROCESS["crop_top"], CANDIDATE_PREPROCESS["width"]
+    h, w = HEIGHT - CROP_TOP, WIDTH
     c = numpy_helper.from_array
     inits = [c(np.asarray(STEER_GAIN, np.float32), "gain"), c(np.asarray(STEER_BIAS, np.float32), "bias"),
              c(np.asarray(0.0, np.float32), "zero"), c(np.asarray(THROTTLE, np.float32), "thr"),
@@ -38,8 +39,7 @@ def candidate_steering(frame_bgr: np.ndarray) -> float:
     """The candidate's steering for a frame, by hand (resize INTER_AREA, crop, BGR / 255, mean)."""
     import cv2
 
-    p = CANDIDATE_PREPROCESS
-    img = cv2.resize(frame_bgr, (p["width"], p["height"]), interpolation=cv2.INTER_AREA)[p["crop_top"]:]
+    img = cv2.resize(frame_bgr, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)[CROP_TOP:]
     return STEER_BIAS + STEER_GAIN * float(img.astype(np.float64).mean() / 255.0)
 
 
@@ -49,7 +49,7 @@ def _outputs() -> list[dict[str, Any]]:
 
 def candidate_bundle(root: Path, name: str = "candidate") -> Path:
     """The candidate bundle (see the module)."""
-    h, w = CANDIDATE_PREPROCESS["height"] - CANDIDATE_PREPROCESS["crop_top"], CANDIDATE_PREPROCESS["width"]
+    h, w = HEIGHT - CROP_TOP, WIDTH
     image = {"name": "image", "role": "image", "shape": [1, 3, h, w], "dtype": "float32", "layout": "NCHW",
              "preprocess": CANDIDATE_PREPROCESS}
     return write_bundle(root, name, candidate_onnx(), [image], _outputs())
