@@ -24,6 +24,7 @@ from typing import Any
 from runtime.backends.base import Backend
 from runtime.camera import CameraFrame
 from runtime.events import Events
+from runtime.mailbox import NewestOnly
 from runtime.manifest import BundleError, Manifest
 from runtime.perception import Detection, DetectionDecoder
 from runtime.preprocess import Preprocessor, image_layout
@@ -91,12 +92,11 @@ class SafetyLayer:
         self._input = manifest.input.name
         self._layout = image_layout(manifest.input.layout)
         self._hysteresis = Hysteresis(cfg.clear_frames, cfg.clear_s)
-        self._cond = threading.Condition()
-        self._pending: CameraFrame | None = None
+        self._mailbox: NewestOnly[CameraFrame] = NewestOnly()
         self._latest: Verdict | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.submitted = self.inferred = self.skipped = self.errors = self.stops = self.stale = 0
+        self.inferred = self.errors = self.stops = self.stale = 0
         self.latency_ms = Ring(1 << 14)  # capture -> verdict, every inferred frame
         self.stop_latency_ms = Ring(1 << 12)  # capture of the first hit frame -> neutral sent
 
@@ -104,12 +104,7 @@ class SafetyLayer:
 
     def submit(self, frame: CameraFrame) -> None:
         """Hand the detector the newest frame (never blocks; an unprocessed older frame is dropped)."""
-        with self._cond:
-            if self._pending is not None:
-                self.skipped += 1
-            self._pending = frame
-            self.submitted += 1
-            self._cond.notify()
+        self._mailbox.put(frame)
 
     def check(self, frame: CameraFrame) -> str | None:
         """May the loop drive ``frame``? None, or the event that holds the car (raised here; the caller
@@ -142,16 +137,15 @@ class SafetyLayer:
     def stop(self) -> None:
         """Stop the thread (the watchdog's blocks stay as they are: the run is ending in neutral)."""
         self._stop.set()
-        with self._cond:
-            self._cond.notify()
+        self._mailbox.wake()
         if self._thread is not None:
             self._thread.join(2.0)
 
     def stats(self) -> dict[str, Any]:
         """For the run summary: frames submitted, inferred, skipped, errors, stops, stale checks,
         capture-to-verdict and stop latency (ms percentiles)."""
-        return {"bundle": self.cfg.bundle, "build": self.backend.build.format, "submitted": self.submitted,
-                "inferred": self.inferred, "skipped": self.skipped, "errors": self.errors, "stops": self.stops,
+        return {"bundle": self.cfg.bundle, "build": self.backend.build.format, "submitted": self._mailbox.submitted,
+                "inferred": self.inferred, "skipped": self._mailbox.skipped, "errors": self.errors, "stops": self.stops,
                 "stale_checks": self.stale, "latency_ms": self.latency_ms.summary(),
                 "stop_latency_ms": self.stop_latency_ms.summary(),
                 "classes": sorted(self.rule.classes), "max_verdict_age_ms": round(self.max_age_s * 1000.0, 3)}
@@ -161,10 +155,7 @@ class SafetyLayer:
     def _run(self) -> None:
         pre = Preprocessor(self.manifest.preprocess, self._layout)  # its own buffers: one per thread
         while not self._stop.is_set():
-            with self._cond:
-                while self._pending is None and not self._stop.is_set():
-                    self._cond.wait(0.1)
-                frame, self._pending = self._pending, None
+            frame = self._mailbox.take(self._stop)
             if frame is None:
                 continue
             try:
