@@ -70,7 +70,7 @@ def test_the_car_gets_only_the_driving_models_commands_while_the_disagreement_is
     assert "shadow candidate v1:" in r.stderr and "steering |diff| p50" in r.stderr
 
 
-@pytest.mark.parametrize("kind", ["detection", "corrupt"])
+@pytest.mark.parametrize("kind", ["detection", "corrupt", "imu"])
 def test_a_bundle_that_cannot_be_a_shadow_is_exit_2_and_the_car_is_never_armed(
     bundle: Path, clip_video: Path, sim: tuple[CarSimulator, str], kind: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -78,6 +78,8 @@ def test_a_bundle_that_cannot_be_a_shadow_is_exit_2_and_the_car_is_never_armed(
     car, port = sim
     if kind == "detection":
         shadow = det_bundle(tmp_path / "bundles")
+    elif kind == "imu":
+        shadow = candidate_bundle(tmp_path / "bundles", imu=True)  # the demo pilot has no IMU input: none opened
     else:
         shadow = candidate_bundle(tmp_path / "bundles")
         (shadow / "model.onnx").write_bytes(b"not an onnx model")
@@ -87,5 +89,5 @@ def test_a_bundle_that_cannot_be_a_shadow_is_exit_2_and_the_car_is_never_armed(
     assert code == 2
     line = err[-1]
     assert line.startswith("rc-runtime: ") and str(shadow) in line, err
-    assert ("could drive" in line) if kind == "detection" else ("sha256" in line), line
+    assert {"detection": "could drive", "corrupt": "sha256", "imu": "--imu"}[kind] in line, line
     assert not [e for e in list(car.events) if e["event"] in ("arm", "drive")]
