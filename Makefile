@@ -69,7 +69,8 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	converter/demo/jetracer_seed.py converter/demo/perception_seed.py converter/demo/perception_data.py \
 	converter/demo/segmenter.py converter/demo/detector.py converter/demo/segmenter_net.py \
 	converter/demo/detector_net.py converter/demo/mobile_blocks.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
-	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py
+	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py \
+	runtime/shadow runtime/telemetry.py runtime/mailbox.py
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup
