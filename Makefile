@@ -70,7 +70,7 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	converter/demo/segmenter.py converter/demo/detector.py converter/demo/segmenter_net.py \
 	converter/demo/detector_net.py converter/demo/mobile_blocks.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
 	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py \
-	runtime/shadow runtime/telemetry.py runtime/mailbox.py
+	runtime/shadow runtime/telemetry.py runtime/mailbox.py runtime/metrics
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup

@@ -27,6 +27,8 @@ from runtime.link.report import link_report
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.manifest.signature import check_bundle_trust
+from runtime.metrics.collector import Sources
+from runtime.metrics.server import MetricsServer
 from runtime.notify import notify, watchdog_interval_s
 from runtime.pilots import Pilot, open_pilot
 from runtime.policy import Policy
@@ -105,6 +107,7 @@ def run(
     own_backend, own_safety_backend = backend is None, safety_backend is None
     safety: SafetyLayer | None = None
     shadow: ShadowRunner | None = None
+    metrics: MetricsServer | None = None
     summary: dict[str, Any] = {}
     try:
         check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
@@ -176,6 +179,8 @@ def run(
         loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
                          max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None,
                          pilot=pilot, safety=safety, telemetry=telemetry)
+        if cfg.metrics.listen:  # before the loop: a port in use is exit 2 with the car never armed
+            metrics = MetricsServer(cfg.metrics.listen, Sources(stats, telemetry, camera, events, info, shadow)).start()
         try:
             reason = loop.run(stop)
         finally:
@@ -187,6 +192,8 @@ def run(
             summary["imu"] = imu.stats()
         summary["pilot"] = pilot.kind
     finally:
+        if metrics is not None:
+            metrics.stop()
         if safety is not None:
             safety.stop()
             summary["safety"] = safety.stats()

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
     a("--overlay", action="store_true", default=None, help="with --record: also write overlay.mp4 (mask, "
       "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
+    a("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics on this address (loopback when no "
+      "host is given; see [metrics])")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -55,4 +57,5 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
+        "metrics.listen": args.metrics,
     })

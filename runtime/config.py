@@ -134,6 +134,20 @@ class RecordSection:
 
 
 @dataclass
+class MetricsSection:
+    listen: str = ""  # [HOST:]PORT of the Prometheus endpoint (loopback without a host); "" = none
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            from runtime.metrics.listen import parse_listen
+
+            try:
+                parse_listen(self.listen)
+            except ValueError as e:
+                raise ConfigError(f"[metrics] {e}") from None
+
+
+@dataclass
 class LogSection:
     level: str = "INFO"
 
@@ -157,6 +171,7 @@ class RuntimeConfig:
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     log: LogSection = field(default_factory=LogSection)
 
     def to_dict(self) -> dict[str, Any]:
