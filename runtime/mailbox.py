@@ -39,6 +39,12 @@ class NewestOnly(Generic[T]):
             item, self._item = self._item, None
         return item
 
+    def drop(self) -> int:
+        """Discard an item not taken yet (at the end of a run); 1 if there was one, else 0."""
+        with self._cond:
+            had, self._item = self._item is not None, None
+        return int(had)
+
     def wake(self) -> None:
         """Wake a waiting ``take`` (after setting its ``stop``)."""
         with self._cond:

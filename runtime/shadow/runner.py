@@ -45,7 +45,7 @@ class ShadowRunner:
         self.compare = Disagreement(cfg)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.inferred = self.errors = self.not_ready = self.held = 0
+        self.inferred = self.errors = self.not_ready = self.held = self.left = 0
         self.priority: str = "not set"
         self.latency_ms = Ring(1 << 14)  # capture -> shadow decision, every inferred frame
         self._t_first: float | None = None  # capture times of the first and newest driven frame
@@ -76,16 +76,18 @@ class ShadowRunner:
         self.mailbox.wake()
         if self._thread is not None:
             self._thread.join(2.0)
+        self.left = self.mailbox.drop()  # the newest frame, handed over as the run ended
 
     def stats(self) -> dict[str, Any]:
-        """For the run summary: the candidate, frames offered / inferred / skipped, errors, the
-        thread's priority, capture-to-decision latency and the disagreement figures."""
+        """For the run summary: the candidate, frames offered (= inferred + errors + inputs_not_ready +
+        skipped + left, the one still in the mailbox at the end), the thread's priority,
+        capture-to-decision latency and the disagreement figures."""
         driving_s = (self._t_last - self._t_first) if self._t_first is not None else 0.0
         m = self.manifest.model
         return {"bundle": self.cfg.bundle, "model": {"name": m.name, "version": m.version},
                 "build": self.backend.build.format, "backend": self.backend.name,
                 "offered": self.mailbox.submitted, "inferred": self.inferred, "skipped": self.mailbox.skipped,
-                "errors": self.errors, "inputs_not_ready": self.not_ready, "pilot_held": self.held,
+                "left": self.left, "errors": self.errors, "inputs_not_ready": self.not_ready, "pilot_held": self.held,
                 "priority": self.priority, "latency_ms": self.latency_ms.summary(),
                 "disagreement": self.compare.summary(driving_s)}
 

@@ -54,7 +54,7 @@ def test_the_car_gets_only_the_driving_models_commands_while_the_disagreement_is
 
     shadow = summary["shadow"]
     assert shadow["model"] == {"name": "candidate", "version": "1"} and shadow["errors"] == 0
-    assert shadow["offered"] == summary["frames"] == shadow["inferred"] + shadow["skipped"] + 0, shadow
+    assert shadow["offered"] == summary["frames"] == shadow["inferred"] + shadow["skipped"] + shadow["left"], shadow
     d = shadow["disagreement"]
     assert d["pairs"] == shadow["inferred"] > 0
     # Pairs are on the same frame: each |diff| is one of the per-frame differences the two models imply.

@@ -28,6 +28,8 @@ def test_the_mailbox_keeps_the_newest_and_counts_what_it_skipped() -> None:
     box.put(1)
     box.put(2)
     assert box.take(stop) == 2 and box.submitted == 2 and box.skipped == 1
+    box.put(3)
+    assert box.drop() == 1 and box.drop() == 0
     stop.set()
     assert box.take(stop, poll_s=0.01) is None
 
