@@ -9,10 +9,10 @@ from typing import Any, cast
 
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.config import RuntimeConfig
-from runtime.imu import ImuSource
+from runtime.imu import ImuError, ImuSource, open_imu
 from runtime.inputs import InputContext, InputError, SentCommands, make_providers
-from runtime.manifest import BundleError, load_manifest
-from runtime.pilots import PilotError, open_pilot
+from runtime.manifest import BundleError, Manifest, load_manifest
+from runtime.pilots import Pilot, PilotError, open_pilot
 from runtime.preprocess import Preprocessor
 from runtime.shadow.runner import ShadowRunner
 
@@ -37,8 +37,10 @@ class SentView:
 def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -> ShadowRunner | None:
     """The ``[shadow]`` bundle's runner (not started), or None without one. Its providers have their
     own preprocessing (from the frame image, never the capture thread's buffer), the configured
-    behaviour and IMU, and a read-only view of ``sent``. ``BundleError``/``InputError`` naming the fix."""
-    from runtime.assembly import one_camera, warm_up  # assembly imports this module: import at call time
+    behaviour and IMU (``imu``, the driving model's; or its own from ``[imu] uri`` when only the shadow
+    has an imu input), and a read-only view of ``sent``. ``BundleError``/``InputError``/``ImuError``
+    naming the fix."""
+    from runtime.assembly import one_camera  # assembly imports this module: import at call time
 
     sh = cfg.shadow
     if not sh.bundle:
@@ -52,6 +54,25 @@ def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -
         raise BundleError(f"{where}: {e}; the shadow must be a bundle that could drive") from None
     except (BundleError, FileNotFoundError) as e:
         raise BundleError(f"{where}: {e}") from None
+    own_imu = None
+    if imu is None and cfg.imu.uri and any(i.role == "imu" for i in manifest.inputs):
+        try:
+            imu = own_imu = open_imu(cfg.imu.uri)  # the driving model has no imu input: none was opened
+        except ImuError as e:
+            raise ImuError(f"{where}: {e}") from None
+    try:
+        return _build(cfg, manifest, pilot, sent, imu, own_imu, where)
+    except BaseException:
+        if own_imu is not None:
+            own_imu.stop()
+        raise
+
+
+def _build(cfg: RuntimeConfig, manifest: Manifest, pilot: Pilot, sent: SentCommands, imu: ImuSource | None,
+           own_imu: ImuSource | None, where: str) -> ShadowRunner:
+    from runtime.assembly import warm_up
+
+    sh = cfg.shadow
     ctx = InputContext(
         deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor, behavior=cfg.model.behavior, imu=imu,
         commands=cast(SentCommands, SentView(sent)),  # MemoryProvider reads only .last
@@ -73,7 +94,7 @@ def open_shadow(cfg: RuntimeConfig, sent: SentCommands, imu: ImuSource | None) -
         backend.close()
         raise BundleError(f"{where}: the model does not run on its own inputs ({type(e).__name__}: {e}); "
                           "re-convert it or pass another bundle") from None
-    return ShadowRunner(backend, manifest, pilot, inputs, sh)
+    return ShadowRunner(backend, manifest, pilot, inputs, sh, own_imu)
 
 
 def shadow_line(stats: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from runtime.backends.base import Backend
 from runtime.camera import CameraFrame
+from runtime.imu import ImuSource
 from runtime.inputs import InputProvider
 from runtime.mailbox import NewestOnly
 from runtime.manifest import Manifest
@@ -35,12 +36,13 @@ log = logging.getLogger(__name__)
 
 class ShadowRunner:
     """``backend``, ``manifest``, ``pilot`` and ``inputs`` (providers built for the shadow only) of the
-    candidate bundle; ``cfg`` its ``[shadow]`` section. Subscribe :meth:`on_frame` to the loop's
+    candidate bundle; ``cfg`` its ``[shadow]`` section; ``own_imu``: an IMU source opened for it alone. Subscribe :meth:`on_frame` to the loop's
     :class:`~runtime.telemetry.Telemetry`, then :meth:`start`; :meth:`stop` and :meth:`stats` at the end."""
 
     def __init__(self, backend: Backend, manifest: Manifest, pilot: Pilot, inputs: Sequence[InputProvider],
-                 cfg: ShadowConfig) -> None:
+                 cfg: ShadowConfig, own_imu: ImuSource | None = None) -> None:
         self.backend, self.manifest, self.pilot, self.inputs, self.cfg = backend, manifest, pilot, list(inputs), cfg
+        self.own_imu = own_imu  # opened for the shadow alone (the driving model has no imu input): stopped here
         self.mailbox: NewestOnly[tuple[CameraFrame, FrameReport]] = NewestOnly()
         self.compare = Disagreement(cfg)
         self._stop = threading.Event()
@@ -77,6 +79,8 @@ class ShadowRunner:
         if self._thread is not None:
             self._thread.join(2.0)
         self.left = self.mailbox.drop()  # the newest frame, handed over as the run ended
+        if self.own_imu is not None:
+            self.own_imu.stop()
 
     def stats(self) -> dict[str, Any]:
         """For the run summary: the candidate, frames offered (= inferred + errors + inputs_not_ready +

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from runtime.assembly import run as run_runtime
 from runtime.cli import main
 from runtime.recording import read_recording
 from runtime.sim import CarSimulator
@@ -91,3 +92,22 @@ def test_a_bundle_that_cannot_be_a_shadow_is_exit_2_and_the_car_is_never_armed(
     assert line.startswith("rc-runtime: ") and str(shadow) in line, err
     assert {"detection": "could drive", "corrupt": "sha256", "imu": "--imu"}[kind] in line, line
     assert not [e for e in list(car.events) if e["event"] in ("arm", "drive")]
+
+
+def test_a_shadow_with_an_imu_input_gets_the_configured_imu_when_the_driving_model_has_none(
+    bundle: Path, clip_video: Path, tmp_path: Path,
+) -> None:
+    """Before: the driving model's assembly ignored ``--imu`` (its model has no imu input), so the
+    shadow was refused with "give an IMU source with --imu" although one was given."""
+    from runtime.shadow import ShadowConfig
+    from tests.runtime.helpers import make_config
+
+    csv = tmp_path / "imu.csv"
+    csv.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(f"{i / 100:.2f},0,0,9.81,0,0,0.1\n" for i in range(600)))
+    cfg = make_config(bundle, f"file://{clip_video}?realtime=1&fps=30")
+    cfg.imu.uri = f"file://{csv}"
+    cfg.shadow = ShadowConfig(bundle=str(candidate_bundle(tmp_path / "bundles", imu=True)))
+    summary = run_runtime(cfg)
+    shadow = summary["shadow"]
+    assert shadow["inferred"] > 0 and shadow["errors"] == 0 and shadow["inputs_not_ready"] == 0, shadow
+    assert shadow["disagreement"]["pairs"] == shadow["inferred"] and "imu" not in summary  # the pilot has none
