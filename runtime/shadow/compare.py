@@ -21,16 +21,17 @@ class Disagreement:
         self.steering = Ring(capacity)
         self.throttle = Ring(capacity)
         self.episodes = Episodes()
-        self.pairs = self.sign_flips = self.large = self.invalid = 0
+        self.pairs = self.sign_flips = self.large = self.non_finite = 0
         self.t_first: float | None = None
 
     def add(self, frame_id: int, index: int, t_capture: float, drive: tuple[float, float | None],
             shadow: tuple[float, float | None]) -> None:
         """One frame's (steering, throttle) from each model (throttle None: that model gives none,
-        so throttle is compared only when both do). A non-finite shadow value is counted, not compared."""
+        so throttle is compared only when both do). A pair with a non-finite value (either model) is
+        counted, not compared."""
         values = [shadow[0], drive[0]] + [v for v in (shadow[1], drive[1]) if v is not None]
         if not all(math.isfinite(v) for v in values):
-            self.invalid += 1
+            self.non_finite += 1
             return
         if self.t_first is None:
             self.t_first = t_capture
@@ -57,7 +58,7 @@ class Disagreement:
             return round(n / minutes, 3) if minutes > 0 else None
 
         return {
-            "pairs": self.pairs, "invalid_shadow_outputs": self.invalid, "driving_s": round(driving_s, 3),
+            "pairs": self.pairs, "non_finite_pairs": self.non_finite, "driving_s": round(driving_s, 3),
             "steering_abs_diff": _percentiles(self.steering), "throttle_abs_diff": _percentiles(self.throttle),
             "sign_flips": self.sign_flips, "sign_flips_per_min": per_min(self.sign_flips),
             "large": self.large, "large_per_min": per_min(self.large),

@@ -33,7 +33,7 @@ def test_throttle_is_compared_only_when_both_give_one_and_nan_is_counted_not_com
     d.add(1, 0, 0.0, (0.1, None), (0.1, 0.9))
     d.add(2, 1, 0.1, (0.1, 0.2), (math.nan, 0.2))
     s = d.summary(driving_s=0.0)
-    assert s["pairs"] == 1 and s["invalid_shadow_outputs"] == 1
+    assert s["pairs"] == 1 and s["non_finite_pairs"] == 1
     assert s["throttle_abs_diff"] == {"count": 0} and s["large"] == 0
     assert s["large_per_min"] is None  # no driving time: no rate
 
