@@ -86,10 +86,11 @@ def run(
     link: DriveLink | None = None,
     camera: Camera | None = None,
     safety_backend: Backend | None = None,
+    telemetry: Telemetry | None = None,
 ) -> dict[str, Any]:
     """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
-    benchmarks; ``safety_backend`` for the ``[safety]`` bundle's detector); the car is left in
-    neutral however this returns or raises."""
+    benchmarks; ``safety_backend`` for the ``[safety]`` bundle's detector; ``telemetry`` to read every
+    frame's report); the car is left in neutral however this returns or raises."""
     stop = stop or threading.Event()
     events = Events()
     if not cfg.model.bundle:
@@ -170,7 +171,7 @@ def run(
             }, events, cfg.record.every, cfg.record.jpeg_quality, overlay=cfg.record.overlay,
                 overlay_every=cfg.record.overlay_every)
         stats = LoopStats()
-        telemetry = Telemetry()
+        telemetry = telemetry if telemetry is not None else Telemetry()
         if shadow is not None:
             telemetry.subscribe(shadow.on_frame)
             shadow.start()

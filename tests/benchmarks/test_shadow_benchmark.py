@@ -18,6 +18,7 @@ def test_one_round_gives_figures_for_both_modes(demo_bundle: Path, tmp_path: Pat
     for mode in ("drive", "drive+shadow"):
         c = d["camera_to_command_ms"][mode]
         assert 0 < c["p50"] <= c["p90"] <= c["p99"] and c["inference_p99"] > 0
+    assert d["camera_to_command_pooled_ms"]["drive"]["count"] > 0 and d["pooled_p99_ratio"] > 0
     assert d["p99_ratio"] > 0 and d["shadow_judged"]["inferred"] > 0 and d["shadow_judged"]["errors"] == 0
 
 
