@@ -46,18 +46,18 @@ MODES = ("drive", "drive+shadow")
 QUANTITIES = ("p50", "p90", "p99", "inference_p99")
 
 
-def _config(bundle: Path, shadow: Path | None, frames: int, threads: int) -> RuntimeConfig:
+def _config(bundle: Path, shadow: Path | None, frames: int, threads: int, nice: int = 10) -> RuntimeConfig:
     return RuntimeConfig(
         model=ModelSection(bundle=str(bundle), backend="onnxruntime", threads=threads),
         camera=CameraSection(uri="memory://"), link=LinkSection(uri="null://"),
         policy=PolicyConfig(max_throttle=1.0, throttle_slew_rate=0.0),
-        shadow=ShadowConfig(bundle=str(shadow) if shadow else "", backend="onnxruntime"),
+        shadow=ShadowConfig(bundle=str(shadow) if shadow else "", backend="onnxruntime", nice=nice),
         run=RunSection(max_frames=frames),
     )
 
 
 def run_shadow_benchmark(bundle: Path, shadow: Path, frames: list[np.ndarray], rounds: int = 4,
-                         threads: int = 1) -> dict[str, Any]:
+                         threads: int = 1, nice: int = 10) -> dict[str, Any]:
     """The figures (see the module) as a dict."""
     c2c: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
     pooled: dict[str, list[float]] = {m: [] for m in MODES}  # every sent frame's camera-to-command (ms)
@@ -67,7 +67,7 @@ def run_shadow_benchmark(bundle: Path, shadow: Path, frames: list[np.ndarray], r
         for mode in order:
             telemetry = Telemetry()
             telemetry.subscribe(_Keep(pooled[mode]))
-            s = run(_config(bundle, shadow if mode == "drive+shadow" else None, len(frames), threads),
+            s = run(_config(bundle, shadow if mode == "drive+shadow" else None, len(frames), threads, nice),
                     camera=_camera(bundle, frames, paced=True), telemetry=telemetry)
             st, inf = s["stages_ms"]["camera_to_command"], s["stages_ms"]["inference"]
             c2c[mode].append({"p50": st["p50"], "p90": st["p90"], "p99": st["p99"], "inference_p99": inf["p99"]})
@@ -79,7 +79,7 @@ def run_shadow_benchmark(bundle: Path, shadow: Path, frames: list[np.ndarray], r
     pool = {m: {f"p{q}": round(float(np.percentile(v, q)), 3) for q in (50, 90, 99)} | {"count": len(v)}
             for m, v in pooled.items() if v}
     return {
-        "rounds": rounds, "frames": len(frames), "threads": threads, "bundle": str(bundle), "shadow": str(shadow),
+        "rounds": rounds, "frames": len(frames), "threads": threads, "nice": nice, "bundle": str(bundle), "shadow": str(shadow),
         "camera_to_command_ms": med, "camera_to_command_rounds": c2c, "camera_to_command_pooled_ms": pool,
         "pooled_p99_ratio": round(pool["drive+shadow"]["p99"] / pool["drive"]["p99"], 4) if len(pool) == 2 else None,
         "p99_ratio": ratio, "p99_ratio_target": TARGET_P99_RATIO, "p99_ratio_ok": ratio <= TARGET_P99_RATIO,
@@ -106,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads of the driving model (default 1)")
+    p.add_argument("--nice", type=int, default=10, help="the shadow thread's niceness, 0-19 (default 10)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.frames < 10:
-        sys.stderr.write("shadow_benchmark: --rounds >= 1 and --frames >= 10\n")
+    if args.rounds < 1 or args.frames < 10 or not 0 <= args.nice <= 19:
+        sys.stderr.write("shadow_benchmark: --rounds >= 1, --frames >= 10, --nice in [0, 19]\n")
         return 2
     for b in (args.bundle, args.shadow):
         if b is not None and not (b / "manifest.json").is_file():
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     from converter.demo.track import drive_sequence
 
     frames, _, _ = drive_sequence(args.frames, seed=11)
-    out = run_shadow_benchmark(args.bundle, args.shadow or args.bundle, list(frames), args.rounds, args.threads)
+    out = run_shadow_benchmark(args.bundle, args.shadow or args.bundle, list(frames), args.rounds, args.threads,
+                               args.nice)
     text = json.dumps(out, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:
