@@ -12,6 +12,7 @@ RUNTIME = [
     "pyserial>=3.5",
     "cryptography>=42",  # signed bundles (runtime/manifest/signature.py); cp310 aarch64 wheels
     "tomli>=2.0; python_version<'3.11'",
+    "prometheus-client>=0.17",  # rc-runtime --metrics (runtime/metrics/; pure Python, imported only then)
 ]
 # Off the car (workstation, CI): pip OpenCV plus the CPU backends.
 RUNTIME_CPU = [

@@ -12,6 +12,7 @@ if [ "${1:-}" = "--check" ]; then
   command -v shellcheck >/dev/null || missing+=("shellcheck: jetson/*.sh lint test - apt-get install shellcheck")
   command -v systemd-analyze >/dev/null || missing+=("systemd-analyze: unit file check - apt-get install systemd")
   [ -f /usr/include/simavr/sim_avr.h ] || missing+=("simavr: firmware HIL tests - apt-get install simavr libsimavr-dev libsimavrparts1")
+  command -v prometheus >/dev/null || missing+=("prometheus: the server that scrapes rc-runtime --metrics in its test - apt-get install prometheus")
   if [ ${#missing[@]} -eq 0 ]; then
     echo "optional toolchains: all present"
   else
@@ -24,6 +25,7 @@ need=()
 command -v avr-gcc >/dev/null || need+=(gcc-avr avr-libc binutils-avr)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 [ -f /usr/include/simavr/sim_avr.h ] || need+=(simavr libsimavr-dev libsimavrparts1)
+command -v prometheus >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"

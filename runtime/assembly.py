@@ -17,7 +17,8 @@ import numpy as np
 
 from runtime.backends import BackendUnavailable, open_backend
 from runtime.backends.base import Backend
-from runtime.camera import Camera, CameraError, CameraFrame, open_camera
+from runtime.bundle_steps import WARMUP_RUNS, one_camera, warm_up
+from runtime.camera import Camera, CameraError, open_camera
 from runtime.config import ConfigError, RuntimeConfig
 from runtime.events import Events
 from runtime.imu import ImuError, ImuSource, open_imu
@@ -28,14 +29,19 @@ from runtime.link.sent_commands import SentCommands
 from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.manifest.signature import check_bundle_trust
+from runtime.metrics.collector import Sources
+from runtime.metrics.server import MetricsServer
 from runtime.notify import notify, watchdog_interval_s
-from runtime.pilots import Pilot, open_pilot
+from runtime.pilots import open_pilot
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor, image_layout
 from runtime.recording import Recorder, RecordingError
 from runtime.resources import peak_rss_mb
 from runtime.safety import SafetyLayer
+from runtime.shadow import ShadowRunner
+from runtime.shadow.load import open_shadow, shadow_line
 from runtime.stats import LoopStats
+from runtime.telemetry import Telemetry
 from runtime.watchdog import Watchdog
 
 log = logging.getLogger("runtime")
@@ -45,7 +51,6 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (
     ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
     FileNotFoundError, PermissionError,
 )
-WARMUP_RUNS = 3
 
 
 def load_notify() -> Callable[[str], Any] | None:
@@ -82,10 +87,11 @@ def run(
     link: DriveLink | None = None,
     camera: Camera | None = None,
     safety_backend: Backend | None = None,
+    telemetry: Telemetry | None = None,
 ) -> dict[str, Any]:
     """Assemble and run the runtime; return the stats summary. Parts may be passed in (tests,
-    benchmarks; ``safety_backend`` for the ``[safety]`` bundle's detector); the car is left in
-    neutral however this returns or raises."""
+    benchmarks; ``safety_backend`` for the ``[safety]`` bundle's detector; ``telemetry`` to read every
+    frame's report); the car is left in neutral however this returns or raises."""
     stop = stop or threading.Event()
     events = Events()
     if not cfg.model.bundle:
@@ -102,11 +108,15 @@ def run(
     imu: ImuSource | None = None
     own_backend, own_safety_backend = backend is None, safety_backend is None
     safety: SafetyLayer | None = None
+    shadow: ShadowRunner | None = None
+    metrics: MetricsServer | None = None
     summary: dict[str, Any] = {}
     try:
         check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
         if cfg.safety.bundle:
             check_bundle_trust(cfg.safety.bundle, cfg.bundle.trust, log)
+        if cfg.shadow.bundle:
+            check_bundle_trust(cfg.shadow.bundle, cfg.bundle.trust, log)
         manifest = load_manifest(cfg.model.bundle)
         one_camera(manifest, cfg.model.bundle)
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
@@ -127,6 +137,7 @@ def run(
         info = model_info(manifest, backend)
         log.info("model %s v%s on %s (%s), pilot %s; inputs: %s", info["name"], info["version"], backend.name,
                  backend.build.format, pilot.describe(), ", ".join(f"{p.name} ({p.role})" for p in inputs))
+        shadow = open_shadow(cfg, sent, imu)  # before the car may move: a bad shadow is exit 2, never armed
         if safety_manifest is not None:
             if safety_backend is None:
                 options = {"threads": cfg.safety.threads} if cfg.safety.threads else {}
@@ -161,9 +172,17 @@ def run(
             }, events, cfg.record.every, cfg.record.jpeg_quality, overlay=cfg.record.overlay,
                 overlay_every=cfg.record.overlay_every)
         stats = LoopStats()
+        telemetry = telemetry if telemetry is not None else Telemetry()
+        if shadow is not None:
+            telemetry.subscribe(shadow.on_frame)
+            shadow.start()
+            log.info("shadow: %s v%s on %s (%s), never drives", shadow.manifest.model.name,
+                     shadow.manifest.model.version, shadow.backend.name, shadow.backend.build.format)
         loop = DriveLoop(camera, backend, inputs, policy, wd, events, stats, recorder, notify_fn,
                          max_frames=cfg.run.max_frames or None, duration_s=cfg.run.duration_s or None,
-                         pilot=pilot, safety=safety)
+                         pilot=pilot, safety=safety, telemetry=telemetry)
+        if cfg.metrics.listen:  # before the loop: a port in use is exit 2 with the car never armed
+            metrics = MetricsServer(cfg.metrics.listen, Sources(stats, telemetry, camera, events, info, shadow)).start()
         try:
             reason = loop.run(stop)
         finally:
@@ -175,9 +194,16 @@ def run(
             summary["imu"] = imu.stats()
         summary["pilot"] = pilot.kind
     finally:
+        if metrics is not None:
+            metrics.stop()
         if safety is not None:
             safety.stop()
             summary["safety"] = safety.stats()
+        if shadow is not None:
+            shadow.stop()
+            summary["shadow"] = shadow.stats()
+            log.info("%s", shadow_line(summary["shadow"]))
+            shadow.backend.close()
         if notify_fn is not None:
             notify_fn("STOPPING=1")
         link_state = link_report(link)  # before close() releases the port
@@ -202,17 +228,6 @@ def run(
     return summary
 
 
-def one_camera(manifest: Manifest, bundle: str) -> None:
-    """Refuse a model with more than one camera input (``BundleError`` naming the fix): this runtime
-    feeds one camera, and the same frame to two "eyes" would be a silent lie to a stereo model."""
-    images = manifest.image_inputs()
-    if len(images) > 1:
-        raise BundleError(
-            f"{bundle}: the model has {len(images)} camera inputs ({', '.join(i.name for i in images)}) but this "
-            "runtime feeds one camera; re-export the model with one image input"
-        )
-
-
 def open_safety_manifest(cfg: RuntimeConfig) -> Manifest | None:
     """The ``[safety]`` bundle's manifest, checked to be a one-camera detection model, or None without
     one. ``BundleError`` naming the fix otherwise (a pilot bundle given as ``--safety``, say)."""
@@ -232,15 +247,6 @@ def safety_header(cfg: RuntimeConfig, manifest: Manifest | None) -> dict[str, An
         return None
     return {**cfg.to_dict()["safety"], "model": {"name": manifest.model.name, "version": manifest.model.version},
             "preprocess": manifest.preprocess.to_dict()}
-
-
-def warm_up(backend: Backend, feeds: dict[str, Any], pilot: Pilot, manifest: Manifest) -> None:
-    """A few inferences before the car may move: the first runs allocate, and they prove that the
-    inputs and the outputs the pilot reads map (a pilot raising here is a bundle that cannot drive)."""
-    spec = manifest.preprocess
-    frame = CameraFrame(0, 0.0, np.zeros((spec.height, spec.width, 3), np.uint8), 0)
-    for _ in range(WARMUP_RUNS):
-        pilot(backend.infer(feeds), frame)
 
 
 def open_model_imu(cfg: RuntimeConfig, manifest: Manifest) -> ImuSource | None:

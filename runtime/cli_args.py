@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
       "end_to_end for a driving model, lane_follow for a segmentation model; see [lane])")
     a("--safety", help="a detection bundle run beside the pilot that stops the car for obstacles in the path "
       "(see [safety])")
+    a("--shadow", help="a candidate bundle run on the same frames that never drives: its disagreement with "
+      "--bundle goes into the stats (see [shadow])")
     a("--deadline-ms", type=float, help="watchdog deadline: neutral when the newest command is older (default 100)")
     a("--max-throttle", type=float, help="throttle limit in [0, 1]")
     a("--max-frames", type=int, help="stop after N inferred frames")
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
     a("--overlay", action="store_true", default=None, help="with --record: also write overlay.mp4 (mask, "
       "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
+    a("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics on this address (loopback when no "
+      "host is given; see [metrics])")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -49,8 +53,9 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "model.bundle": args.bundle, "bundle.trust": args.trust, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
         "imu.uri": args.imu, "model.behavior": args.behavior, "model.pilot": args.pilot,
-        "safety.bundle": args.safety, "record.overlay": args.overlay,
+        "safety.bundle": args.safety, "shadow.bundle": args.shadow, "record.overlay": args.overlay,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
+        "metrics.listen": args.metrics,
     })

@@ -22,6 +22,7 @@ from runtime.imu.uri import parse_imu_uri
 from runtime.pilots.lane_config import LaneConfig
 from runtime.policy import PolicyConfig
 from runtime.safety.config import SafetyConfig
+from runtime.shadow.config import ShadowConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,6 +134,20 @@ class RecordSection:
 
 
 @dataclass
+class MetricsSection:
+    listen: str = ""  # [HOST:]PORT of the Prometheus endpoint (loopback without a host); "" = none
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            from runtime.metrics.listen import parse_listen
+
+            try:
+                parse_listen(self.listen)
+            except ValueError as e:
+                raise ConfigError(f"[metrics] {e}") from None
+
+
+@dataclass
 class LogSection:
     level: str = "INFO"
 
@@ -152,9 +167,11 @@ class RuntimeConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     lane: LaneConfig = field(default_factory=LaneConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     log: LogSection = field(default_factory=LogSection)
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,7 +219,7 @@ def _build_section(name: str, values: dict[str, Any], origin: str) -> Any:
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}") from None
-    except ValueError as e:  # PolicyConfig's, LaneConfig's and SafetyConfig's own range checks
+    except ValueError as e:  # PolicyConfig's, LaneConfig's, SafetyConfig's and ShadowConfig's own range checks
         raise ConfigError(f"{origin}: [{name}] {e}") from None
 
 

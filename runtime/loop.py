@@ -38,6 +38,7 @@ from runtime.policy import Command, Policy
 from runtime.recording import Recorder
 from runtime.safety import SafetyLayer
 from runtime.stats import LoopStats
+from runtime.telemetry import FrameReport, Telemetry
 from runtime.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class DriveLoop:
     A backend error, an invalid (NaN/inf) output or a missing input commands neutral for that frame
     and raises its event; any exception escaping :meth:`run` commands neutral and is re-raised.
     ``pilot`` turns outputs into raw commands (default: the policy's own decoders, end to end);
-    ``safety`` (optional) is the detection safety layer, fed every frame, asked before every drive.
+    ``safety`` (optional) is the detection safety layer, fed every frame, asked before every drive;
+    ``telemetry`` (optional) gets a :class:`~runtime.telemetry.FrameReport` of every inferred frame.
     """
 
     def __init__(
@@ -72,10 +74,12 @@ class DriveLoop:
         duration_s: float | None = None,
         pilot: Pilot | None = None,
         safety: SafetyLayer | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.camera, self.backend, self.inputs, self.policy = camera, backend, list(inputs), policy
         self.pilot: Pilot = pilot if pilot is not None else _PolicyDecoders(policy)
         self.safety = safety
+        self.telemetry = telemetry  # told of every inferred frame once its command is out (shadow, metrics)
         self.feeds: dict[str, np.ndarray] = {p.name: p.out for p in self.inputs}  # refilled per frame
         self._input_events: set[str] = set()  # raised by a provider and not yet cleared
         self._missing: list[InputProvider] = []  # providers not ready for the current frame
@@ -200,6 +204,12 @@ class DriveLoop:
             st.add_stale(t4 - frame.t_capture)
             self.policy.reset()
             ev.raise_("frame.stale", f"frame {frame.id} was {(t4 - frame.t_capture) * 1000:.0f} ms old")
+        if self.telemetry is not None:
+            ok = cmd.valid and decision.hold is None
+            self.telemetry.publish(frame, FrameReport(
+                frame.id, frame.index, frame.t_capture, decision.hold is None, decision.steering, decision.throttle,
+                cmd.steering if ok else 0.0, cmd.throttle if ok else 0.0, sent, held,
+                (t4 - frame.t_capture) * 1000.0 if sent else None))
         if self.recorder is not None:
             timings = {"frame_age": t0 - frame.t_capture, "preprocess": t_pre, "inference": t2 - t1,
                        "policy": t3 - t2, "write": t4 - t3}
