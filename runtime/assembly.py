@@ -20,6 +20,7 @@ from runtime.backends.base import Backend
 from runtime.camera import Camera, CameraError, CameraFrame, open_camera
 from runtime.config import ConfigError, RuntimeConfig
 from runtime.events import Events
+from runtime.guard_check import require_hard_deadline
 from runtime.imu import ImuError, ImuSource, open_imu
 from runtime.inputs import InputContext, InputError, SentCommands, make_providers
 from runtime.link import DriveLink, LinkError, open_link
@@ -103,6 +104,7 @@ def run(
     safety: SafetyLayer | None = None
     summary: dict[str, Any] = {}
     try:
+        require_hard_deadline(link, cfg.guard.allow_soft_deadline, notify_fn)  # before anything arms
         check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
         if cfg.safety.bundle:
             check_bundle_trust(cfg.safety.bundle, cfg.bundle.trust, log)

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--record-every", type=int, help="save the image of every Nth frame (default 1)")
     a("--overlay", action="store_true", default=None, help="with --record: also write overlay.mp4 (mask, "
       "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
+    a("--allow-soft-deadline", action="store_true", default=None, help="drive even when the deadline guard "
+      "cannot get SCHED_FIFO (e.g. a shell without ulimit -r 10; [guard] allow_soft_deadline)")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -53,4 +55,5 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
+        "guard.allow_soft_deadline": args.allow_soft_deadline,
     })

@@ -105,6 +105,13 @@ class WatchdogSection:
 
 
 @dataclass
+class GuardSection:
+    # False: with a serial link, refuse to arm unless the deadline guard got SCHED_FIFO (the unit's
+    # LimitRTPRIO=10). True: drive anyway with a soft deadline (p99 ~250 ms late under load, README).
+    allow_soft_deadline: bool = False
+
+
+@dataclass
 class RunSection:
     max_frames: int = 0  # 0: unbounded
     duration_s: float = 0.0  # 0: unbounded
@@ -153,6 +160,7 @@ class RuntimeConfig:
     lane: LaneConfig = field(default_factory=LaneConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
+    guard: GuardSection = field(default_factory=GuardSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
     log: LogSection = field(default_factory=LogSection)
