@@ -87,6 +87,9 @@ if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
     run useradd --system --user-group --home-dir /var/lib/rc-car --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
 fi
 run usermod -a -G dialout,video,render "$SERVICE_USER"
+# The unit's StateDirectory=/CacheDirectory= make these at its first start; made here too so that
+# `rc-runtime --check` as rc-car can cache the TensorRT engine before the service ever ran.
+run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 /var/lib/rc-car /var/cache/rc-car
 
 # --- virtualenv ---------------------------------------------------------------------------------
 run mkdir -p "$PREFIX/bundles"

@@ -13,6 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     """``rc-runtime``'s flags; each overrides the TOML config's key of the same meaning."""
     p = argparse.ArgumentParser(prog="rc-runtime", description="Drive the RC car from camera frames through a model.")
     a = p.add_argument
+    a("--check", action="store_true", help="check config, bundle (sha256), model, camera and port, then exit "
+      "(0 ready, 2 with one line per problem); never opens the link nor arms the car")
     a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
     a("--bundle", help="bundle directory made by convert-model")
     a("--trust", action="append", metavar="PUB.pem", help="refuse a bundle not signed by this ed25519 public key "
