@@ -115,10 +115,11 @@ clean:
 PY310   ?= $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null || ls $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -1)
 VENV310 ?= .venv310
 
-$(VENV310)/.installed: setup.py requirements/constraints.txt
+# car-constraints.txt: the car's own pins (numpy 1.26.4, pyserial, tomli, cryptography), as jetson/install.sh uses.
+$(VENV310)/.installed: setup.py requirements/constraints.txt requirements/car-constraints.txt
 	$(PY310) -m venv $(VENV310)
 	$(VENV310)/bin/pip install -q --upgrade pip
-	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -e '.[runtime]' onnx pytest pytest-timeout hypothesis  # onnx: test fixtures only
+	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -c requirements/car-constraints.txt -e '.[runtime]' onnx pytest pytest-timeout hypothesis  # onnx: test fixtures only
 	touch $@
 
 test-runtime-py310: demo
