@@ -72,7 +72,8 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py \
 	converter/tracking_store.py runtime/error_line.py runtime/link/sent_commands.py converter/sources/keras_inspect.py \
 	converter/sources/hints.py calibration/preprocess_flags.py \
-	runtime/shadow runtime/telemetry.py runtime/mailbox.py runtime/metrics runtime/bundle_steps.py
+	runtime/shadow runtime/telemetry.py runtime/mailbox.py runtime/metrics runtime/bundle_steps.py runtime/check.py \
+	runtime/guard_check.py
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup
@@ -118,10 +119,11 @@ clean:
 PY310   ?= $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null || ls $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -1)
 VENV310 ?= .venv310
 
-$(VENV310)/.installed: setup.py requirements/constraints.txt
+# car-constraints.txt: the car's own pins (numpy 1.26.4, pyserial, tomli, cryptography), as jetson/install.sh uses.
+$(VENV310)/.installed: setup.py requirements/constraints.txt requirements/car-constraints.txt
 	$(PY310) -m venv $(VENV310)
 	$(VENV310)/bin/pip install -q --upgrade pip
-	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -e '.[runtime]' onnx pytest pytest-timeout hypothesis  # onnx: test fixtures only
+	$(VENV310)/bin/pip install -q -c requirements/constraints.txt -c requirements/car-constraints.txt -e '.[runtime]' onnx pytest pytest-timeout hypothesis  # onnx: test fixtures only
 	touch $@
 
 test-runtime-py310: demo

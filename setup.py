@@ -54,12 +54,14 @@ setup(
     install_requires=RUNTIME,
     extras_require={
         "runtime": [*RUNTIME, *RUNTIME_CPU],
-        "jetson": [*RUNTIME, "sdnotify>=0.3"],  # tensorrt, pycuda, cv2: from JetPack (see jetson/install.sh)
+        # tensorrt, pycuda, cv2: from JetPack (jetson/install.sh, requirements/car-constraints.txt); systemd's
+        # notify protocol is runtime/notify.py (no sdnotify)
+        "jetson": [*RUNTIME],
         "imu": ["smbus2>=0.4"],  # mpu6050:// IMU source on I2C (imported only when used)
         "converter": CONVERTER,
         "benchmarks": BENCHMARKS,
         "torch": [*CONVERTER, *TORCH],
-        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "pybind11-stubgen>=2.5", "sdnotify>=0.3",
+        "dev": [*BENCHMARKS, "pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "pybind11-stubgen>=2.5",
                 *MUTATION],
     },
     entry_points={

@@ -221,10 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     (the traceback with ``--debug``), never a bare traceback.
     """
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
-    from rich.markup import escape
+    try:
+        _setup_logging(args.verbose)
+        from rich.markup import escape
 
-    from converter.report import ConsoleUI, print_json, render_table
+        from converter.report import ConsoleUI, print_json, render_table
+    except ModuleNotFoundError as e:  # e.g. on the car, whose venv has only the jetson extra
+        sys.stderr.write(f"convert-model: {e}: it needs the converter extra (pip install '.[converter]'); on the car, "
+                         "rc-runtime builds and caches TensorRT engines from the bundle's ONNX itself "
+                         "(rc-runtime --config /etc/rc-car/runtime.toml --check does it without driving)\n")
+        return EXIT_USAGE
     from runtime.manifest import BundleError
 
     ui = ConsoleUI(quiet=args.json)

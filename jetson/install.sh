@@ -6,7 +6,8 @@
 #
 # What it does: a virtualenv in /opt/rc-car/venv with --system-site-packages (TensorRT's and
 # OpenCV's Python bindings come from JetPack's apt packages: pip's OpenCV has no GStreamer, pip's
-# TensorRT cannot be had), `pip install .[jetson]` and pycuda into it; a system user rc-car
+# TensorRT cannot be had), `pip install .[jetson]` and pycuda into it, pinned by
+# requirements/car-constraints.txt; a system user rc-car
 # (groups dialout video render); /etc/rc-car/runtime.toml (never overwritten); the udev rule for
 # /dev/rc-car; the rc-runtime.service unit, enabled and started.
 #
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
         --bundle) BUNDLE="${2:?--bundle needs a bundle directory}"; shift ;;
         --usb-serial) USB_SERIAL="${2:?--usb-serial needs the board serial number}"; shift ;;
         --no-start) START=0 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -87,15 +88,18 @@ if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
     run useradd --system --user-group --home-dir /var/lib/rc-car --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
 fi
 run usermod -a -G dialout,video,render "$SERVICE_USER"
+# The unit's StateDirectory=/CacheDirectory= make these at its first start; made here too so that
+# `rc-runtime --check` as rc-car can cache the TensorRT engine before the service ever ran.
+run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 /var/lib/rc-car /var/cache/rc-car
 
 # --- virtualenv ---------------------------------------------------------------------------------
 run mkdir -p "$PREFIX/bundles"
 run python3 -m venv --system-site-packages "$VENV"
 run "$VENV/bin/pip" install --upgrade pip wheel
-# numpy < 2: JetPack 6's apt OpenCV and TensorRT bindings are built against numpy 1.x.
-constraints="$(mktemp)"
-trap 'rm -f "$constraints"' EXIT
-echo "numpy<2" > "$constraints"
+# Every package pinned (numpy 1.26.4: JetPack 6's apt OpenCV and TensorRT bindings are built against
+# numpy 1.x; pycuda and its dependencies): the same pins the Python 3.10 test venv runs the tests on.
+constraints="$SRC/requirements/car-constraints.txt"
+[ -f "$constraints" ] || die "$constraints missing: run from a complete checkout"
 run "$VENV/bin/pip" install --constraint "$constraints" "${SRC}[jetson]"
 # pycuda builds against the CUDA toolkit that JetPack installs in /usr/local/cuda.
 run env PATH="/usr/local/cuda/bin:$PATH" CUDA_ROOT=/usr/local/cuda \
@@ -120,7 +124,7 @@ else
 fi
 
 rules="$(mktemp)"
-trap 'rm -f "$constraints" "$rules"' EXIT
+trap 'rm -f "$rules"' EXIT
 if [ -n "$USB_SERIAL" ]; then
     sed "s/^SUBSYSTEM==\"tty\", /SUBSYSTEM==\"tty\", ATTRS{serial}==\"$USB_SERIAL\", /" "$SRC/jetson/udev/99-rc-car.rules" > "$rules"
 else
@@ -129,7 +133,7 @@ fi
 put "$rules" /etc/udev/rules.d/99-rc-car.rules 0644
 
 unit="$(mktemp)"
-trap 'rm -f "$constraints" "$rules" "$unit"' EXIT
+trap 'rm -f "$rules" "$unit"' EXIT
 sed "s#/opt/rc-car#$PREFIX#g" "$SRC/jetson/systemd/rc-runtime.service" > "$unit"
 put "$unit" /etc/systemd/system/rc-runtime.service 0644
 

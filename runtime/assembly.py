@@ -21,6 +21,7 @@ from runtime.bundle_steps import WARMUP_RUNS, one_camera, warm_up
 from runtime.camera import Camera, CameraError, open_camera
 from runtime.config import ConfigError, RuntimeConfig
 from runtime.events import Events
+from runtime.guard_check import require_hard_deadline
 from runtime.imu import ImuError, ImuSource, open_imu
 from runtime.inputs import InputContext, InputError, make_providers
 from runtime.link import DriveLink, LinkError, open_link
@@ -112,6 +113,7 @@ def run(
     metrics: MetricsServer | None = None
     summary: dict[str, Any] = {}
     try:
+        require_hard_deadline(link, cfg.guard.allow_soft_deadline, notify_fn)  # before anything arms
         check_bundle_trust(cfg.model.bundle, cfg.bundle.trust, log)  # before any load; the car stays in neutral
         if cfg.safety.bundle:
             check_bundle_trust(cfg.safety.bundle, cfg.bundle.trust, log)

@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"rc-runtime: {e}\n")
         return 2
     logging.basicConfig(level=cfg.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.check:  # before anything opens the link (runtime/check.py)
+        from runtime.check import check_main
+
+        return check_main(cfg, lambda line: sys.stdout.write(line + "\n"), lambda line: sys.stderr.write(line + "\n"))
     stop = threading.Event()
     signals = SignalStop(stop)
     try:

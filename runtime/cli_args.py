@@ -13,6 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     """``rc-runtime``'s flags; each overrides the TOML config's key of the same meaning."""
     p = argparse.ArgumentParser(prog="rc-runtime", description="Drive the RC car from camera frames through a model.")
     a = p.add_argument
+    a("--check", action="store_true", help="check config, bundle (sha256), model, camera and port, then exit "
+      "(0 ready, 2 with one line per problem); never opens the link nor arms the car")
     a("--config", help="TOML config (see runtime/runtime.example.toml); flags below override it")
     a("--bundle", help="bundle directory made by convert-model")
     a("--trust", action="append", metavar="PUB.pem", help="refuse a bundle not signed by this ed25519 public key "
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
       "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
     a("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics on this address (loopback when no "
       "host is given; see [metrics])")
+    a("--allow-soft-deadline", action="store_true", default=None, help="drive even when the deadline guard "
+      "cannot get SCHED_FIFO (e.g. a shell without ulimit -r 10; [guard] allow_soft_deadline)")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -58,4 +62,5 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
         "metrics.listen": args.metrics,
+        "guard.allow_soft_deadline": args.allow_soft_deadline,
     })

@@ -106,6 +106,13 @@ class WatchdogSection:
 
 
 @dataclass
+class GuardSection:
+    # False: with a serial link, refuse to arm unless the deadline guard got SCHED_FIFO (the unit's
+    # LimitRTPRIO=10). True: drive anyway with a soft deadline (p99 ~250 ms late under load, README).
+    allow_soft_deadline: bool = False
+
+
+@dataclass
 class RunSection:
     max_frames: int = 0  # 0: unbounded
     duration_s: float = 0.0  # 0: unbounded
@@ -169,6 +176,7 @@ class RuntimeConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
+    guard: GuardSection = field(default_factory=GuardSection)
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import select
 import socket
 import subprocess
@@ -131,8 +132,8 @@ class DeadlineGuard:
         if kind == b"P":
             self.policy = rest.decode()
             if self.policy != "fifo":
-                log.info("deadline guard runs at normal priority (SCHED_FIFO not permitted: grant "
-                         "CAP_SYS_NICE for real-time); it still does not wait for the runtime's Python")
+                log.warning("deadline guard runs at normal priority: %s; it still does not wait for the "
+                            "runtime's Python", realtime_advice())
         return None
 
     def stop(self) -> None:
@@ -168,6 +169,18 @@ class DeadlineGuard:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def realtime_advice() -> str:
+    """Why SCHED_FIFO at ``FIFO_PRIORITY`` was refused and what allows it, in one line. The guard
+    inherits this process's limits. Under the shipped unit (User=rc-car, no capabilities) what
+    allows it is ``RLIMIT_RTPRIO``: systemd's ``LimitRTPRIO=``; ``RestrictRealtime=yes`` refuses it
+    whatever the limit (seccomp), and CAP_SYS_NICE is not granted to the service at all."""
+    soft = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+    shown = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    return (f"SCHED_FIFO priority {FIFO_PRIORITY} refused (RLIMIT_RTPRIO is {shown}); allow it with "
+            f"LimitRTPRIO={FIFO_PRIORITY} in the systemd unit (ulimit -r {FIFO_PRIORITY} in a shell) "
+            "and without RestrictRealtime=yes")
 
 
 # -------------------------------------------------------------------------------------------------

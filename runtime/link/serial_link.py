@@ -144,6 +144,14 @@ class SerialDriveLink:
         if self._ser is not None:
             self._guard.set_fd(self._ser.fileno())
 
+    @property
+    def guard_policy(self) -> str:
+        """How the deadline guard runs: ``fifo`` (real-time), ``other`` (normal priority), ``off``
+        (``guard=0``) or ``not started`` (before :meth:`start_guard`, or it failed to start)."""
+        if not self.guard_enabled:
+            return "off"
+        return (self._guard.policy if self._guard is not None else None) or "not started"
+
     def set_deadline(self, deadline: float | None) -> None:
         """Have the guard write NEUTRAL at ``deadline`` (time.monotonic()) unless a newer deadline
         comes first; None: no deadline (the caller is sending neutral itself)."""
