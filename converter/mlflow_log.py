@@ -101,7 +101,7 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
         client.log_batch(run_id, metrics=headline, params=[Param(k, v) for k, v in params.items()],
                          tags=[RunTag("edge.formats", ",".join(built))])
         for b, row in zip(manifest.builds, rows, strict=True):
-            children.append(_log_build(client, exp, run_id, ref, b, row, summary.started_ms, now))
+            children.append(_log_build(client, exp, run_id, ref, b, row, now))
         if rows:
             client.log_table(run_id, data={k: [r.get(k) for r in rows] for k in _TABLE_COLUMNS},
                              artifact_file="builds.json")
@@ -137,10 +137,12 @@ def _build_row(b: BuildEntry, build_s: float | None) -> dict[str, Any]:
 
 
 def _log_build(client: Any, exp: str, parent: str, ref: ModelVersionRef, b: BuildEntry, row: dict[str, Any],
-               started_ms: int | None, now: int) -> str:
+               now: int) -> str:
     from mlflow.entities import Metric, Param
 
-    child = client.create_run(exp, run_name=b.format, start_time=started_ms,
+    # the child spans the build itself (a carried-over build: just its logging), not the conversion
+    start = now - int(row["build_s"] * 1000) if row["build_s"] else now
+    child = client.create_run(exp, run_name=b.format, start_time=start,
                               tags={"mlflow.parentRunId": parent, "edge.model_name": ref.name,
                                     "edge.model_version": ref.version, "edge.format": b.format})
     cid = child.info.run_id
@@ -193,7 +195,7 @@ def describe_conversion(ref: ModelVersionRef, manifest: Manifest, rows: list[dic
 def provenance(registry: Registry, ref: ModelVersionRef) -> dict[str, str]:
     """Where the run came from: this machine, the converter's own git commit when it runs from a
     checkout, and the commit the model's training run recorded (``mlflow.source.git.commit``)."""
-    tags = {"edge.machine": f"{platform.node()} ({platform.machine()}, {platform.system()} {platform.release()}, "
+    tags = {"mlflow.source.name": "convert-model", "mlflow.source.type": "LOCAL", "edge.machine": f"{platform.node()} ({platform.machine()}, {platform.system()} {platform.release()}, "
                             f"Python {platform.python_version()})"}
     commit = converter_commit()
     if commit:
