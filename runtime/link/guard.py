@@ -12,7 +12,7 @@ Protocol on a SOCK_SEQPACKET socket pair (one message per datagram; ASCII):
 
     parent -> guard   "F" + SCM_RIGHTS fd   the port (re)opened: write NEUTRAL here
                       "X"                   the port is gone: forget the fd
-                      "D <deadline> <seq>"  at time.monotonic() >= deadline, write NEUTRAL with seq
+                      "D <deadline>"        at time.monotonic() >= deadline, write NEUTRAL
                       "C"                   no deadline (the runtime itself is sending neutral)
                       "Q"                   quit without writing anything (orderly close)
     guard -> parent   "P <policy>"          scheduling it got: "fifo" or "other"
@@ -20,6 +20,11 @@ Protocol on a SOCK_SEQPACKET socket pair (one message per datagram; ASCII):
 
 If the runtime dies (the socket closes without "Q"), the guard writes NEUTRAL with the disarm bit
 at once and exits: a killed runtime stops the car in milliseconds instead of the car's 250 ms.
+
+SEQ: the guard's NEUTRAL takes the host's next number from the counter both share
+(runtime/link/seq.py) at the moment it writes, so SEQ on the wire never goes back. SIGTERM is
+ignored: under systemd the whole unit gets it, and the guard must outlive the runtime's orderly
+stop (it exits when the runtime closes it or dies).
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import contextlib
 import logging
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 from runtime.link.protocol import Neutral, encode
+from runtime.link.seq import SharedSeq
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +51,8 @@ class DeadlineGuard:
     """The runtime's handle on the guard process. Every method is non-blocking and never raises:
     a guard that died leaves the in-process watchdog and the car's failsafe in charge (logged)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seq: SharedSeq) -> None:
+        self._seq = seq
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self.policy: str | None = None  # "fifo" or "other" once the guard reported it
@@ -64,8 +72,9 @@ class DeadlineGuard:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", "import sys, socket; from runtime.link.guard import serve; "
-                 "serve(socket.socket(fileno=int(sys.argv[1])))", str(child.fileno())],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 "serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))",
+                 str(child.fileno()), str(self._seq.fd)],
+                pass_fds=(child.fileno(), self._seq.fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
         except OSError as exc:
@@ -92,11 +101,11 @@ class DeadlineGuard:
         else:
             self._send(b"F", fd)
 
-    def arm(self, deadline: float, seq: int) -> None:
-        """Have the guard write NEUTRAL with SEQ ``seq`` once ``time.monotonic() >= deadline`` (s), unless
-        re-armed or cleared first.
+    def arm(self, deadline: float) -> None:
+        """Have the guard write NEUTRAL (with the host's next SEQ) once ``time.monotonic() >= deadline``
+        (s), unless re-armed or cleared first.
         """
-        self._send(b"D %.6f %d" % (deadline, seq))
+        self._send(b"D %.6f" % deadline)
 
     def clear(self) -> None:
         """Cancel the pending deadline (the runtime is sending neutral itself)."""
@@ -184,18 +193,25 @@ def _realtime() -> str:
     return "fifo"
 
 
-def _write_neutral(fd: int, seq: int, disarm: bool = False) -> bool:
+def _write_neutral(fd: int, counter: SharedSeq, disarm: bool = False) -> int | None:
+    """Write NEUTRAL with the host's next SEQ; returns that SEQ, or None when nothing went out."""
+    seq = counter.peek()
     try:
-        return os.write(fd, encode(Neutral(disarm=disarm), seq)) > 0
+        written = os.write(fd, encode(Neutral(disarm=disarm), seq))
     except OSError:  # a full or vanished port: the car's failsafe is the backstop
-        return False
+        return None
+    if written <= 0:
+        return None
+    counter.used(seq)  # some bytes went out: the number is taken even if the frame was cut
+    return seq
 
 
-def serve(sock: socket.socket) -> None:
-    """The guard's loop (runs in the guard process)."""
+def serve(sock: socket.socket, seq_fd: int) -> None:
+    """The guard's loop (runs in the guard process); ``seq_fd``: the host's shared SEQ counter."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # see the module docstring: stop via the socket
+    counter = SharedSeq.attach(seq_fd)
     fd: int | None = None
     deadline: float | None = None
-    seq = 0
     sock.send(b"P " + _realtime().encode())
     while True:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -207,7 +223,7 @@ def serve(sock: socket.socket) -> None:
                 msg, fds = b"", []
             if not msg:  # the runtime is gone without saying goodbye: stop the car now
                 if fd is not None:
-                    _write_neutral(fd, seq, disarm=True)
+                    _write_neutral(fd, counter, disarm=True)
                 return
             kind, _, rest = msg.partition(b" ")
             if kind == b"F" and fds:
@@ -219,8 +235,7 @@ def serve(sock: socket.socket) -> None:
                     os.close(fd)
                 fd = None
             elif kind == b"D":
-                when, s = rest.split()
-                deadline, seq = float(when), int(s)
+                deadline = float(rest)
             elif kind == b"C":
                 deadline = None
             elif kind == b"Q":
@@ -228,7 +243,7 @@ def serve(sock: socket.socket) -> None:
             continue
         if deadline is not None and time.monotonic() >= deadline:
             deadline = None
-            if fd is not None and _write_neutral(fd, seq):
+            seq = None if fd is None else _write_neutral(fd, counter)
+            if seq is not None:
                 with contextlib.suppress(OSError):
                     sock.send(b"N %d %.6f" % (seq, time.monotonic()))
-                seq = (seq + 1) & 0xFFFF

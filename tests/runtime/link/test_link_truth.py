@@ -197,11 +197,15 @@ def test_drive_is_paced_to_the_line_and_the_newest_command_wins(fake: FakeCar) -
     start_bytes = fake.bytes
     t0 = time.monotonic()
     tag = 0
+    t_status = t0
     while time.monotonic() - t0 < 0.5:
         tag += 1
         link.drive(0.0, 0.2, tag=tag)
         t_last = time.monotonic()
         fake.read()
+        if t_last - t_status >= 0.05:  # a car that answers (no STATUS for 250 ms: DRIVE is withheld)
+            fake.status(armed=True)
+            t_status = t_last
     time.sleep(0.004)
     link.poll()  # a waiting command goes out at the next call
     late = time.monotonic() - t_last > PENDING_MAX_AGE_S  # a loaded machine: then it was dropped, as it should be
