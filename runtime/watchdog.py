@@ -228,10 +228,14 @@ class Watchdog:
         if callable(set_deadline):
             set_deadline(deadline)
 
-    def _send_neutral_locked(self) -> None:
+    def _send_neutral_locked(self, disarm: bool = False) -> None:
         try:
             self._guard_deadline(None)
-            self.link.neutral()
+            send_disarm = getattr(self.link, "disarm", None) if disarm else None
+            if callable(send_disarm):
+                send_disarm()
+            else:
+                self.link.neutral()
         except Exception as e:
             self.events.raise_("link.error", f"neutral: {e}")
             return
@@ -274,7 +278,7 @@ class Watchdog:
             if self.halt.is_set():  # a requested stop, not a fault: neutral, and keep it so
                 if self._last_valid is not None or self._neutral_at is None or now - self._neutral_at >= self.neutral_repeat_s:
                     self._last_valid = None
-                    self._send_neutral_locked()
+                    self._send_neutral_locked(disarm=True)  # stopping: the first frame disarms too
                 return
             if not self.expired(now):
                 return

@@ -1,0 +1,77 @@
+"""How a runtime that is stopped leaves the car, on a real pty with the car simulator, the runtime in its
+own process (the real Watchdog, SignalStop and SerialDriveLink, driving at 50 Hz):
+
+- SIGTERM: the first NEUTRAL the car gets after the signal carries the disarm bit (2-3 plain NEUTRALs
+  used to come first, the disarm only from close()).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from runtime.sim import CarSimulator, start_pty_simulator
+
+REPO = Path(__file__).resolve().parents[3]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+# The runtime's stop path as assembly.run wires it: SIGTERM sets the stop event the watchdog halts on;
+# the loop then ends, sends neutral and closes the link.
+RUNTIME = textwrap.dedent(
+    """
+    import sys, threading, time
+    from runtime.events import Events
+    from runtime.link import SerialDriveLink
+    from runtime.policy import Command
+    from runtime.signal_stop import SignalStop
+    from runtime.watchdog import Watchdog
+    stop = threading.Event()
+    signals = SignalStop(stop)
+    link = SerialDriveLink(sys.argv[1])
+    link.open()
+    wd = Watchdog(link, Events(), deadline_s=0.1, halt=stop).start()
+    i = 0
+    while not stop.is_set():
+        i += 1
+        wd.drive(Command(0.0, 0.4, True, 0.0, 0.4), time.monotonic(), i)
+        if i == 20:
+            print("driving", flush=True)
+        time.sleep(0.02)
+    wd.neutral("run ended")
+    wd.stop()
+    link.close()
+    signals.restore()
+    """
+)
+
+
+def start_runtime(path: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", RUNTIME, path], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "driving"
+    return proc
+
+
+def test_sigterm_first_neutral_disarms() -> None:
+    sim: CarSimulator
+    sim, path = start_pty_simulator()
+    proc = start_runtime(path)
+    try:
+        assert sim.wait_for(lambda s: s.output.throttle == 0.4, timeout=5)
+        t_term = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        assert sim.wait_for(lambda s: s.state == "disarmed", timeout=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sim.stop()
+    after = [e for e in list(sim.events) if e["t"] >= t_term and e["event"] == "neutral"]
+    assert after, "no NEUTRAL after SIGTERM"
+    assert after[0]["disarm"], f"first NEUTRAL after SIGTERM: {after[0]} (then {len(after) - 1} more)"
+    assert after[0]["t"] - t_term < 0.1, f"disarm {1000 * (after[0]['t'] - t_term):.0f} ms after SIGTERM"
