@@ -231,7 +231,8 @@ class Watchdog:
     def _send_neutral_locked(self, disarm: bool = False) -> None:
         try:
             self._guard_deadline(None)
-            send_disarm = getattr(self.link, "disarm", None) if disarm else None
+            # Once stopping (SIGTERM/SIGINT), every neutral disarms too, whichever thread sends it first
+            send_disarm = getattr(self.link, "disarm", None) if disarm or self.halt.is_set() else None
             if callable(send_disarm):
                 send_disarm()
             else:

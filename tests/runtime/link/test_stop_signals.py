@@ -64,22 +64,28 @@ def start_runtime(path: str, ballast_mb: int = 0) -> subprocess.Popen[str]:
 def test_sigterm_first_neutral_disarms() -> None:
     sim: CarSimulator
     sim, path = start_pty_simulator()
-    proc = start_runtime(path)
+    firsts: list[dict] = []
     try:
-        assert sim.wait_for(lambda s: s.output.throttle == 0.4, timeout=5)
-        t_term = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(5) == 0
-        assert sim.wait_for(lambda s: s.state == "disarmed", timeout=1)
+        for _ in range(3):  # the loop's and the watchdog thread's neutral race: a few runs
+            proc = start_runtime(path)
+            try:
+                assert sim.wait_for(lambda s: s.state == "armed" and s.output.throttle == 0.4, timeout=5)
+                time.sleep(random.uniform(0, 0.02))
+                t_term = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(5) == 0
+                assert sim.wait_for(lambda s: s.state == "disarmed", timeout=1)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            after = [e for e in list(sim.events) if e["t"] >= t_term and e["event"] == "neutral"]
+            assert after, "no NEUTRAL after SIGTERM"
+            firsts.append({**after[0], "after_ms": round(1000 * (after[0]["t"] - t_term), 1)})
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         sim.stop()
-    after = [e for e in list(sim.events) if e["t"] >= t_term and e["event"] == "neutral"]
-    assert after, "no NEUTRAL after SIGTERM"
-    assert after[0]["disarm"], f"first NEUTRAL after SIGTERM: {after[0]} (then {len(after) - 1} more)"
-    assert after[0]["t"] - t_term < 0.1, f"disarm {1000 * (after[0]['t'] - t_term):.0f} ms after SIGTERM"
+    assert all(f["disarm"] for f in firsts), f"first NEUTRAL after each SIGTERM: {firsts}"
+    assert all(f["after_ms"] < 100 for f in firsts), f"first NEUTRAL after each SIGTERM: {firsts}"
 
 
 KILL_RUNS = int(os.environ.get("RC_KILL_RUNS", "5"))
