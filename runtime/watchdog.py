@@ -114,8 +114,10 @@ class Watchdog:
                 if not self._armed:
                     self.link.arm()
                     self._armed = True
-                wrote = self.link.drive(cmd.steering, cmd.throttle, tag) is not None
+                # The deadline first: the link re-checks it right before it writes (a process stopped
+                # after the age check above must not write an old command when it runs again).
                 self._guard_deadline(t_capture + self.deadline_s)
+                wrote = self.link.drive(cmd.steering, cmd.throttle, tag) is not None
             except Exception as e:
                 self.events.raise_("link.error", f"drive: {e}")
                 self._send_neutral_locked()

@@ -103,6 +103,7 @@ class SerialDriveLink:
         self._connected_at = 0.0
         self._missing_reason = "not opened"
         self._stale_since: float | None = None  # DRIVE withheld until a STATUS newer than this
+        self._deadline: float | None = None  # the newest command's deadline (set_deadline): no DRIVE after it
 
     # -- DriveLink -----------------------------------------------------------------------------
     @property
@@ -154,7 +155,9 @@ class SerialDriveLink:
 
     def set_deadline(self, deadline: float | None) -> None:
         """Have the guard write NEUTRAL at ``deadline`` (time.monotonic()) unless a newer deadline
-        comes first; None: no deadline (the caller is sending neutral itself)."""
+        comes first; None: no deadline (the caller is sending neutral itself). :meth:`drive` writes no
+        DRIVE once ``deadline`` has passed (with or without the guard)."""
+        self._deadline = deadline
         if self._guard is None:
             return
         if deadline is None:
@@ -211,6 +214,9 @@ class SerialDriveLink:
             self._pacer.hold(msg, time.monotonic())
             return None
         self._pacer.drop()
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stats.withheld_late += 1  # e.g. the runtime was stopped between its age check and here
+            return None
         return self._write(msg)
 
     def neutral(self) -> None:

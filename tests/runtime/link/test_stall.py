@@ -43,3 +43,25 @@ def test_no_drive_older_than_the_deadline_is_applied_after_a_stall() -> None:
     assert not old, f"DRIVEs applied older than {DEADLINE_S * 1000:.0f} ms (tag: age ms): {old}"
     assert any(e["t"] > t_resume + 0.05 for e in applied), "driving did not resume after the stall"
     assert any(e["t"] < t_resume - 0.5 for e in applied), "the car was not driving before the stall"
+
+
+def test_no_drive_is_written_after_its_deadline() -> None:
+    # The watchdog hands the link the command's deadline before the write; a runtime stopped
+    # (SIGSTOP, a stuck call) between its age check and the write used to write the old DRIVE when
+    # it ran again (issue 21: 2 of 40 runs after a 0.5 s SIGSTOP).
+    sim, path = start_pty_simulator()
+    link = SerialDriveLink(path, guard=False)
+    try:
+        link.open()
+        link.arm()
+        link.set_deadline(time.monotonic() + 1.0)
+        assert link.drive(0.1, 0.3, tag=1) is not None
+        link.set_deadline(time.monotonic() - 0.001)  # passed while the process was not running
+        assert link.drive(0.2, 0.4, tag=2) is None
+        assert link.stats.withheld_late == 1
+        link.heartbeat()
+        assert sim.wait_for(lambda s: any(e["event"] == "heartbeat" for e in s.events))
+    finally:
+        link.close()
+        sim.stop()
+    assert [e["tag"] for e in sim.commands()] == [1]
