@@ -228,11 +228,12 @@ class CarModel:
 
     def _drive_event(self, now: float, msg: Drive, seq: int, applied: bool, arrived: float | None = None,
                      superseded: bool = False) -> None:
-        """One "drive" event when its fate is known: ``t`` when it took effect (or was superseded or
-        refused), ``arrived`` when it came (the 250 ms count from there)."""
+        """One "drive" event once its fate is known: ``t`` when it arrived (the 250 ms count from
+        there), ``applied_at`` when it took effect (None: it did not; ``superseded``: a newer DRIVE or
+        a NEUTRAL came within the burst rule's wait)."""
         extra = {"superseded": True} if superseded else {}
-        self._event(now, "drive", seq=seq, tag=msg.tag, steering=msg.steering / 1000, throttle=msg.throttle / 1000,
-                    applied=applied, arrived=now if arrived is None else arrived, **extra)
+        self._event(now if arrived is None else arrived, "drive", seq=seq, tag=msg.tag, steering=msg.steering / 1000,
+                    throttle=msg.throttle / 1000, applied=applied, applied_at=now if applied else None, **extra)
 
     def _set_auto_output(self, steering: int, throttle: int) -> None:
         if not self.manual:

@@ -38,11 +38,11 @@ def test_no_drive_older_than_the_deadline_is_applied_after_a_stall() -> None:
         link.close()
         sim.stop()
     applied = [e for e in sim.commands() if e["applied"]]
-    ages = {e["tag"]: e["t"] - made[e["tag"]] for e in applied}
+    ages = {e["tag"]: e["applied_at"] - made[e["tag"]] for e in applied}
     old = {t: round(a * 1000) for t, a in ages.items() if a > DEADLINE_S}
     assert not old, f"DRIVEs applied older than {DEADLINE_S * 1000:.0f} ms (tag: age ms): {old}"
-    assert any(e["t"] > t_resume + 0.05 for e in applied), "driving did not resume after the stall"
-    assert any(e["t"] < t_resume - 0.5 for e in applied), "the car was not driving before the stall"
+    assert any(e["applied_at"] > t_resume + 0.05 for e in applied), "driving did not resume after the stall"
+    assert any(e["applied_at"] < t_resume - 0.5 for e in applied), "the car was not driving before the stall"
 
 
 def test_no_drive_is_written_after_its_deadline() -> None:

@@ -109,7 +109,7 @@ def test_sigkill_under_load_neutral_with_disarm_within_100ms_of_the_last_drive()
                 proc.kill()
                 proc.wait()
             events = list(sim.events)
-            last_drive = max(e["arrived"] for e in events if e["event"] == "drive" and e["arrived"] <= t_kill)
+            last_drive = max(e["t"] for e in events if e["event"] == "drive" and e["t"] <= t_kill)
             disarm = next(e for e in events if e["event"] == "neutral" and e["t"] >= t_kill)
             assert disarm["disarm"], f"the first NEUTRAL after the kill: {disarm}"
             gaps.append(disarm["t"] - last_drive)
