@@ -169,8 +169,8 @@ def test_runtime_drives_the_board_frame_by_frame_and_sigkill_stops_the_car(
     # that a newer DRIVE or NEUTRAL followed within BURST_MS (the burst rule: frames a loaded machine
     # let pile up in the pty arrive back to back)
     commands = [t for t, m in stream[start:] if isinstance(m, (Drive, Neutral))]
-    later = {t: next((u for u in commands if u > t), None) for t, _ in armed}
-    taken = [(t, d) for t, d in armed if later[t] is None or later[t] - t >= BURST_US]
+    later = {t: next((u for u in commands if u > t), float("inf")) for t, _ in armed}
+    taken = [(t, d) for t, d in armed if later[t] - t >= BURST_US]
     expected_ocr = dedupe([NEUTRAL_OCR] + [firmware_ocr(mapping, d.steering) for _, d in taken])
     got_ocr = dedupe([NEUTRAL_OCR] + [e["ocr"] for e in board.of("ocr", t_disarmed + 1, pin="servo")
                                       if e["t_us"] < failsafe["t_us"]])
