@@ -291,8 +291,8 @@ def corrupted_frames(n: int) -> list[bytes]:
 def test_corrupted_and_truncated_frames_never_change_a_pulse(board: BoardFactory) -> None:
     b, host = board()
     t0 = arm_and_drive(b, host, 300, 200, tag=1)
-    b.next_pulse("esc", t0)
-    b.next_pulse("servo", t0)
+    for pin in ("esc", "servo"):  # the DRIVE's widths (they come BURST_MS later: not just any change)
+        b.pulse_where(pin, t0, lambda w: abs(w - NEUTRAL_US) > TOL_US)
     expect = {pin: b.pulse_at(pin, b.now_us()) for pin in ("servo", "esc")}
     tag = 1
 
