@@ -145,7 +145,7 @@ class SerialDriveLink:
 
     def start_guard(self) -> None:
         """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
-        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` does nothing."""
+        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` only bounds :meth:`drive`."""
         if not self.guard_enabled or self._guard is not None:
             return
         self._guard = DeadlineGuard(self._seq)
