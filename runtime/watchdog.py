@@ -114,8 +114,10 @@ class Watchdog:
                 if not self._armed:
                     self.link.arm()
                     self._armed = True
-                wrote = self.link.drive(cmd.steering, cmd.throttle, tag) is not None
+                # The deadline first: the link re-checks it right before it writes (a process stopped
+                # after the age check above must not write an old command when it runs again).
                 self._guard_deadline(t_capture + self.deadline_s)
+                wrote = self.link.drive(cmd.steering, cmd.throttle, tag) is not None
             except Exception as e:
                 self.events.raise_("link.error", f"drive: {e}")
                 self._send_neutral_locked()
@@ -228,10 +230,15 @@ class Watchdog:
         if callable(set_deadline):
             set_deadline(deadline)
 
-    def _send_neutral_locked(self) -> None:
+    def _send_neutral_locked(self, disarm: bool = False) -> None:
         try:
             self._guard_deadline(None)
-            self.link.neutral()
+            # Once stopping (SIGTERM/SIGINT), every neutral disarms too, whichever thread sends it first
+            send_disarm = getattr(self.link, "disarm", None) if disarm or self.halt.is_set() else None
+            if callable(send_disarm):
+                send_disarm()
+            else:
+                self.link.neutral()
         except Exception as e:
             self.events.raise_("link.error", f"neutral: {e}")
             return
@@ -274,7 +281,7 @@ class Watchdog:
             if self.halt.is_set():  # a requested stop, not a fault: neutral, and keep it so
                 if self._last_valid is not None or self._neutral_at is None or now - self._neutral_at >= self.neutral_repeat_s:
                     self._last_valid = None
-                    self._send_neutral_locked()
+                    self._send_neutral_locked(disarm=True)  # stopping: the first frame disarms too
                 return
             if not self.expired(now):
                 return

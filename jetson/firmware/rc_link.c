@@ -215,18 +215,18 @@ static void on_frame(const rl_frame *f, void *ctx)
     switch (f->type) {
     case RL_DRIVE:
         c->last_tag = rd32(p + 4);
-        if (c->armed) {
-            c->last_drive_ms = c->now_ms;
-            c->driving = 1;
-            c->failsafe = 0;
-            set_auto_output(c, (int16_t)rd16(p), (int16_t)rd16(p + 2));
-        }
+        /* burst rule: it replaces a DRIVE still waiting, and takes effect RL_BURST_MS later (tick) */
+        c->have_pending = c->armed;
+        c->pending_steering = (int16_t)rd16(p);
+        c->pending_throttle = (int16_t)rd16(p + 2);
+        c->pending_ms = c->now_ms;
         return; /* no reply: DRIVE comes at up to 100 Hz */
     case RL_ARM:
         c->armed = 1;
         c->failsafe = 0;
         break;
     case RL_NEUTRAL:
+        c->have_pending = 0; /* a DRIVE of the same burst never takes effect */
         c->driving = 0;
         c->failsafe = 0;
         set_auto_output(c, 0, 0);
@@ -251,6 +251,13 @@ void rl_car_tick(rl_car *c, uint32_t now_ms)
 {
     c->now_ms = now_ms;
     rl_parser_expire(&c->parser, now_ms); /* may uncover complete frames behind a stale partial */
+    if (c->have_pending && (uint32_t)(now_ms - c->pending_ms) >= RL_BURST_MS) {
+        c->have_pending = 0;
+        c->last_drive_ms = c->pending_ms; /* the 250 ms count from its arrival */
+        c->driving = 1;
+        c->failsafe = 0;
+        set_auto_output(c, c->pending_steering, c->pending_throttle);
+    }
     if (c->armed && c->driving && (uint32_t)(now_ms - c->last_drive_ms) >= RL_FAILSAFE_MS) {
         c->driving = 0;
         c->failsafe = 1;
@@ -259,6 +266,7 @@ void rl_car_tick(rl_car *c, uint32_t now_ms)
     }
     if (c->armed && c->have_frame && (uint32_t)(now_ms - c->last_frame_ms) >= RL_DISARM_MS) {
         c->armed = 0;
+        c->have_pending = 0;
         c->driving = 0;
         set_auto_output(c, 0, 0);
         send_status(c);
@@ -281,6 +289,7 @@ void rl_car_set_manual(rl_car *c, uint8_t on, uint32_t now_ms)
     c->now_ms = now_ms;
     c->manual = on;
     c->rc_present = (uint8_t)(c->rc_present || on);
+    c->have_pending = 0;
     c->driving = 0;
     if (on) {
         c->steering = c->rc_steering;

@@ -21,6 +21,9 @@
 #define RL_DISARM_MS 1000u
 #define RL_STATUS_PERIOD_MS 50u
 #define RL_GAP_MS 20u
+/* Burst rule: a DRIVE takes effect RL_BURST_MS after it arrived unless a newer DRIVE or a NEUTRAL
+ * came first (a backlog released at once is never replayed in order). */
+#define RL_BURST_MS 4u
 
 enum rl_type {
     RL_ARM = 0x01,
@@ -89,6 +92,9 @@ typedef struct {
     uint16_t last_seq, tx_seq, battery_mv;
     uint32_t last_tag, payload_errors;
     uint8_t driving, have_frame, have_status;
+    uint8_t have_pending; /* a DRIVE waiting for RL_BURST_MS (burst rule) */
+    int16_t pending_steering, pending_throttle;
+    uint32_t pending_ms; /* when it arrived */
     uint32_t last_drive_ms, last_frame_ms, next_status_ms;
     uint32_t now_ms; /* time of the call being processed */
     rl_send_fn send;

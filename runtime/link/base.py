@@ -79,6 +79,10 @@ class LinkStats:
     paced: int = 0  # DRIVEs not written because the line's byte budget was spent (a newer one won)
     heartbeats: int = 0  # HEARTBEATs sent because nothing else was written for a while
     guard_neutrals: int = 0  # NEUTRALs written by the deadline guard process (runtime/link/guard.py)
+    withheld_late: int = 0  # DRIVEs not written: their command's deadline passed before the write
+    withheld_stale: int = 0  # DRIVEs not written: no STATUS for the car's failsafe time (stalled car/line)
+    stale_flushes: int = 0  # times the output was flushed (and NEUTRAL written) because the car went quiet
+    flushed: int = 0  # output backlogs dropped before a write (the far end was not reading)
     health: str = "no_port"  # no_port / no_status / disarmed / manual / ok (null: the null link)
 
     def as_dict(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ Protocol on a SOCK_SEQPACKET socket pair (one message per datagram; ASCII):
 
     parent -> guard   "F" + SCM_RIGHTS fd   the port (re)opened: write NEUTRAL here
                       "X"                   the port is gone: forget the fd
-                      "D <deadline> <seq>"  at time.monotonic() >= deadline, write NEUTRAL with seq
+                      "D <deadline>"        at time.monotonic() >= deadline, write NEUTRAL
                       "C"                   no deadline (the runtime itself is sending neutral)
                       "Q"                   quit without writing anything (orderly close)
     guard -> parent   "P <policy>"          scheduling it got: "fifo" or "other"
@@ -20,6 +20,16 @@ Protocol on a SOCK_SEQPACKET socket pair (one message per datagram; ASCII):
 
 If the runtime dies (the socket closes without "Q"), the guard writes NEUTRAL with the disarm bit
 at once and exits: a killed runtime stops the car in milliseconds instead of the car's 250 ms.
+The socket closes only late in a process's exit, after its memory is unmapped (kernel do_exit:
+exit_mm before exit_files): a runtime holding a few hundred MB (a model) under load took 140-270 ms
+from its last DRIVE. So while the car is being driven (from "D" until "C") the guard also looks at
+the runtime's /proc/<pid>/stat every ``DEATH_POLL_S``: the kernel flags a task PF_EXITING as the first
+step of its exit, and a pending SIGKILL shows at once in /proc/<pid>/status.
+
+SEQ: the guard's NEUTRAL takes the host's next number from the counter both share
+(runtime/link/seq.py) at the moment it writes, so SEQ on the wire never goes back. SIGTERM is
+ignored: under systemd the whole unit gets it, and the guard must outlive the runtime's orderly
+stop (it exits when the runtime closes it or dies).
 """
 
 from __future__ import annotations
@@ -29,23 +39,29 @@ import logging
 import os
 import resource
 import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 from runtime.link.protocol import Neutral, encode
+from runtime.link.seq import SharedSeq
 
 log = logging.getLogger(__name__)
 
 FIFO_PRIORITY = 10  # above every normal process; low among real-time ones (kernel threads use 50)
+DEATH_POLL_S = 0.005  # while driving: how often the guard checks that the runtime is not exiting
+_PF_EXITING = 0x4  # include/linux/sched.h: "getting shut down"
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
 
 
 class DeadlineGuard:
     """The runtime's handle on the guard process. Every method is non-blocking and never raises:
     a guard that died leaves the in-process watchdog and the car's failsafe in charge (logged)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seq: SharedSeq) -> None:
+        self._seq = seq
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self.policy: str | None = None  # "fifo" or "other" once the guard reported it
@@ -65,8 +81,9 @@ class DeadlineGuard:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", "import sys, socket; from runtime.link.guard import serve; "
-                 "serve(socket.socket(fileno=int(sys.argv[1])))", str(child.fileno())],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 "serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))",
+                 str(child.fileno()), str(self._seq.fd)],
+                pass_fds=(child.fileno(), self._seq.fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
         except OSError as exc:
@@ -93,11 +110,11 @@ class DeadlineGuard:
         else:
             self._send(b"F", fd)
 
-    def arm(self, deadline: float, seq: int) -> None:
-        """Have the guard write NEUTRAL with SEQ ``seq`` once ``time.monotonic() >= deadline`` (s), unless
-        re-armed or cleared first.
+    def arm(self, deadline: float) -> None:
+        """Have the guard write NEUTRAL (with the host's next SEQ) once ``time.monotonic() >= deadline``
+        (s), unless re-armed or cleared first.
         """
-        self._send(b"D %.6f %d" % (deadline, seq))
+        self._send(b"D %.6f" % deadline)
 
     def clear(self) -> None:
         """Cancel the pending deadline (the runtime is sending neutral itself)."""
@@ -197,22 +214,67 @@ def _realtime() -> str:
     return "fifo"
 
 
-def _write_neutral(fd: int, seq: int, disarm: bool = False) -> bool:
+def _write_neutral(fd: int, counter: SharedSeq, disarm: bool = False) -> int | None:
+    """Write NEUTRAL with the host's next SEQ; returns that SEQ, or None when nothing went out."""
+    seq = counter.peek()
     try:
-        return os.write(fd, encode(Neutral(disarm=disarm), seq)) > 0
+        written = os.write(fd, encode(Neutral(disarm=disarm), seq))
     except OSError:  # a full or vanished port: the car's failsafe is the backstop
+        return None
+    if written <= 0:
+        return None
+    counter.used(seq)  # some bytes went out: the number is taken even if the frame was cut
+    return seq
+
+
+class _Runtime:
+    """The guard's view of the runtime process (its parent): is it exiting? Reads /proc with
+    descriptors opened once (pread: no path lookup per check)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            self._stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+            self._status = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            self._stat = self._status = -1  # no /proc: the socket's close alone tells
+
+    def exiting(self) -> bool:
+        """True once the runtime is being killed or exits (SIGKILL pending, PF_EXITING, zombie, gone)."""
+        if self._stat < 0:
+            return False
+        try:
+            stat = os.pread(self._stat, 1024, 0)
+            status = os.pread(self._status, 4096, 0)
+        except OSError:  # ESRCH: the process is gone
+            return True
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if not fields or fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_EXITING:
+            return True
+        for line in status.splitlines():
+            if line.startswith((b"SigPnd:", b"ShdPnd:")) and int(line.split()[1], 16) & _SIGKILL_BIT:
+                return True
         return False
 
 
-def serve(sock: socket.socket) -> None:
-    """The guard's loop (runs in the guard process)."""
+def serve(sock: socket.socket, seq_fd: int) -> None:
+    """The guard's loop (runs in the guard process); ``seq_fd``: the host's shared SEQ counter."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # see the module docstring: stop via the socket
+    counter = SharedSeq.attach(seq_fd)
+    runtime = _Runtime(os.getppid())
     fd: int | None = None
     deadline: float | None = None
-    seq = 0
+    driving = False  # from "D" until "C": watch the runtime's /proc entry too
     sock.send(b"P " + _realtime().encode())
     while True:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if driving:
+            timeout = DEATH_POLL_S if timeout is None else min(timeout, DEATH_POLL_S)
         ready, _, _ = select.select([sock], [], [], timeout)
+        if driving and not ready and runtime.exiting():  # killed: do not wait for its memory to go
+            if fd is not None:
+                _write_neutral(fd, counter, disarm=True)
+            return
         if ready:
             try:
                 msg, fds, _, _ = socket.recv_fds(sock, 64, 1)
@@ -220,7 +282,7 @@ def serve(sock: socket.socket) -> None:
                 msg, fds = b"", []
             if not msg:  # the runtime is gone without saying goodbye: stop the car now
                 if fd is not None:
-                    _write_neutral(fd, seq, disarm=True)
+                    _write_neutral(fd, counter, disarm=True)
                 return
             kind, _, rest = msg.partition(b" ")
             if kind == b"F" and fds:
@@ -232,16 +294,15 @@ def serve(sock: socket.socket) -> None:
                     os.close(fd)
                 fd = None
             elif kind == b"D":
-                when, s = rest.split()
-                deadline, seq = float(when), int(s)
+                deadline, driving = float(rest), True
             elif kind == b"C":
-                deadline = None
+                deadline, driving = None, False
             elif kind == b"Q":
                 return
             continue
         if deadline is not None and time.monotonic() >= deadline:
             deadline = None
-            if fd is not None and _write_neutral(fd, seq):
+            seq = None if fd is None else _write_neutral(fd, counter)
+            if seq is not None:
                 with contextlib.suppress(OSError):
                     sock.send(b"N %d %.6f" % (seq, time.monotonic()))
-                seq = (seq + 1) & 0xFFFF

@@ -61,6 +61,10 @@ class NullDriveLink:
         """Log a NEUTRAL."""
         self._count("neutral")
 
+    def disarm(self) -> None:
+        """Log a NEUTRAL with disarm (the runtime is stopping)."""
+        self._count("neutral (disarm)")
+
     def heartbeat(self) -> None:
         """Log a HEARTBEAT."""
         self._count("heartbeat")

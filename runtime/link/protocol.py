@@ -37,6 +37,11 @@ FAILSAFE_MS = 250  # armed car: neutral when no valid DRIVE for this long
 DISARM_MS = 1000  # armed car: disarm when no valid frame of any type for this long
 STATUS_PERIOD_MS = 50  # car sends STATUS at least this often
 GAP_MS = 20  # a partial frame whose last byte is older than this is abandoned (rescan)
+# Burst rule: a DRIVE takes effect BURST_MS after it arrived unless a newer DRIVE or a NEUTRAL came
+# first, so a backlog released at once (a stalled USB board, a host driver queue) is never replayed
+# in order: only its newest command counts. 4 ms > two frames back to back (1.3 + 0.7 ms) plus a
+# 1 ms clock tick on the firmware; far below any command period.
+BURST_MS = 4
 
 
 class MsgType(IntEnum):

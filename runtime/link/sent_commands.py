@@ -39,6 +39,13 @@ class SentCommands:
         self.last = (0.0, 0.0)
         return r
 
+    def disarm(self) -> Any:
+        """Forward to the link (NEUTRAL with the disarm bit; a link without one: its neutral); remember (0, 0)."""
+        send = getattr(self.link, "disarm", None)
+        r = send() if callable(send) else self.link.neutral()
+        self.last = (0.0, 0.0)
+        return r
+
     def poll(self) -> Any:
         """Forward to the link."""
         return self.link.poll()

@@ -4,9 +4,11 @@ command's deadline to the deadline guard process (runtime/link/guard.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import select
 import termios
 import time
 
@@ -20,7 +22,7 @@ from runtime.link.pacing import BURST_BYTES, LINE_SHARE, PENDING_MAX_AGE_S, Driv
 from runtime.link.port_checks import check_path, lock_holder
 from runtime.link.protocol import (
     CAR_TO_HOST,
-    SEQ_MOD,
+    FAILSAFE_MS,
     Arm,
     Drive,
     FrameDecoder,
@@ -32,6 +34,7 @@ from runtime.link.protocol import (
     decode_message,
     encode,
 )
+from runtime.link.seq import SharedSeq
 
 # Re-exported: tests and tools import these from here (the link's tunables and helpers).
 __all__ = [
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 _MAX_WRITE_TIMEOUTS = 5  # consecutive timed-out writes before the port is treated as gone
 _MAX_QUEUED_BYTES = 64  # about four frames: more than that queued means the far end stopped reading
+# No STATUS for the car's failsafe time: the car (or the line) stopped listening. What is queued
+# for it is old by then: flush it, end it with a NEUTRAL, and withhold DRIVE until a fresh STATUS.
+STATUS_FRESH_S = FAILSAFE_MS / 1000
 HEARTBEAT_S = 0.2  # nothing written for this long: send HEARTBEAT (keeps the car's 1 s disarm away)
 
 
@@ -80,7 +86,8 @@ class SerialDriveLink:
         self.guard_enabled = guard
         self._guard: DeadlineGuard | None = None
         self._ser: serial.Serial | None = None
-        self._seq = 0  # SEQ of the next frame written; starts at 0 on open, continues over reconnects
+        # SEQ of the next frame written; starts at 0, continues over reconnects; shared with the guard
+        self._seq = SharedSeq()
         self._stats = LinkStats()
         self._arm = ArmHandshake(self._stats)
         self._opened = False
@@ -95,6 +102,8 @@ class SerialDriveLink:
         self._health = NO_PORT
         self._connected_at = 0.0
         self._missing_reason = "not opened"
+        self._stale_since: float | None = None  # DRIVE withheld until a STATUS newer than this
+        self._deadline: float | None = None  # the newest command's deadline (set_deadline): no DRIVE after it
 
     # -- DriveLink -----------------------------------------------------------------------------
     @property
@@ -136,10 +145,10 @@ class SerialDriveLink:
 
     def start_guard(self) -> None:
         """Start the deadline guard process (runtime/link/guard.py); the watchdog calls this. Without
-        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` does nothing."""
+        it (``guard=0`` in the URL, or it failed to start) ``set_deadline`` only bounds :meth:`drive`."""
         if not self.guard_enabled or self._guard is not None:
             return
-        self._guard = DeadlineGuard()
+        self._guard = DeadlineGuard(self._seq)
         self._guard.start()
         if self._ser is not None:
             self._guard.set_fd(self._ser.fileno())
@@ -154,13 +163,15 @@ class SerialDriveLink:
 
     def set_deadline(self, deadline: float | None) -> None:
         """Have the guard write NEUTRAL at ``deadline`` (time.monotonic()) unless a newer deadline
-        comes first; None: no deadline (the caller is sending neutral itself)."""
+        comes first; None: no deadline (the caller is sending neutral itself). :meth:`drive` writes no
+        DRIVE once ``deadline`` has passed (with or without the guard)."""
+        self._deadline = deadline
         if self._guard is None:
             return
         if deadline is None:
             self._guard.clear()
         else:
-            self._guard.arm(deadline, self._seq)
+            self._guard.arm(deadline)
 
     def open(self) -> None:
         """Open the port. A missing device is waited for (USB may enumerate late); a path that
@@ -204,10 +215,16 @@ class SerialDriveLink:
         if not self._arm.confirmed:
             self._stats.withheld_unarmed += 1
             return None
+        if not self._car_listening(time.monotonic()):
+            self._stats.withheld_stale += 1
+            return None
         if not self._pacer.spend(len_of(msg)):
             self._pacer.hold(msg, time.monotonic())
             return None
         self._pacer.drop()
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stats.withheld_late += 1  # e.g. the runtime was stopped between its age check and here
+            return None
         return self._write(msg)
 
     def neutral(self) -> None:
@@ -219,6 +236,14 @@ class SerialDriveLink:
         self._arm.want_armed = False
         self._pacer.drop()
         self._send(Neutral())
+
+    def disarm(self) -> None:
+        """Send NEUTRAL with the disarm bit now (never paced): the runtime is stopping (SIGTERM), so the
+        car's first word of it is neutral *and* disarmed in one frame. Nothing re-arms the car until
+        :meth:`arm` is called again. Never raises."""
+        self._arm.want_armed = False
+        self._pacer.drop()
+        self._send(Neutral(disarm=True))
 
     def heartbeat(self) -> None:
         """Send HEARTBEAT (never paced); the link also sends one itself after ``HEARTBEAT_S`` of silence."""
@@ -261,46 +286,95 @@ class SerialDriveLink:
         self._service(connect=False)
         return seq
 
+    def _car_listening(self, now: float) -> bool:
+        """False while no STATUS came for ``STATUS_FRESH_S`` (and since then none newer): the car or the
+        line is stalled. On entering that state the port's output queue is flushed and a NEUTRAL
+        written, so whatever the car still gets of it ends in neutral (its burst rule applies only
+        the newest command of a burst: docs/protocol.md)."""
+        status = self._status
+        heard = status.received_at if status is not None else self._connected_at
+        if self._stale_since is not None:
+            if heard <= self._stale_since:
+                return False
+            log.info("car answers again on %s: DRIVE resumes", self.port)
+            self._stale_since = None
+        if now - heard < STATUS_FRESH_S:
+            return True
+        self._stale_since = now
+        self._stats.stale_flushes += 1
+        log.warning("no STATUS from the car for %.0f ms: output flushed, DRIVE withheld until it answers",
+                    (now - heard) * 1000)
+        self._flush_output()
+        self._pacer.drop()
+        self._send(Neutral())
+        return False
+
+    def _flush_output(self) -> None:
+        ser = self._ser
+        if ser is None:
+            return
+        try:
+            ser.reset_output_buffer()
+        except _PORT_ERRORS as exc:
+            log.debug("flushing the output of %s: %s", self.port, exc)
+
     def _send_arm(self) -> None:
         self._arm.sending(time.monotonic())
         self._arm.sent(self._send(Arm()))
 
     def _write(self, msg: Message) -> int | None:
-        """Encode ``msg`` with the next SEQ and write it; the SEQ is used up only if it went out."""
+        """Encode ``msg`` with the next SEQ and write it. The SEQ is used up as soon as any byte went
+        out (a cut frame is rejected by the car's CRC, a complete one is accepted): never reused."""
         ser = self._ser
         if ser is None:
             self._stats.dropped += 1
             return None
         if self._guard is not None:
-            self._on_guard(self._guard.poll())  # a NEUTRAL it wrote used up our next SEQ
-        seq = self._seq
+            self._on_guard(self._guard.poll())
+        seq = self._seq.peek()
         frame = encode(msg, seq)
         try:
-            # A far end that stopped reading must not get a backlog of old commands replayed later
-            # (each one restarting its failsafe timer): drop what is still queued, newest wins.
-            if ser.out_waiting > _MAX_QUEUED_BYTES:
+            # A far end that stopped reading must not get a backlog of old commands replayed later:
+            # a DRIVE goes out only onto an empty queue (the newest wins); other frames flush a backlog.
+            queued = ser.out_waiting
+            if queued > (0 if isinstance(msg, Drive) else _MAX_QUEUED_BYTES):
                 ser.reset_output_buffer()
-                self._stats.dropped += 1
-                log.debug("output backlog on %s dropped", self.port)
-            written = ser.write(frame)
-        except serial.SerialTimeoutException:
-            self._stats.dropped += 1
-            self._write_timeouts += 1
-            if self._write_timeouts >= _MAX_WRITE_TIMEOUTS:
-                self._lost(f"{self._write_timeouts} writes timed out")
-            return None
+                self._stats.flushed += 1
+                log.debug("output backlog of %d bytes on %s dropped", queued, self.port)
+            written = self._write_bytes(ser, frame)
         except _PORT_ERRORS as exc:
             self._stats.dropped += 1
             self._lost(str(exc))
             return None
-        self._write_timeouts = 0
+        if written:
+            self._seq.used(seq)
         if written != len(frame):
-            self._stats.dropped += 1  # partial frame: the car's CRC rejects it
+            self._stats.dropped += 1  # timed out (a cut frame: the car's CRC rejects it)
+            self._write_timeouts += 1
+            if self._write_timeouts >= _MAX_WRITE_TIMEOUTS:
+                self._lost(f"{self._write_timeouts} writes timed out")
             return None
-        self._seq = (seq + 1) % SEQ_MOD
+        self._write_timeouts = 0
         self._last_write = time.monotonic()
         self._stats.sent += 1
         return seq
+
+    def _write_bytes(self, ser: serial.Serial, frame: bytes) -> int:
+        """Write ``frame`` on the port's (non-blocking) descriptor within ``write_timeout_s``; returns the
+        bytes written. Not pyserial's write: on a timeout it raises without saying how much went out
+        (even after a complete write), which made a written frame look unwritten."""
+        fd = ser.fileno()
+        end = time.monotonic() + self.write_timeout_s
+        done = 0
+        while True:
+            with contextlib.suppress(BlockingIOError):  # full: wait below for room
+                done += os.write(fd, frame[done:])
+            if done == len(frame):
+                return done
+            left = end - time.monotonic()
+            if left <= 0:
+                return done
+            select.select([], [fd], [], left)
 
     def _service(self, connect: bool = True) -> None:
         """Reconnect when due, read what the car sent, re-arm, flush a paced DRIVE, heartbeat."""
@@ -342,10 +416,7 @@ class SerialDriveLink:
         self._update_health()
 
     def _on_guard(self, fired: list[int]) -> None:
-        for seq in fired:  # the guard wrote NEUTRAL with our next SEQ: it is used up
-            self._stats.guard_neutrals += 1
-            if self._seq == seq:
-                self._seq = (seq + 1) % SEQ_MOD
+        self._stats.guard_neutrals += len(fired)  # their SEQs came from the shared counter
 
     def _on_status(self, status: CarStatus) -> None:
         self._status = status

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.link.protocol import (
+    BURST_MS,
     DISARM_MS,
     FAILSAFE_MS,
     HOST_TO_CAR,
@@ -46,12 +47,14 @@ class CarModel:
         failsafe_ms: float = FAILSAFE_MS,
         disarm_ms: float = DISARM_MS,
         status_period_ms: float = STATUS_PERIOD_MS,
+        burst_ms: float = BURST_MS,
         battery_mv: int = 0,
         on_event: EventSink | None = None,
     ) -> None:
         self.failsafe_s = failsafe_ms / 1000
         self.disarm_s = disarm_ms / 1000
         self.status_period_s = status_period_ms / 1000
+        self.burst_s = burst_ms / 1000
         self.battery_mv = battery_mv
         self.on_event = on_event
         self.decoder = FrameDecoder(accept=HOST_TO_CAR)
@@ -69,6 +72,7 @@ class CarModel:
         self._last_drive_at: float | None = None  # set while outputs follow a DRIVE
         self._last_frame_at: float | None = None
         self._next_status_at: float | None = None
+        self._pending: tuple[Drive, int, float] | None = None  # DRIVE, its SEQ, when it arrived (burst rule)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -105,6 +109,8 @@ class CarModel:
     def next_deadline(self) -> float | None:
         """The earliest time at which ``tick`` has something to do (None: nothing scheduled)."""
         times = [self._next_status_at]
+        if self._pending is not None:
+            times.append(self._pending[2] + self.burst_s)
         if self.armed and self._last_drive_at is not None:
             times.append(self._last_drive_at + self.failsafe_s)
         if self.armed and self._last_frame_at is not None:
@@ -123,6 +129,8 @@ class CarModel:
         """Timers: drive failsafe, disarm on silence, periodic status. Returns frames to send."""
         # Gap rule first: abandoning a stale partial can uncover complete frames behind it.
         out = self._process(self.decoder.expire(now), now)
+        if self._pending is not None and now - self._pending[2] >= self.burst_s - _EPS:
+            self._apply_pending(now)
         if self.armed and self._last_drive_at is not None and now - self._last_drive_at >= self.failsafe_s - _EPS:
             self._last_drive_at = None
             self.failsafe = True
@@ -131,6 +139,7 @@ class CarModel:
             out.append(self._status_frame(now))
         if self.armed and self._last_frame_at is not None and now - self._last_frame_at >= self.disarm_s - _EPS:
             self.armed = False
+            self._drop_pending(now)
             self._last_drive_at = None
             self._set_auto_output(0, 0)
             self._event(now, "disarm_timeout")
@@ -146,6 +155,7 @@ class CarModel:
             return []
         self.manual = on
         self.rc_present = self.rc_present or on
+        self._drop_pending(now)
         self._last_drive_at = None
         if on:
             self.steering, self.throttle = self._rc
@@ -178,19 +188,18 @@ class CarModel:
     def _handle(self, msg: object, seq: int, now: float) -> list[bytes]:
         if isinstance(msg, Drive):
             self.last_tag = msg.tag
-            applied = self.armed and not self.manual
+            self._drop_pending(now)  # a newer DRIVE: the waiting one never takes effect
             if self.armed:
-                self._last_drive_at = now
-                self.failsafe = False
-                self._set_auto_output(msg.steering, msg.throttle)
-            self._event(now, "drive", seq=seq, tag=msg.tag, steering=msg.steering / 1000,
-                        throttle=msg.throttle / 1000, applied=applied)
+                self._pending = (msg, seq, now)  # takes effect at now + burst_s (tick)
+            else:
+                self._drive_event(now, msg, seq, applied=False)
             return []
         if isinstance(msg, Arm):
             self.armed = True
             self.failsafe = False
             self._event(now, "arm", seq=seq)
         elif isinstance(msg, Neutral):
+            self._drop_pending(now)
             self._last_drive_at = None
             self.failsafe = False
             self._set_auto_output(0, 0)
@@ -200,6 +209,31 @@ class CarModel:
         elif isinstance(msg, Heartbeat):
             self._event(now, "heartbeat", seq=seq)
         return [self._status_frame(now)]
+
+    def _apply_pending(self, now: float) -> None:
+        """The burst rule's wait is over: the newest DRIVE takes effect; the 250 ms count from its arrival."""
+        assert self._pending is not None
+        msg, seq, arrived = self._pending
+        self._pending = None
+        self._last_drive_at = arrived
+        self.failsafe = False
+        self._set_auto_output(msg.steering, msg.throttle)
+        self._drive_event(now, msg, seq, applied=not self.manual, arrived=arrived)
+
+    def _drop_pending(self, now: float) -> None:
+        if self._pending is not None:
+            msg, seq, arrived = self._pending
+            self._pending = None
+            self._drive_event(now, msg, seq, applied=False, arrived=arrived, superseded=True)
+
+    def _drive_event(self, now: float, msg: Drive, seq: int, applied: bool, arrived: float | None = None,
+                     superseded: bool = False) -> None:
+        """One "drive" event once its fate is known: ``t`` when it arrived (the 250 ms count from
+        there), ``applied_at`` when it took effect (None: it did not; ``superseded``: a newer DRIVE or
+        a NEUTRAL came within the burst rule's wait)."""
+        extra = {"superseded": True} if superseded else {}
+        self._event(now if arrived is None else arrived, "drive", seq=seq, tag=msg.tag, steering=msg.steering / 1000,
+                    throttle=msg.throttle / 1000, applied=applied, applied_at=now if applied else None, **extra)
 
     def _set_auto_output(self, steering: int, throttle: int) -> None:
         if not self.manual:

@@ -66,6 +66,7 @@ class CarSimulator:
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
+        self._stalled_until = 0.0
         self._thread = threading.Thread(target=self._run, name="car-sim", daemon=True)
         os.set_blocking(fd, False)
 
@@ -99,6 +100,13 @@ class CarSimulator:
         with self._lock:
             self._send(self.model.set_manual(on, time.monotonic()))
             self._record(time.monotonic())
+
+    def stall(self, seconds: float) -> None:
+        """Stop reading and sending for ``seconds`` (a hung USB-serial board): what the host writes
+        meanwhile waits in the port's buffers and arrives at once afterwards. The car's timers keep
+        running (the failsafe fires as on the real car)."""
+        self._stalled_until = time.monotonic() + seconds
+        os.write(self._wake_w, b"s")
 
     def set_rc(self, steering: float, throttle: float) -> None:
         with self._lock:
@@ -138,10 +146,14 @@ class CarSimulator:
             timeout = 0.05 if deadline is None else min(max(deadline - now, 0.0), 0.05)
             if model.decoder.pending:
                 timeout = min(timeout, 0.005)  # let the gap rule run on time
+            stalled = now < self._stalled_until
+            watch = [self._wake_r] if stalled else [self.fd, self._wake_r]
             try:
-                ready, _, _ = select.select([self.fd, self._wake_r], [], [], timeout)
+                ready, _, _ = select.select(watch, [], [], timeout)
             except (OSError, ValueError):
                 break
+            if self._wake_r in ready:
+                os.read(self._wake_r, 64)
             data: bytes | None = b""
             if self.fd in ready:
                 data = self._read()
@@ -149,7 +161,11 @@ class CarSimulator:
                     break
             with self._lock:
                 now = time.monotonic()
-                self._send(model.receive(data, now) if data else model.tick(now))
+                frames = model.receive(data, now) if data else model.tick(now)
+                if now < self._stalled_until:
+                    self.tx_dropped += len(frames)  # the hung board passes nothing either way
+                else:
+                    self._send(frames)
                 self._record(now)
 
     def _read(self) -> bytes | None:

@@ -95,9 +95,10 @@ def test_the_first_drive_arms_and_hands_the_deadline_to_the_guard() -> None:
     wd = Watchdog(link, Events(), deadline_s=0.5)
     t = time.monotonic()
     assert wd.drive(CMD, t, tag=7)
-    assert link.calls == [("arm",), ("drive", 0.25, 0.5, 7), ("set_deadline", t + 0.5)]
+    # the deadline before the write: the link re-checks it right before writing
+    assert link.calls == [("arm",), ("set_deadline", t + 0.5), ("drive", 0.25, 0.5, 7)]
     assert wd.drive(CMD, time.monotonic(), tag=8)  # armed: no second ARM
-    assert link.names() == ["arm", "drive", "set_deadline", "drive", "set_deadline"]
+    assert link.names() == ["arm", "set_deadline", "drive", "set_deadline", "drive"]
     assert (wd.commands, wd.last_tag, wd.stats()["commands"], wd.stats()["last_tag"]) == (2, 8, 2, 8)
     assert not wd.car_stopped and not wd.expired() and wd.healthy()
 
@@ -123,7 +124,7 @@ def test_after_a_neutral_the_next_drive_arms_again() -> None:
     assert wd.car_stopped and wd.expired() and wd.neutral_sent == 1 and wd.stats()["neutral_sent"] == 1
     link.calls.clear()
     assert wd.drive(CMD, time.monotonic(), tag=2)
-    assert link.names() == ["arm", "drive", "set_deadline"]
+    assert link.names() == ["arm", "set_deadline", "drive"]
 
 
 def test_neutral_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:

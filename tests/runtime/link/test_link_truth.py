@@ -197,11 +197,15 @@ def test_drive_is_paced_to_the_line_and_the_newest_command_wins(fake: FakeCar) -
     start_bytes = fake.bytes
     t0 = time.monotonic()
     tag = 0
+    t_status = t0
     while time.monotonic() - t0 < 0.5:
         tag += 1
         link.drive(0.0, 0.2, tag=tag)
         t_last = time.monotonic()
         fake.read()
+        if t_last - t_status >= 0.05:  # a car that answers (no STATUS for 250 ms: DRIVE is withheld)
+            fake.status(armed=True)
+            t_status = t_last
     time.sleep(0.004)
     link.poll()  # a waiting command goes out at the next call
     late = time.monotonic() - t_last > PENDING_MAX_AGE_S  # a loaded machine: then it was dropped, as it should be
@@ -267,3 +271,20 @@ def test_status_decoder_sees_what_the_fake_car_sends() -> None:
     """The fake car's frames are real protocol frames (a fake that speaks nonsense proves nothing)."""
     raw = encode(Status(PROTOCOL_VERSION, 0, STATUS_FLAG_ARMED, 3, 0, 0, 0, 7400, 0), 0)
     assert [f.type for f in FrameDecoder(accept=CAR_TO_HOST).feed(raw)] == [MsgType.STATUS]
+
+
+def test_a_car_that_stops_answering_gets_a_neutral_and_no_drive_until_it_answers(fake: FakeCar) -> None:
+    # Issue 21: the host kept writing DRIVEs to a car that had stopped reading (a hung USB board);
+    # they were queued and replayed when it read again.
+    link = armed_link(fake)
+    assert link.drive(0.0, 0.2, tag=1) is not None
+    time.sleep(0.3)  # no STATUS for longer than the car's failsafe time
+    assert link.drive(0.0, 0.2, tag=2) is None
+    assert link.drive(0.0, 0.2, tag=3) is None
+    assert link.stats.withheld_stale == 2 and link.stats.stale_flushes == 1
+    frames = fake.read()
+    assert [f.type for f in frames if f.type in (MsgType.DRIVE, MsgType.NEUTRAL)][-1] == MsgType.NEUTRAL
+    assert not [f for f in frames if f.type == MsgType.DRIVE and int.from_bytes(f.payload[4:8], "little") > 1]
+    fake.status(armed=True)  # the car answers again
+    assert until(lambda: link.drive(0.0, 0.2, tag=4) is not None, link, timeout=1.0)
+    link.close()

@@ -48,7 +48,9 @@ def test_commands_reach_the_car_with_seq_and_tag(car: tuple[CarSimulator, str]) 
     assert [c["tag"] for c in cmds] == [1000, 1001, 1002, 1003, 1004, 7]
     assert (cmds[0]["steering"], cmds[0]["throttle"]) == (0.25, -0.5)
     assert (cmds[-1]["steering"], cmds[-1]["throttle"]) == (1.0, -1.0)
-    assert all(c["applied"] for c in cmds)
+    # written back to back, they reach the car as one burst: only the newest takes effect
+    assert [c["applied"] for c in cmds] == [False] * 5 + [True]
+    assert all(c.get("superseded") for c in cmds[:5])
     assert wait_until(lambda: link.last_status is not None and link.last_status.last_tag == 7, link=link)
     status = link.last_status
     assert status is not None and status.armed and status.battery_mv == 7400 and status.mode == "auto"
