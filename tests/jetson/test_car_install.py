@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CAR_CONSTRAINTS = REPO / "requirements" / "car-constraints.txt"
-IMPORT_NAMES = {"pyserial": "serial"}  # distribution -> the module the code imports
+IMPORT_NAMES = {"pyserial": "serial", "prometheus-client": "prometheus_client"}  # distribution -> the module the code imports
 
 
 def car_pins() -> dict[str, str]:
