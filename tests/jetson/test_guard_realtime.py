@@ -28,8 +28,9 @@ NONROOT = "nobody"  # any uid but 0 without capabilities; the unit's rc-car exis
 PROBE = """
 import json, logging, os, resource
 from runtime.link.guard import DeadlineGuard
+from runtime.link.seq import SharedSeq
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-g = DeadlineGuard(); g.start()
+g = DeadlineGuard(SharedSeq()); g.start()
 pid = g._proc.pid
 with open(f"/proc/{pid}/sched") as f:
     sched = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
