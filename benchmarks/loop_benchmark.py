@@ -53,6 +53,7 @@ from runtime.imu.base import CHANNELS
 from runtime.manifest import Manifest, load_manifest
 from runtime.policy import PolicyConfig
 from runtime.preprocess import Preprocessor, image_layout, preprocess_batch, sequence_windows
+from runtime.roles import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ IMU_RATE_HZ, IMU_SPAN_S = 100.0, 600.0  # the replayed IMU outlasts any run of t
 def model_feeds(bundle: Path, manifest: Manifest, frames: list[np.ndarray], behavior: str) -> list[dict[str, np.ndarray]]:
     """Per frame, every model input as the loop feeds it (batch 1): images preprocessed as the car
     does, sequences as windows of consecutive frames, other inputs from the bundle's reference
-    values (``reference.npz`` ``in/<name>``, cycled) or, without them, car-like values (IMU at
-    rest with gravity on z, neutral memory, the one-hot of ``behavior``)."""
+    values (``reference.npz`` ``in/<name>``, cycled) or, without them, each role's value of a car
+    at rest (:attr:`runtime.roles.RoleSpec.rest`: IMU gravity on z, neutral memory, the one-hot of
+    ``behavior``, speed 0)."""
     from benchmarks.reference_data import load_reference
 
     n = len(frames)
@@ -110,12 +112,10 @@ def model_feeds(bundle: Path, manifest: Manifest, frames: list[np.ndarray], beha
         elif ref is not None and spec.name in ref.inputs:
             v = ref.inputs[spec.name]
             per_input[spec.name] = v[np.arange(n) % len(v)]
-        else:
-            per_input[spec.name] = np.zeros((n, *spec.shape[1:]), np.float32)
-            if spec.role == "imu":
-                per_input[spec.name][:, list(spec.order or CHANNELS).index("az")] = 9.81
-            elif spec.role == "behavior":
-                per_input[spec.name][:, list(spec.labels or ()).index(behavior)] = 1.0
+        else:  # the role's value of a car at rest (runtime/roles)
+            rest = ROLES[spec.role].rest
+            assert rest is not None  # every non-image role has one
+            per_input[spec.name] = np.repeat(rest(spec, behavior).reshape(1, *spec.shape[1:]), n, axis=0)
     return [{k: np.ascontiguousarray(v[i : i + 1]) for k, v in per_input.items()} for i in range(n)]
 
 

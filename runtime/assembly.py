@@ -29,6 +29,7 @@ from runtime.loop import DriveLoop
 from runtime.manifest import BundleError, Manifest, load_manifest
 from runtime.manifest.signature import check_bundle_trust
 from runtime.notify import notify, watchdog_interval_s
+from runtime.odometry import OdometryError, SpeedSource, open_model_wheel_speed
 from runtime.pilots import Pilot, open_pilot
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor, image_layout
@@ -43,7 +44,7 @@ log = logging.getLogger("runtime")
 # Errors that mean "bad input": one line, exit status 2.
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
-    FileNotFoundError, PermissionError,
+    OdometryError, FileNotFoundError, PermissionError,
 )
 WARMUP_RUNS = 3
 
@@ -100,6 +101,7 @@ def run(
     ).start()  # neutral from here on, until the first valid inference
     recorder: Recorder | None = None
     imu: ImuSource | None = None
+    sources: dict[str, SpeedSource] = {}  # role -> sensor source (wheel_speed)
     own_backend, own_safety_backend = backend is None, safety_backend is None
     safety: SafetyLayer | None = None
     summary: dict[str, Any] = {}
@@ -112,11 +114,13 @@ def run(
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
         safety_manifest = open_safety_manifest(cfg)
         imu = open_model_imu(cfg, manifest)
+        speed = open_model_wheel_speed(cfg.wheel_speed.uri, (i.role for i in manifest.inputs))
+        sources = {"wheel_speed": speed} if speed is not None else {}
         camera_layout = image_layout(manifest.camera_input.layout)
         ctx = InputContext(
             deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
             camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
-            imu=imu, commands=sent,
+            imu=imu, commands=sent, sources=dict(sources),
         )
         inputs = make_providers(manifest.inputs, ctx)  # before the backend: a typo fails fast
         if backend is None:
@@ -173,6 +177,7 @@ def run(
         })
         if imu is not None:
             summary["imu"] = imu.stats()
+        summary.update({role: source.stats() for role, source in sources.items()})
         summary["pilot"] = pilot.kind
     finally:
         if safety is not None:
@@ -188,6 +193,8 @@ def run(
             log.warning("closing the link failed: %s", e)
         if imu is not None:
             imu.stop()
+        for source in sources.values():
+            source.stop()
         if own_backend and backend is not None:
             backend.close()
         if own_safety_backend and safety_backend is not None:
