@@ -71,7 +71,7 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	converter/demo/detector_net.py converter/demo/mobile_blocks.py runtime/cli.py runtime/cli_args.py runtime/assembly.py \
 	runtime/signal_stop.py runtime/atomic.py runtime/resources.py runtime/versions.py runtime/backend_names.py \
 	converter/tracking_store.py runtime/error_line.py runtime/link/sent_commands.py converter/sources/keras_inspect.py \
-	converter/sources/hints.py calibration/preprocess_flags.py
+	converter/sources/hints.py calibration/preprocess_flags.py runtime/roles runtime/odometry
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup

@@ -15,7 +15,6 @@ from runtime.roles import imu as imu_role
 # runtime/roles (shape rule, layouts, converter parse, sample values, provider); these names are
 # what the manifest reads from that table.
 IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR = "image", "image_sequence", "memory", "imu", "behavior"
-WHEEL_SPEED = "wheel_speed"
 ROLE_NAMES = tuple(ROLES)
 # Layouts each role may take: images NHWC (Keras) or NCHW (PyTorch); sequences add T after N.
 LAYOUTS = {name: spec.layouts for name, spec in ROLES.items()}

@@ -34,10 +34,12 @@ class SpeedSource(ABC):
         """Open the source; :class:`OdometryError` naming the URI and the fix when it cannot work."""
 
     @abstractmethod
-    def nearest(self, t: float) -> SpeedSample | None: ...
+    def nearest(self, t: float) -> SpeedSample | None:
+        """The sample nearest monotonic time ``t``; None while there is none."""
 
     @abstractmethod
-    def newest(self, now: float) -> SpeedSample | None: ...
+    def newest(self, now: float) -> SpeedSample | None:
+        """The latest sample taken at or before ``now``; None while there is none."""
 
     def stop(self) -> None:  # noqa: B027 - optional hook
         """Release what the source opened; safe to call twice."""

@@ -97,11 +97,13 @@ class ReplaySpeedSource(SpeedSource):
         self.lookups = 0
 
     def start(self) -> ReplaySpeedSource:
+        """Read the log (:func:`read_speed_log`'s errors)."""
         if not len(self._t):
             self._t, self._v = read_speed_log(self.path, self.uri)
         return self
 
     def nearest(self, t: float) -> SpeedSample | None:
+        """The row nearest ``t`` on the replay clock (the first call anchors row 0 at ``t``)."""
         with self._lock:
             if self._offset is None:
                 self._offset = t - float(self._t[0])
@@ -114,11 +116,13 @@ class ReplaySpeedSource(SpeedSource):
         return SpeedSample(float(self._t[i]) + offset, float(self._v[i]))
 
     def newest(self, now: float) -> SpeedSample | None:
+        """The last row at or before ``now`` on the replay clock; None before the first lookup."""
         if self._offset is None:
             return None
         i = int(np.searchsorted(self._t, now - self._offset, side="right")) - 1
         return SpeedSample(float(self._t[i]) + self._offset, float(self._v[i])) if i >= 0 else None
 
     def stats(self) -> dict[str, Any]:
+        """URI, samples, span and lookups, for the run summary."""
         span = float(self._t[-1] - self._t[0]) if len(self._t) else 0.0
         return {"uri": self.uri, "samples": len(self._t), "span_s": round(span, 3), "lookups": self.lookups}

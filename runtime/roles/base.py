@@ -26,17 +26,28 @@ class Fields(Protocol):
     """The manifest fields of one input a role's rules read (an InputSpec, or a test's stand-in)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The input's name."""
+
     @property
-    def layout(self) -> str: ...
+    def layout(self) -> str:
+        """One of the role's layouts."""
+
     @property
-    def preprocess(self) -> Any: ...
+    def preprocess(self) -> Any:
+        """The camera roles' PreprocessSpec (``input_hw``, ``channels``), else None."""
+
     @property
-    def length(self) -> int | None: ...
+    def length(self) -> int | None:
+        """Frames (``image_sequence``) or commands (``memory``) remembered, else None."""
+
     @property
-    def order(self) -> Any: ...
+    def order(self) -> Any:
+        """IMU channel names in model order (``imu``), else None."""
+
     @property
-    def labels(self) -> Any: ...
+    def labels(self) -> Any:
+        """Behaviour names, one per one-hot slot (``behavior``), else None."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Drive:
 
     @property
     def n(self) -> int:
+        """Rows (frames)."""
         return len(self.steering)
 
 

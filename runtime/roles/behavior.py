@@ -13,13 +13,13 @@ from runtime.roles.base import Drive, Fields, RoleError, RoleSpec, no_unknown, v
 log = logging.getLogger(__name__)
 
 
-def shape(f: Fields) -> tuple[int, ...]:
+def _shape(f: Fields) -> tuple[int, ...]:
     if not f.labels:
         raise RoleError(f"input {f.name!r}: role behavior needs labels (one per one-hot slot)")
     return (1, len(f.labels))
 
 
-def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
+def _parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
     no_unknown(name, "behavior", entry, ("labels", "order", "length"))
     k = vector_width(name, "behavior", model_shape)
     labels = tuple(str(x) for x in entry.get("labels") or ())
@@ -32,18 +32,18 @@ def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any])
     return {"shape": (1, k), "labels": labels}
 
 
-def fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
+def _fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
     labels = entry.get("labels")
     return (1, len(labels)) if labels else None
 
 
-def sample(f: Fields, d: Drive) -> np.ndarray:
+def _sample(f: Fields, d: Drive) -> np.ndarray:
     """A one-hot cycling through the labels in blocks of 8 frames."""
     k = len(f.labels or ())
     return np.eye(k)[(np.arange(d.n) // 8) % k]
 
 
-def rest(f: Fields, behavior: str) -> np.ndarray:
+def _rest(f: Fields, behavior: str) -> np.ndarray:
     """The one-hot of ``behavior``."""
     labels = list(f.labels or ())
     out = np.zeros(len(labels), np.float32)
@@ -55,11 +55,11 @@ SPEC = RoleSpec(
     name="behavior",
     layouts=("NC",),
     fields=("labels",),
-    shape=shape,
+    shape=_shape,
     provider="runtime.inputs.behavior:BehaviorProvider",
-    parse=parse,
-    fixed_shape=fixed_shape,
-    sample=sample,
-    rest=rest,
+    parse=_parse,
+    fixed_shape=_fixed_shape,
+    sample=_sample,
+    rest=_rest,
     donkeycar_names=("behavior_in", "xbehavior_in"),
 )

@@ -14,7 +14,7 @@ def frame_shape(f: Fields, role: str) -> tuple[int, int, int]:
     return (h, w, c) if f.layout.endswith("HWC") else (c, h, w)
 
 
-def shape(f: Fields) -> tuple[int, ...]:
+def _shape(f: Fields) -> tuple[int, ...]:
     return (1, *frame_shape(f, "image"))
 
 
@@ -22,7 +22,7 @@ SPEC = RoleSpec(
     name="image",
     layouts=("NHWC", "NCHW"),
     fields=("preprocess",),
-    shape=shape,
+    shape=_shape,
     provider="runtime.inputs.image:ImageProvider",
     donkeycar_names=("img_in",),
 )

@@ -8,7 +8,7 @@ from runtime.roles.base import Fields, RoleError, RoleSpec
 from runtime.roles.image import frame_shape
 
 
-def shape(f: Fields) -> tuple[int, ...]:
+def _shape(f: Fields) -> tuple[int, ...]:
     hwc = frame_shape(f, "image_sequence")
     if not f.length or f.length < 1:
         raise RoleError(f"input {f.name!r}: role image_sequence needs a fixed length >= 1")
@@ -19,6 +19,6 @@ SPEC = RoleSpec(
     name="image_sequence",
     layouts=("NTHWC", "NTCHW"),
     fields=("preprocess", "length"),
-    shape=shape,
+    shape=_shape,
     provider="runtime.inputs.image_sequence:ImageSequenceProvider",
 )

@@ -13,11 +13,11 @@ CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")  # m/s^2 then rad/s, as donkeyca
 GRAVITY = 9.81
 
 
-def shape(f: Fields) -> tuple[int, ...]:
+def _shape(f: Fields) -> tuple[int, ...]:
     return (1, len(f.order or CHANNELS))
 
 
-def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
+def _parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
     no_unknown(name, "imu", entry, ("order", "labels", "length"))
     k = vector_width(name, "imu", model_shape)
     order = tuple(entry.get("order") or (CHANNELS if k == len(CHANNELS) else ()))
@@ -27,11 +27,11 @@ def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any])
     return {"shape": (1, k), "order": order}
 
 
-def fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
+def _fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
     return (1, len(entry.get("order") or CHANNELS))
 
 
-def sample(f: Fields, d: Drive) -> np.ndarray:
+def _sample(f: Fields, d: Drive) -> np.ndarray:
     """A car following the drive: lateral ay = v * yaw rate, az = g, gz = the yaw rate, small noise
     elsewhere; in the input's ``order``."""
     n, rng = d.n, d.rng
@@ -43,7 +43,7 @@ def sample(f: Fields, d: Drive) -> np.ndarray:
     return np.stack([channels.get(c, rng.normal(0.0, 0.1, n)) for c in f.order or CHANNELS], 1)
 
 
-def rest(f: Fields, behavior: str) -> np.ndarray:
+def _rest(f: Fields, behavior: str) -> np.ndarray:
     """At rest: gravity on z, nothing else."""
     return np.asarray([GRAVITY if c == "az" else 0.0 for c in f.order or CHANNELS], np.float32)
 
@@ -52,11 +52,11 @@ SPEC = RoleSpec(
     name="imu",
     layouts=("NC",),
     fields=("order",),
-    shape=shape,
+    shape=_shape,
     provider="runtime.inputs.imu:ImuProvider",
-    parse=parse,
-    fixed_shape=fixed_shape,
-    sample=sample,
-    rest=rest,
+    parse=_parse,
+    fixed_shape=_fixed_shape,
+    sample=_sample,
+    rest=_rest,
     donkeycar_names=("imu_in",),
 )

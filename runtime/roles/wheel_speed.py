@@ -10,11 +10,11 @@ import numpy as np
 from runtime.roles.base import Drive, Fields, RoleError, RoleSpec, no_unknown, vector_width
 
 
-def shape(f: Fields) -> tuple[int, ...]:
+def _shape(f: Fields) -> tuple[int, ...]:
     return (1, 1)
 
 
-def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
+def _parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any]) -> dict[str, Any]:
     no_unknown(name, "wheel_speed", entry, ())
     k = vector_width(name, "wheel_speed", model_shape)
     if k != 1:
@@ -23,16 +23,16 @@ def parse(name: str, model_shape: tuple[int | None, ...], entry: dict[str, Any])
     return {"shape": (1, 1)}
 
 
-def fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
+def _fixed_shape(entry: dict[str, Any]) -> tuple[int, ...] | None:
     return (1, 1)
 
 
-def sample(f: Fields, d: Drive) -> np.ndarray:
+def _sample(f: Fields, d: Drive) -> np.ndarray:
     """The drive's speed with encoder-like noise, never below 0."""
     return np.maximum(d.speed + d.rng.normal(0.0, 0.03, d.n), 0.0)[:, None]
 
 
-def rest(f: Fields, behavior: str) -> np.ndarray:
+def _rest(f: Fields, behavior: str) -> np.ndarray:
     return np.zeros(1, np.float32)
 
 
@@ -40,10 +40,10 @@ SPEC = RoleSpec(
     name="wheel_speed",
     layouts=("NC",),
     fields=(),
-    shape=shape,
+    shape=_shape,
     provider="runtime.inputs.wheel_speed:WheelSpeedProvider",
-    parse=parse,
-    fixed_shape=fixed_shape,
-    sample=sample,
-    rest=rest,
+    parse=_parse,
+    fixed_shape=_fixed_shape,
+    sample=_sample,
+    rest=_rest,
 )
