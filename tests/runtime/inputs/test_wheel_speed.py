@@ -12,13 +12,18 @@ import pytest
 
 from converter.errors import ConverterError
 from converter.model_inputs import resolve_inputs
+from runtime.assembly import run
 from runtime.config import ConfigError, load_config
 from runtime.events import DECLARED
 from runtime.inputs import PROVIDERS, InputContext, InputError, WheelSpeedProvider, make_providers
 from runtime.manifest import BundleError, InputSpec, PreprocessSpec
 from runtime.odometry import OdometryError, ReplaySpeedSource, open_model_wheel_speed, open_wheel_speed
 from runtime.roles import ROLES, Drive
+from runtime.sim import CarSimulator
+from tests.runtime.helpers import make_config
 from tests.runtime.inputs.conftest import MakeFrame
+from tests.runtime.multi_input import image_input, vector_input, write_bundle
+from tests.runtime.test_loop_inputs import wire
 
 IMG = np.zeros((4, 4, 3), np.uint8)
 PRE = PreprocessSpec(width=80, height=60)
@@ -103,3 +108,22 @@ def test_no_source_names_the_flag_and_a_bad_uri_is_a_config_error(tmp_path: Path
     with pytest.raises(ConfigError, match=r"\[wheel_speed\] uri: wheel-speed URI 'enc://1': unknown scheme 'enc'"):
         load_config(None, {"wheel_speed.uri": "enc://1"})
     assert open_model_wheel_speed(str(tmp_path / "none.csv"), ["image"]) is None  # no such input: not opened
+
+
+def test_a_wheel_speed_pilot_is_fed_then_stale_means_neutral_and_an_event(
+    tmp_path: Path, clip_folder: Path, sim: tuple[CarSimulator, str],
+) -> None:
+    # a real ONNX Runtime bundle through a real pty to the car simulator: 0.2 s of speed for a 0.48 s drive
+    car, port = sim
+    inputs = [image_input(), vector_input("speed", "wheel_speed", 1)]
+    bundle = write_bundle(tmp_path, "speed", inputs)
+    cfg = make_config(bundle, f"file://{clip_folder}?realtime=1&fps=50", link=port)
+    cfg.wheel_speed.uri = f"file://{write_speeds(tmp_path / 'speed.csv', n=20)}"
+    summary = run(cfg)
+    assert 0 < summary["commands"] < summary["camera"]["delivered"] and summary["wheel_speed"]["lookups"] > 0
+    ev = summary["events"]["wheel_speed.stale"]
+    assert ev["episodes"] == 1 and "no wheel-speed sample for" in ev["last_detail"]
+    cmds = wire(car, summary)
+    last_drive = max(c["t"] for c in cmds)
+    neutrals = [e["t"] for e in car.events if e["event"] == "neutral" and e["t"] > last_drive]
+    assert neutrals and neutrals[0] - last_drive < 0.2  # the car is stopped, not left driving
