@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from runtime.imu.base import CHANNELS  # m/s^2 then rad/s, as donkeycar's KerasIMU
 from runtime.roles.base import Drive, Fields, RoleError, RoleSpec, no_unknown, vector_width
 
-CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")  # m/s^2 then rad/s, as donkeycar's KerasIMU
 GRAVITY = 9.81
 
 
