@@ -18,6 +18,8 @@ IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR = "image", "image_sequence", "memor
 ROLE_NAMES = tuple(ROLES)
 # Layouts each role may take: images NHWC (Keras) or NCHW (PyTorch); sequences add T after N.
 LAYOUTS = {name: spec.layouts for name, spec in ROLES.items()}
+# The optional fields any role reads (preprocess, length, order, labels): what an input may carry.
+ROLE_FIELDS = tuple(dict.fromkeys(f for spec in ROLES.values() for f in spec.fields))
 IMU_CHANNELS = imu_role.CHANNELS  # m/s^2 then rad/s, as donkeycar's KerasIMU
 
 
@@ -100,7 +102,7 @@ class InputSpec:
         Raises :class:`BundleError` for unknown keys or fields that disagree; a missing ``name`` or
         ``shape`` is a ``KeyError`` that :meth:`Manifest.from_dict` turns into a :class:`BundleError`.
         """
-        known = {"name", "role", "shape", "dtype", "layout", "preprocess", "length", "order", "labels"}
+        known = {"name", "role", "shape", "dtype", "layout", *ROLE_FIELDS}
         unknown = set(d) - known
         if unknown:
             raise BundleError(f"input {d.get('name', '?')!r}: unknown keys {sorted(unknown)}")
