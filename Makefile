@@ -73,7 +73,8 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	converter/tracking_store.py runtime/error_line.py runtime/link/sent_commands.py converter/sources/keras_inspect.py \
 	converter/sources/hints.py calibration/preprocess_flags.py \
 	runtime/shadow runtime/telemetry.py runtime/mailbox.py runtime/metrics runtime/bundle_steps.py runtime/check.py \
-	runtime/guard_check.py
+	runtime/guard_check.py \
+	runtime/roles runtime/odometry
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup

@@ -48,11 +48,20 @@ from runtime.assembly import run
 from runtime.backend_names import canonical_backend
 from runtime.backends import open_backend
 from runtime.camera import Camera, MemorySource
-from runtime.config import CameraSection, ImuSection, LinkSection, ModelSection, RunSection, RuntimeConfig
+from runtime.config import (
+    CameraSection,
+    ImuSection,
+    LinkSection,
+    ModelSection,
+    RunSection,
+    RuntimeConfig,
+    WheelSpeedSection,
+)
 from runtime.imu.base import CHANNELS
 from runtime.manifest import Manifest, load_manifest
 from runtime.policy import PolicyConfig
 from runtime.preprocess import Preprocessor, image_layout, preprocess_batch, sequence_windows
+from runtime.roles import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +104,9 @@ IMU_RATE_HZ, IMU_SPAN_S = 100.0, 600.0  # the replayed IMU outlasts any run of t
 def model_feeds(bundle: Path, manifest: Manifest, frames: list[np.ndarray], behavior: str) -> list[dict[str, np.ndarray]]:
     """Per frame, every model input as the loop feeds it (batch 1): images preprocessed as the car
     does, sequences as windows of consecutive frames, other inputs from the bundle's reference
-    values (``reference.npz`` ``in/<name>``, cycled) or, without them, car-like values (IMU at
-    rest with gravity on z, neutral memory, the one-hot of ``behavior``)."""
+    values (``reference.npz`` ``in/<name>``, cycled) or, without them, each role's value of a car
+    at rest (:attr:`runtime.roles.RoleSpec.rest`: IMU gravity on z, neutral memory, the one-hot of
+    ``behavior``, speed 0)."""
     from benchmarks.reference_data import load_reference
 
     n = len(frames)
@@ -110,12 +120,10 @@ def model_feeds(bundle: Path, manifest: Manifest, frames: list[np.ndarray], beha
         elif ref is not None and spec.name in ref.inputs:
             v = ref.inputs[spec.name]
             per_input[spec.name] = v[np.arange(n) % len(v)]
-        else:
-            per_input[spec.name] = np.zeros((n, *spec.shape[1:]), np.float32)
-            if spec.role == "imu":
-                per_input[spec.name][:, list(spec.order or CHANNELS).index("az")] = 9.81
-            elif spec.role == "behavior":
-                per_input[spec.name][:, list(spec.labels or ()).index(behavior)] = 1.0
+        else:  # the role's value of a car at rest (runtime/roles)
+            rest = ROLES[spec.role].rest
+            assert rest is not None  # every non-image role has one
+            per_input[spec.name] = np.repeat(rest(spec, behavior).reshape(1, *spec.shape[1:]), n, axis=0)
     return [{k: np.ascontiguousarray(v[i : i + 1]) for k, v in per_input.items()} for i in range(n)]
 
 
@@ -145,6 +153,18 @@ def write_imu_replay(path: Path, feeds: list[dict[str, np.ndarray]], manifest: M
     return path
 
 
+def write_speed_replay(path: Path, feeds: list[dict[str, np.ndarray]], manifest: Manifest) -> Path | None:
+    """A ``file://`` wheel-speed replay (``t,speed``) with the benchmark's speeds cycled over
+    :data:`IMU_SPAN_S` (None for a model without a wheel_speed input)."""
+    spec = next((i for i in manifest.inputs if i.role == "wheel_speed"), None)
+    if spec is None:
+        return None
+    rows = np.concatenate([f[spec.name] for f in feeds], 0).reshape(-1)
+    t = np.arange(int(IMU_SPAN_S * IMU_RATE_HZ)) / IMU_RATE_HZ
+    path.write_text("t,speed\n" + "".join(f"{ti:.4f},{rows[i % len(rows)]:.5f}\n" for i, ti in enumerate(t)))
+    return path
+
+
 def _bare_round(backend: Any, inputs: list[dict[str, np.ndarray]]) -> tuple[float, list[float]]:
     lat = []
     t0 = time.perf_counter()
@@ -157,12 +177,13 @@ def _bare_round(backend: Any, inputs: list[dict[str, np.ndarray]]) -> tuple[floa
 
 def _config(
     bundle: Path, backend: str, camera: str, max_frames: int, fmt: str | None = None, link: str = "null://",
-    imu: Path | None = None, behavior: str = "",
+    imu: Path | None = None, behavior: str = "", speed: Path | None = None,
 ) -> RuntimeConfig:
     return RuntimeConfig(
         model=ModelSection(bundle=str(bundle), backend=backend, format=fmt or "", behavior=behavior),
         camera=CameraSection(uri=camera),
         imu=ImuSection(uri=f"file://{imu}" if imu else ""),
+        wheel_speed=WheelSpeedSection(uri=f"file://{speed}" if speed else ""),
         link=LinkSection(uri=link),
         policy=PolicyConfig(max_throttle=1.0, throttle_slew_rate=0.0),
         run=RunSection(max_frames=max_frames),
@@ -171,12 +192,13 @@ def _config(
 
 def _pipeline_round(
     bundle: Path, backend_name: str, backend: Any, camera: str | Camera, n: int, fmt: str | None = None,
-    link: str = "null://", imu: Path | None = None, behavior: str = "",
+    link: str = "null://", imu: Path | None = None, behavior: str = "", speed: Path | None = None,
 ) -> dict[str, Any]:
     if isinstance(camera, Camera):
-        s = run(_config(bundle, backend_name, "memory://", n, fmt, link, imu, behavior), backend=backend, camera=camera)
+        s = run(_config(bundle, backend_name, "memory://", n, fmt, link, imu, behavior, speed), backend=backend,
+                camera=camera)
     else:
-        s = run(_config(bundle, backend_name, camera, n, fmt, link, imu, behavior), backend=backend)
+        s = run(_config(bundle, backend_name, camera, n, fmt, link, imu, behavior, speed), backend=backend)
     # Steady-state rate: from the first command to the end (excludes opening the file).
     busy = s["duration_s"] - s.get("time_to_first_command_s", 0.0)
     s["steady_fps"] = (s["frames"] - 1) / busy if busy > 0 and s["frames"] > 1 else 0.0
@@ -184,7 +206,7 @@ def _pipeline_round(
 
 
 def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int, imu: Path | None = None,
-                   behavior: str = "") -> float:
+                   behavior: str = "", speed: Path | None = None) -> float:
     """Peak RSS of ``rc-runtime`` run as its own process (``VmHWM``, which it reports itself:
     ``ru_maxrss`` of a child would include this process's memory, inherited across fork+exec)."""
     with tempfile.TemporaryDirectory(prefix="loop-bench-rss-") as tmp:
@@ -194,6 +216,7 @@ def measure_rss_mb(bundle: Path, backend: str, video: Path, n_frames: int, imu: 
                "--log-level", "WARNING", "--stats-json", str(stats)]
         cmd += ["--imu", f"file://{imu}"] if imu else []
         cmd += ["--behavior", behavior] if behavior else []
+        cmd += ["--wheel-speed", f"file://{speed}"] if speed else []
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"rc-runtime exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -217,7 +240,7 @@ def run_loop_benchmark(
     """Pipeline vs bare backend on the same model and frames; see the module doc.
 
     Every model input is fed (:func:`model_feeds`): an IMU pilot's pipeline replays the same IMU
-    values from a CSV (``file://``), a behaviour pilot drives ``behavior`` (default: its first
+    values from a CSV (``file://``), a wheel-speed pilot its speeds likewise, a behaviour pilot drives ``behavior`` (default: its first
     label), a sequence pilot waits for its first window (``inputs_not_ready``).
 
     ``fmt`` picks the build (default: the backend's usual one); ``link`` is where the pipeline's
@@ -235,6 +258,7 @@ def run_loop_benchmark(
         behavior = behavior or default_behavior(manifest)
         inputs = model_feeds(bundle, manifest, frames, behavior)
         imu = write_imu_replay(Path(tmp) / "imu.csv", inputs, manifest)
+        speed = write_speed_replay(Path(tmp) / "speed.csv", inputs, manifest)
         options: dict[str, Any] = {"threads": threads} if threads else {}
         be = open_backend(bundle, backend, fmt=fmt, **options)
         for x in inputs[:20]:
@@ -255,23 +279,24 @@ def run_loop_benchmark(
                     got["bare"] = fps
                     bare_lat.extend(lat)
                 else:
-                    s = _pipeline_round(bundle, backend, be, memory_camera(), n, fmt, link, imu, behavior)
+                    s = _pipeline_round(bundle, backend, be, memory_camera(), n, fmt, link, imu, behavior, speed)
                     got["pipe"] = s["steady_fps"]
                     stages.append(s["stages_ms"])
             bare_fps.append(got["bare"])
             pipe_fps.append(got["pipe"])
             ratios.append(got["pipe"] / got["bare"])
-            lat_run = _pipeline_round(bundle, backend, be, paced, min(n, latency_frames), fmt, link, imu, behavior)
+            lat_run = _pipeline_round(bundle, backend, be, paced, min(n, latency_frames), fmt, link, imu, behavior,
+                                     speed)
             c2c.append(lat_run)
             log.info("round %d: bare %.0f fps, pipeline %.0f fps (x%.3f)", r + 1, got["bare"], got["pipe"], ratios[-1])
         video_run = _pipeline_round(bundle, backend, be, f"file://{video_path}?realtime=0", n, fmt, link, imu,
-                                    behavior)
+                                    behavior, speed)
         be.close()
         rss = {}
         if measure_rss:
-            rss["litert"] = measure_rss_mb(bundle, "litert", video_path, min(n, 300), imu, behavior)
+            rss["litert"] = measure_rss_mb(bundle, "litert", video_path, min(n, 300), imu, behavior, speed)
             if backend != "litert":
-                rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300), imu, behavior)
+                rss[backend] = measure_rss_mb(bundle, backend, video_path, min(n, 300), imu, behavior, speed)
 
     c2c_p99 = float(np.median([s["stages_ms"]["camera_to_command"]["p99"] for s in c2c]))
     bare_p = _pct(bare_lat)

@@ -72,6 +72,7 @@ def bundle_inputs(req: Any, ref: ModelVersionRef) -> dict[str, Any]:
         "opset": req.options.opset,
         # Only when given, so keys of earlier bundles stay valid.
         **({"model_file": req.model_file} if req.model_file else {}),
+        **({"input_shapes": req.input_shapes} if getattr(req, "input_shapes", "") else {}),
         **({"perception": perception} if (perception := _perception_flags(req)) else {}),
     }
 

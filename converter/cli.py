@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou-threshold", type=float, help="detections: the overlap above which NMS drops a box "
                    "(default 0.45)")
     p.add_argument("--inputs", help="input roles, e.g. imu_in=imu,seq=image_sequence,b=behavior:labels=left|right "
-                   "(roles: image, image_sequence, memory, imu, behavior; else edge.inputs tag)")
+                   "(roles: image, image_sequence, memory, imu, behavior, wheel_speed; else edge.inputs tag)")
+    p.add_argument("--input-shape", metavar="NAME=1x1[,NAME=...]",
+                   help="PyTorch state dicts/TorchScript: the shape of an input the model does not record and its role "
+                        "does not fix (batch first), e.g. speed=1x1; image inputs take --input-size")
     p.add_argument("--custom-objects", action="append", default=[], metavar="MODULE:ATTR",
                    help="custom Keras layer/function (or dict of them) needed to load the model; repeatable")
     p.add_argument("--model-file", metavar="PATH",
@@ -154,6 +157,7 @@ def _request(args: argparse.Namespace) -> Any:
         max_detections=_positive(args.max_detections, "--max-detections"),
         iou_threshold=iou,
         inputs=args.inputs or "",
+        input_shapes=args.input_shape or "",
         custom_objects=args.custom_objects,
         model_file=args.model_file,
         model_class=args.model_class,

@@ -1,11 +1,13 @@
-"""Each model input's role (image, image_sequence, memory, imu, behavior) for the manifest.
+"""Each model input's role (image, image_sequence, memory, imu, behavior, wheel_speed) for the manifest.
 
 Roles come from, in order: the ``--inputs`` flag, the version's ``edge.inputs`` tag (JSON), then
 donkeycar's own input names (``img_in``, ``imu_in``, ``mem_in``, ``behavior_in``; see
-donkeycar/parts/keras.py), then "a model with one rank-4 input takes the camera image". Anything
+donkeycar/parts/keras.py; each role's spec lists its own), then "a model with one rank-4 input takes the camera image". Anything
 else is refused naming the input and the flag: the runtime must know what to feed every input.
 The car has one camera: a model with two image inputs (a stereo pair) is refused, whatever the
-flags say (:func:`check_one_camera`).
+flags say (:func:`check_one_camera`). A vector role's ``:key=value`` args are parsed by its spec
+(:attr:`runtime.roles.RoleSpec.parse`); the camera roles' parse is here, as it resolves the
+camera preprocessing (--input-size, --crop-top, --color).
 
 Syntax, flag and tag alike: ``NAME=ROLE`` entries separated by commas, with optional
 ``:key=value`` parts (``labels=a|b``, ``order=ax|ay|...``, ``layout=NCHW``), or a JSON object
@@ -20,24 +22,20 @@ from typing import Any
 
 from converter.errors import ConverterError
 from runtime.manifest import (
-    BEHAVIOR,
     IMAGE,
     IMAGE_SEQUENCE,
-    IMU,
-    IMU_CHANNELS,
-    MEMORY,
     ROLE_NAMES,
     BundleError,
     InputSpec,
     PreprocessSpec,
 )
+from runtime.roles import DONKEYCAR_NAMES, ROLES, RoleError
 
 log = logging.getLogger(__name__)
 
 INPUTS_TAG = "edge.inputs"
 # donkeycar's input layer names -> role (rank 5 img_in is a sequence: KerasLSTM, Keras3D_CNN).
-DONKEYCAR_INPUTS = {"img_in": IMAGE, "imu_in": IMU, "mem_in": MEMORY, "behavior_in": BEHAVIOR,
-                    "xbehavior_in": BEHAVIOR}
+DONKEYCAR_INPUTS = DONKEYCAR_NAMES
 _FIX = "pass --inputs NAME=ROLE (roles: " + ", ".join(ROLE_NAMES) + f") or set tag {INPUTS_TAG}"
 
 
@@ -132,33 +130,13 @@ def _spec(name: str, role: str, shape: tuple[int | None, ...], entry: dict[str, 
           default_layout: str) -> InputSpec:
     where = f"input {name!r} (shape {_show(shape)}, role {role})"
     try:
-        if role in (IMAGE, IMAGE_SEQUENCE):
+        if ROLES[role].is_image:
             return _image_spec(name, role, shape, entry, pre, default_layout, where)
-        extra = set(entry) - {"labels", "order", "length"}
-        if extra:
-            raise ConverterError(f"{where}: unknown keys {sorted(extra)}")
-        if len(shape) != 2 or shape[1] is None:
-            raise ConverterError(f"{where}: a {role} input must be a fixed-size vector (N, K)")
-        k = int(shape[1])
-        if role == MEMORY:
-            if k % 2:
-                raise ConverterError(f"{where}: memory holds steering/throttle pairs, so its size must be even")
-            return InputSpec(name, (1, k), "float32", "NC", role=MEMORY, length=k // 2)
-        if role == IMU:
-            order = tuple(entry.get("order") or (IMU_CHANNELS if k == len(IMU_CHANNELS) else ()))
-            if len(order) != k:
-                raise ConverterError(f"{where}: say which IMU channel each of its {k} values is: "
-                                     f"--inputs {name}=imu:order=ax|ay|az|gx|gy|gz (or tag {INPUTS_TAG})")
-            return InputSpec(name, (1, k), "float32", "NC", role=IMU, order=order)
-        labels = tuple(str(x) for x in entry.get("labels") or ())
-        if not labels:
-            labels = tuple(str(i) for i in range(k))
-            log.warning("input %r: no behaviour labels given, naming them %s (set --inputs %s=behavior:labels=A|B "
-                        "or tag %s)", name, "|".join(labels), name, INPUTS_TAG)
-        if len(labels) != k:
-            raise ConverterError(f"{where}: {len(labels)} labels for a one-hot of {k}")
-        return InputSpec(name, (1, k), "float32", "NC", role=BEHAVIOR, labels=labels)
-    except BundleError as e:
+        parse = ROLES[role].parse
+        assert parse is not None  # every role but the camera ones parses its own args
+        return InputSpec(name=name, dtype="float32", layout=ROLES[role].layouts[0], role=role,
+                         **parse(name, shape, entry))
+    except (BundleError, RoleError) as e:
         raise ConverterError(str(e)) from None
 
 

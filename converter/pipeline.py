@@ -59,6 +59,7 @@ class ConvertRequest:
     max_detections: int | None = None  # --max-detections: K of a wrapped detector's fixed-size outputs (default 100)
     iou_threshold: float | None = None  # --iou-threshold (detections' NMS; default 0.45)
     inputs: str = ""  # the --inputs flag's text (converter.model_inputs syntax)
+    input_shapes: str = ""  # --input-shape NAME=1x1[,NAME=...]: a PyTorch input's shape the model does not record
     custom_objects: list[str] = field(default_factory=list)
     model_file: str | None = None  # which model file in the version's artifacts, when they hold several
     model_class: str | None = None  # --model-class module:attr: the nn.Module a PyTorch state dict belongs to

@@ -4,7 +4,7 @@ Every build is compared against these right after it is made. They travel in the
 (``reference.npz``) so the car can check the engine it builds, and benchmarks can measure
 accuracy, without TensorFlow. Frames are stored as camera-like uint8 BGR (``frames_bgr``); everyone
 preprocesses them with the runtime's own function. Inputs that are not images (IMU, memory,
-behaviour) are stored as ``in/<name>`` (N, K) float32, with values like the car's: see
+behaviour, wheel speed) are stored as ``in/<name>`` (N, K) float32, with values like the car's: see
 :func:`vector_inputs`. Sequence inputs are windows of consecutive frames, oldest first.
 """
 
@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from converter.errors import ConverterError
-from runtime.manifest import BEHAVIOR, IMU, MEMORY, Manifest, PreprocessSpec
+from runtime.manifest import Manifest, PreprocessSpec
 from runtime.preprocess import image_layout, preprocess_batch, sequence_windows
+from runtime.roles import ROLES, Drive
 
 log = logging.getLogger(__name__)
 
@@ -70,33 +71,19 @@ class Reference:
 def vector_inputs(manifest: Manifest, steering: np.ndarray, throttle: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Values like the car's for every non-image input, one row per frame (N = len(steering)).
 
-    - ``imu``: a car at 0.4-2.8 m/s following the commanded steering: yaw rate gz from the steering
-      (bicycle model, as :mod:`converter.demo.track`), lateral ay = v * gz, az = g, small noise
-      elsewhere; channels in the input's ``order``.
-    - ``memory``: the previous ``length`` commands (steering, throttle), oldest first, zeros before
-      the first frame (the car starts in neutral).
-    - ``behavior``: a one-hot cycling through the labels in blocks of 8 frames.
+    The drive: a car at 0.4-2.8 m/s following the commanded steering, its yaw rate from the steering
+    (bicycle model, as :mod:`converter.demo.track`). Each role's :attr:`runtime.roles.RoleSpec.sample`
+    turns it into its input's values (e.g. ``imu``: ay = v * yaw rate, az = g; ``memory``: the
+    previous commands; ``behavior``: a one-hot cycling in blocks of 8; ``wheel_speed``: v).
     """
-    rng = np.random.default_rng([seed, 7])
-    n = len(steering)
     v = 0.4 + 2.4 * np.clip(throttle, 0.0, 1.0)
     gz = v * np.tan(0.45 * np.clip(steering, -1.0, 1.0)) / 0.26  # MAX_STEER_ANGLE, WHEELBASE of the demo car
-    channels = {
-        "ax": rng.normal(0.0, 0.3, n), "ay": v * gz + rng.normal(0.0, 0.2, n), "az": 9.81 + rng.normal(0.0, 0.2, n),
-        "gx": rng.normal(0.0, 0.05, n), "gy": rng.normal(0.0, 0.05, n), "gz": gz + rng.normal(0.0, 0.05, n),
-    }
+    drive = Drive(np.asarray(steering), np.asarray(throttle), v, gz, np.random.default_rng([seed, 7]))
     out: dict[str, np.ndarray] = {}
     for spec in manifest.inputs:
-        if spec.role == IMU:
-            out[spec.name] = np.stack([channels.get(c, rng.normal(0.0, 0.1, n)) for c in spec.order or ()], 1)
-        elif spec.role == MEMORY:
-            length = spec.length or 1
-            pairs = np.stack([steering, throttle], 1)
-            padded = np.concatenate([np.zeros((length, 2)), pairs], 0)
-            out[spec.name] = np.stack([padded[i : i + length].reshape(-1) for i in range(n)])
-        elif spec.role == BEHAVIOR:
-            k = len(spec.labels or ())
-            out[spec.name] = np.eye(k)[(np.arange(n) // 8) % k]
+        sample = ROLES[spec.role].sample
+        if sample is not None:
+            out[spec.name] = sample(spec, drive)
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 

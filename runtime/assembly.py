@@ -33,6 +33,7 @@ from runtime.manifest.signature import check_bundle_trust
 from runtime.metrics.collector import Sources
 from runtime.metrics.server import MetricsServer
 from runtime.notify import notify, watchdog_interval_s
+from runtime.odometry import OdometryError, SpeedSource, open_model_wheel_speed
 from runtime.pilots import open_pilot
 from runtime.policy import Policy
 from runtime.preprocess import Preprocessor, image_layout
@@ -50,7 +51,7 @@ log = logging.getLogger("runtime")
 # Errors that mean "bad input": one line, exit status 2.
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     ConfigError, BundleError, CameraError, BackendUnavailable, LinkError, RecordingError, InputError, ImuError,
-    FileNotFoundError, PermissionError,
+    OdometryError, FileNotFoundError, PermissionError,
 )
 
 
@@ -107,6 +108,7 @@ def run(
     ).start()  # neutral from here on, until the first valid inference
     recorder: Recorder | None = None
     imu: ImuSource | None = None
+    sources: dict[str, SpeedSource] = {}  # role -> sensor source (wheel_speed)
     own_backend, own_safety_backend = backend is None, safety_backend is None
     safety: SafetyLayer | None = None
     shadow: ShadowRunner | None = None
@@ -124,11 +126,13 @@ def run(
         pilot = open_pilot(cfg.model.pilot, manifest, cfg.lane, cfg.model.bundle)
         safety_manifest = open_safety_manifest(cfg)
         imu = open_model_imu(cfg, manifest)
+        speed = open_model_wheel_speed(cfg.wheel_speed.uri, (i.role for i in manifest.inputs))
+        sources = {"wheel_speed": speed} if speed is not None else {}
         camera_layout = image_layout(manifest.camera_input.layout)
         ctx = InputContext(
             deadline_s=cfg.watchdog.deadline_ms / 1000.0, prepare=Preprocessor,
             camera_spec=manifest.preprocess, camera_layout=camera_layout, behavior=cfg.model.behavior,
-            imu=imu, commands=sent,
+            imu=imu, commands=sent, sources=dict(sources),
         )
         inputs = make_providers(manifest.inputs, ctx)  # before the backend: a typo fails fast
         if backend is None:
@@ -194,6 +198,7 @@ def run(
         })
         if imu is not None:
             summary["imu"] = imu.stats()
+        summary.update({role: source.stats() for role, source in sources.items()})
         summary["pilot"] = pilot.kind
     finally:
         if metrics is not None:
@@ -216,6 +221,8 @@ def run(
             log.warning("closing the link failed: %s", e)
         if imu is not None:
             imu.stop()
+        for source in sources.values():
+            source.stop()
         if own_backend and backend is not None:
             backend.close()
         if own_safety_backend and safety_backend is not None:

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--camera", help="csi://0, v4l2:///dev/video0, file://video.mp4?loop=1&realtime=1, or an image folder")
     a("--serial", help="serial device or link URI (e.g. /dev/rc-car; null:// only logs)")
     a("--imu", help="IMU for a model with an imu input: mpu6050://1?addr=0x68 or file://imu.csv (replay)")
+    a("--wheel-speed", help="speed source for a model with a wheel_speed input: file://speed.csv (t,speed replay)")
     a("--behavior", help="for a model with a behavior input: one of its labels, e.g. left")
     a("--pilot", choices=PILOT_CHOICES, help="how outputs become commands (default auto: the bundle's task decides: "
       "end_to_end for a driving model, lane_follow for a segmentation model; see [lane])")
@@ -56,7 +57,7 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
     return load_config(args.config, {
         "model.bundle": args.bundle, "bundle.trust": args.trust, "model.backend": args.backend, "model.format": args.format,
         "model.threads": args.threads, "camera.uri": args.camera, "link.uri": args.serial,
-        "imu.uri": args.imu, "model.behavior": args.behavior, "model.pilot": args.pilot,
+        "imu.uri": args.imu, "wheel_speed.uri": args.wheel_speed, "model.behavior": args.behavior, "model.pilot": args.pilot,
         "safety.bundle": args.safety, "shadow.bundle": args.shadow, "record.overlay": args.overlay,
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,

@@ -19,6 +19,7 @@ from typing import Any
 from runtime.backend_names import BACKEND_NAMES, canonical_backend
 from runtime.imu.base import ImuError
 from runtime.imu.uri import parse_imu_uri
+from runtime.odometry import OdometryError, check_speed_uri
 from runtime.pilots.lane_config import LaneConfig
 from runtime.policy import PolicyConfig
 from runtime.safety.config import SafetyConfig
@@ -83,6 +84,18 @@ class ImuSection:
                 parse_imu_uri(self.uri)  # the syntax only; the device is opened at run
             except ImuError as e:
                 raise ConfigError(f"[imu] uri: {e}") from None
+
+
+@dataclass
+class WheelSpeedSection:
+    uri: str = ""  # for a model with a wheel_speed input: file://speed.csv (header t,speed)
+
+    def __post_init__(self) -> None:
+        if self.uri:
+            try:
+                check_speed_uri(self.uri)  # the syntax only; the file is read at run
+            except OdometryError as e:
+                raise ConfigError(f"[wheel_speed] uri: {e}") from None
 
 
 @dataclass
@@ -170,6 +183,7 @@ class RuntimeConfig:
     bundle: BundleSection = field(default_factory=BundleSection)
     camera: CameraSection = field(default_factory=CameraSection)
     imu: ImuSection = field(default_factory=ImuSection)
+    wheel_speed: WheelSpeedSection = field(default_factory=WheelSpeedSection)
     link: LinkSection = field(default_factory=LinkSection)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     lane: LaneConfig = field(default_factory=LaneConfig)

@@ -48,6 +48,7 @@ DECLARED: dict[str, EventType] = {
         _E("policy.nonfinite", Severity.ERROR, "model output NaN or inf; commanding neutral", True),
         _E("input.not_ready", Severity.INFO, "a model input is not ready yet (a sequence filling); neutral"),
         _E("imu.stale", Severity.WARNING, "no IMU sample within the watchdog deadline; neutral", True),
+        _E("wheel_speed.stale", Severity.WARNING, "no wheel-speed sample within the watchdog deadline; neutral", True),
         _E("lane.lost", Severity.WARNING, "lane follower: no drivable lane at the look-ahead; neutral"),
         _E("safety.obstacle", Severity.WARNING, "safety layer: an obstacle in the path; neutral until it is gone"),
         _E("safety.stale", Severity.ERROR, "safety layer: no detector verdict recent enough; neutral", True),

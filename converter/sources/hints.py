@@ -18,6 +18,8 @@ class SourceHints:
 
     model_class: str | None = None  # --model-class module:attr (state dicts)
     input_names: list[str] = field(default_factory=list)  # --inputs
+    input_roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # --inputs: name -> {"role": ..., args}
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # --input-shape NAME=1x1
     output_names: list[str] = field(default_factory=list)  # --outputs / edge.outputs keys, in order
     input_hw: tuple[int, int] | None = None  # from the preprocessing (after crop)
     channels: int = 3
@@ -50,9 +52,29 @@ def source_hints(req: Any, tags: dict[str, str], workdir: Path | None) -> Source
     return SourceHints(
         model_class=req.model_class,
         input_names=list(inputs),
+        input_roles=inputs,
+        input_shapes=parse_input_shapes(getattr(req, "input_shapes", "") or ""),
         output_names=list(dict.fromkeys(w.name for w in outputs)),
         input_hw=hw,
         channels=1 if str(pre.get("color", "RGB")).upper() == "GRAY" else 3,
         workdir=workdir,
         max_detections=int(getattr(req, "max_detections", None) or DEFAULT_MAX_DETECTIONS),
     )
+
+
+def parse_input_shapes(text: str) -> dict[str, tuple[int, ...]]:
+    """``--input-shape NAME=1x1[,NAME=1x8...]`` -> {name: shape}; ConverterError naming the bad part."""
+    from converter.errors import ConverterError
+
+    out: dict[str, tuple[int, ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, dims = part.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if not eq or not name.strip() or not shape or any(d <= 0 for d in shape):
+            raise ConverterError(f"--input-shape {part!r}: expected NAME=DIMS with positive dims, batch first, "
+                                 "e.g. speed=1x1")
+        out[name.strip()] = shape
+    return out

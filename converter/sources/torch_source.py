@@ -62,21 +62,15 @@ class TorchSource:
             if loaded.kind == "torchscript":
                 _refuse_traced_in_training_mode(self.module, loaded.path)
             names, shapes = _signature_inputs(loaded.model, loaded.path), {}
-        if hints.input_names and len(hints.input_names) == len(names):  # --inputs renames, in forward's order
+        # --inputs renames, in forward's order; naming forward's own inputs (in any order) is no rename
+        if hints.input_names and len(hints.input_names) == len(names) and set(hints.input_names) != set(names):
             shapes = {new: shapes[old] for new, old in zip(hints.input_names, names, strict=True) if old in shapes}
             names = list(hints.input_names)
         self.input_names: list[str] = names
-        self.input_shapes: dict[str, tuple[int | None, ...]] = {}
-        for n in names:
-            if n in shapes:
-                self.input_shapes[n] = shapes[n]
-            elif hints.input_hw is not None and len(names) == 1:
-                self.input_shapes[n] = (1, hints.channels, *hints.input_hw)
-            else:
-                raise ModelLoadError(
-                    f"{loaded.path.name} ({loaded.kind}) does not record the size of input {n!r}; pass "
-                    "--input-size WIDTHxHEIGHT (or tag the version with edge.preprocess)"
-                )
+        self.input_shapes: dict[str, tuple[int | None, ...]] = {
+            n: shapes[n] if n in shapes else _shape_from_hints(n, len(names), hints, f"{loaded.path.name} ({loaded.kind})")
+            for n in names
+        }
         self._batch = {n: s[0] for n, s in self.input_shapes.items()}
         with torch.no_grad():
             probe = self._call(self._zeros())
@@ -253,6 +247,44 @@ class TorchSource:
 _TRAIN_FLAG = {"batch_norm": 5, "native_batch_norm": 5, "_native_batch_norm_legit": 5,
                "_native_batch_norm_legit_functional": 5, "dropout": 2, "native_dropout": 2,
                "feature_dropout": 2, "alpha_dropout": 2, "feature_alpha_dropout": 2}
+
+
+def _shape_from_hints(name: str, n_inputs: int, hints: SourceHints, file: str) -> tuple[int, ...]:
+    """The shape of an input the file does not record: ``--input-shape NAME=...``, else the one its
+    role (``--inputs`` / tag) fixes (wheel_speed (1, 1), imu (1, len(order)), memory (1, 2 x length),
+    behavior (1, len(labels))), else for the camera input (role image, or the only input) (1, C, H, W)
+    from the preprocessing; ModelLoadError naming the input and the flag otherwise."""
+    from runtime.roles import ROLES
+
+    if name in hints.input_shapes:
+        return hints.input_shapes[name]
+    entry = dict(hints.input_roles.get(name) or {})
+    role = str(entry.pop("role", "") or ("image" if n_inputs == 1 else ""))
+    spec = ROLES.get(role)
+    if spec is not None and spec.fixed_shape is not None and (fixed := spec.fixed_shape(entry)) is not None:
+        return fixed
+    if role in ("image", "image_sequence") and hints.input_hw is not None:
+        frame = (1, hints.channels, *hints.input_hw)
+        if role == "image":
+            return frame
+        if entry.get("length"):
+            return (1, int(entry["length"]), *frame[1:])
+        raise ModelLoadError(f"{file} does not record the length of image_sequence input {name!r}; pass "
+                             f"--inputs {name}=image_sequence:length=T or --input-shape {name}=1xTxCxHxW")
+    if role in ("image", "image_sequence"):
+        raise ModelLoadError(f"{file} does not record the size of image input {name!r}; pass --input-size WIDTHxHEIGHT "
+                             "(or tag the version with edge.preprocess)")
+    if spec is not None:  # a role whose shape depends on what the model does not say (memory without length)
+        raise ModelLoadError(f"{file} does not record the shape of {role} input {name!r}; pass --input-shape {name}=1xK "
+                             f"(or the role's own args in --inputs, e.g. {name}=memory:length=L)")
+    return _refuse_unshaped(name, file)
+
+
+def _refuse_unshaped(name: str, file: str) -> tuple[int, ...]:
+    roles = "wheel_speed, imu and behavior:labels=... fix their own shape"
+    raise ModelLoadError(f"{file} does not record the shape of input {name!r} (forward takes several); say what it "
+                         f"is with --inputs {name}=ROLE ({roles}; image takes --input-size) or give --input-shape "
+                         f"{name}=1x1")
 
 
 def _training_mode_ops(ep: Any) -> list[str]:

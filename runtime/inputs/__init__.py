@@ -1,11 +1,13 @@
 """Model inputs, one provider per role, chosen from the manifest by :data:`PROVIDERS`.
 
-Adding a role means one module here (an :class:`InputProvider` subclass with a ``from_spec``
-builder), one line in :data:`PROVIDERS`, and one test file in ``tests/runtime/inputs/``.
+Each role's spec (:data:`runtime.roles.ROLES`) names its provider (``module:Class``): adding a role
+means its spec module, one provider module here (an :class:`InputProvider` subclass with a
+``from_spec`` builder) and one test file in ``tests/runtime/inputs/``; :data:`PROVIDERS` follows.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 
 from runtime.inputs.base import InputContext, InputError, InputProvider, InputSpecLike, Prepare
@@ -14,14 +16,23 @@ from runtime.inputs.image import ImageProvider
 from runtime.inputs.image_sequence import ImageSequenceProvider
 from runtime.inputs.imu import ImuProvider
 from runtime.inputs.memory import MemoryProvider
+from runtime.inputs.wheel_speed import WheelSpeedProvider
+from runtime.roles import ROLES
 
-# role (the manifest's inputs[].role) -> builder
+
+def _provider_builder(path: str) -> Callable[[InputSpecLike, InputContext], InputProvider]:
+    """``module:Class`` -> the class's ``from_spec``."""
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, InputProvider)):
+        raise TypeError(f"role provider {path} is not an InputProvider")
+    build: Callable[[InputSpecLike, InputContext], InputProvider] = cls.from_spec  # type: ignore[attr-defined]
+    return build
+
+
+# role (the manifest's inputs[].role) -> builder, from each role's spec
 PROVIDERS: dict[str, Callable[[InputSpecLike, InputContext], InputProvider]] = {
-    "image": ImageProvider.from_spec,
-    "image_sequence": ImageSequenceProvider.from_spec,
-    "memory": MemoryProvider.from_spec,
-    "imu": ImuProvider.from_spec,
-    "behavior": BehaviorProvider.from_spec,
+    name: _provider_builder(spec.provider) for name, spec in ROLES.items()
 }
 
 __all__ = [
@@ -35,6 +46,7 @@ __all__ = [
     "InputProvider",
     "MemoryProvider",
     "Prepare",
+    "WheelSpeedProvider",
     "make_providers",
 ]
 

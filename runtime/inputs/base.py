@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -75,7 +75,8 @@ class InputContext:
     (``(spec, layout) -> callable(bgr) -> (1, ...) float32``). ``camera_spec``/``camera_layout``:
     what the capture thread already prepares into ``CameraFrame.input`` (reused when an input matches).
     ``deadline_s``: the watchdog deadline (stale rules). ``behavior``: the configured behaviour
-    name. ``imu``: a started IMU source. ``commands``: what the link was really sent."""
+    name. ``imu``: a started IMU source. ``commands``: what the link was really sent. ``sources``:
+    role -> the started sensor source of a role that reads one (``wheel_speed``)."""
 
     deadline_s: float = 0.1
     prepare: Callable[[Any, str], Prepare] | None = None
@@ -84,6 +85,7 @@ class InputContext:
     behavior: str = ""
     imu: ImuSource | None = None
     commands: SentCommands | None = None
+    sources: dict[str, Any] = field(default_factory=dict)  # role -> its started sensor source (wheel_speed)
 
 
 class InputProvider(ABC):

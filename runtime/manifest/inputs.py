@@ -1,4 +1,4 @@
-"""The model's inputs: the roles the car can feed (image, image_sequence, memory, imu, behavior),
+"""The model's inputs: the roles the car can feed (image, image_sequence, memory, imu, behavior, wheel_speed),
 their layouts, and :class:`InputSpec`, which checks an input's shape against its role."""
 
 from __future__ import annotations
@@ -8,15 +8,19 @@ from typing import Any
 
 from runtime.manifest.errors import BundleError
 from runtime.manifest.preprocess_spec import PreprocessSpec
+from runtime.roles import IMAGE_ROLES, ROLES, RoleError
+from runtime.roles import imu as imu_role
 
-# Input roles (contract): what the runtime feeds each model input. The runtime's providers
-# (runtime/inputs) implement them; adding a role means one entry here and one provider module.
+# Input roles (contract): what the runtime feeds each model input. Each role is one RoleSpec in
+# runtime/roles (shape rule, layouts, converter parse, sample values, provider); these names are
+# what the manifest reads from that table.
 IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR = "image", "image_sequence", "memory", "imu", "behavior"
-ROLE_NAMES = (IMAGE, IMAGE_SEQUENCE, MEMORY, IMU, BEHAVIOR)
-IMAGE_ROLES = (IMAGE, IMAGE_SEQUENCE)
+ROLE_NAMES = tuple(ROLES)
 # Layouts each role may take: images NHWC (Keras) or NCHW (PyTorch); sequences add T after N.
-LAYOUTS = {IMAGE: ("NHWC", "NCHW"), IMAGE_SEQUENCE: ("NTHWC", "NTCHW"), MEMORY: ("NC",), IMU: ("NC",), BEHAVIOR: ("NC",)}
-IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")  # m/s^2 then rad/s, as donkeycar's KerasIMU
+LAYOUTS = {name: spec.layouts for name, spec in ROLES.items()}
+# The optional fields any role reads (preprocess, length, order, labels): what an input may carry.
+ROLE_FIELDS = tuple(dict.fromkeys(f for spec in ROLES.values() for f in spec.fields))
+IMU_CHANNELS = imu_role.CHANNELS  # m/s^2 then rad/s, as donkeycar's KerasIMU
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class InputSpec:
     - ``imu``: channels in ``order`` (default ax, ay, az in m/s^2, gx, gy, gz in rad/s); shape
       (1, len(order)) (donkeycar's KerasIMU ``imu_in``).
     - ``behavior``: a one-hot over ``labels``; shape (1, len(labels)).
+    - ``wheel_speed``: the car's speed in m/s; shape (1, 1).
+
+    Each rule is its role's :attr:`runtime.roles.RoleSpec.shape`.
 
     Raises :class:`BundleError` when the fields do not agree with each other.
     """
@@ -62,27 +69,12 @@ class InputSpec:
             raise BundleError(f"{where}: shape {list(self.shape)} does not match its role {self.role} ({list(want)})")
 
     def expected_shape(self) -> tuple[int, ...]:
-        """The shape the role's fields imply (what ``shape`` must equal)."""
-        where = f"input {self.name!r}"
-        if self.role in IMAGE_ROLES:
-            if self.preprocess is None:
-                raise BundleError(f"{where}: role {self.role} needs a preprocess section")
-            (h, w), c = self.preprocess.input_hw, self.preprocess.channels
-            hwc = (h, w, c) if self.layout.endswith("HWC") else (c, h, w)
-            if self.role == IMAGE:
-                return (1, *hwc)
-            if not self.length or self.length < 1:
-                raise BundleError(f"{where}: role image_sequence needs a fixed length >= 1")
-            return (1, self.length, *hwc)
-        if self.role == MEMORY:
-            if not self.length or self.length < 1:
-                raise BundleError(f"{where}: role memory needs length >= 1 (commands remembered)")
-            return (1, 2 * self.length)
-        if self.role == IMU:
-            return (1, len(self.order or IMU_CHANNELS))
-        if not self.labels:
-            raise BundleError(f"{where}: role behavior needs labels (one per one-hot slot)")
-        return (1, len(self.labels))
+        """The shape the role's fields imply (what ``shape`` must equal): the role's rule in
+        :data:`runtime.roles.ROLES`."""
+        try:
+            return ROLES[self.role].shape(self)
+        except RoleError as e:
+            raise BundleError(str(e)) from None
 
     @property
     def is_image(self) -> bool:
@@ -110,7 +102,7 @@ class InputSpec:
         Raises :class:`BundleError` for unknown keys or fields that disagree; a missing ``name`` or
         ``shape`` is a ``KeyError`` that :meth:`Manifest.from_dict` turns into a :class:`BundleError`.
         """
-        known = {"name", "role", "shape", "dtype", "layout", "preprocess", "length", "order", "labels"}
+        known = {"name", "role", "shape", "dtype", "layout", *ROLE_FIELDS}
         unknown = set(d) - known
         if unknown:
             raise BundleError(f"input {d.get('name', '?')!r}: unknown keys {sorted(unknown)}")

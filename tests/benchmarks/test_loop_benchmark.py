@@ -26,6 +26,7 @@ def test_pilots_with_several_inputs_side_by_side(tmp_path: Path) -> None:
         "imu": write_bundle(tmp_path, "imu", [image_input(), vector_input("imu_in", "imu", 6)]),
         "memory": write_bundle(tmp_path, "memory", [image_input(), vector_input("mem_in", "memory", 4, length=2)]),
         "sequence": write_bundle(tmp_path, "sequence", [image_input(length=3)]),
+        "speed": write_bundle(tmp_path, "speed", [image_input(), vector_input("speed", "wheel_speed", 1)]),
     }
     r = compare_loops(bundles, "onnxruntime", n_frames=30, rounds=2, latency_fps=200.0, latency_frames=30)
     assert list(r["pilots"]) == list(bundles)
@@ -36,4 +37,5 @@ def test_pilots_with_several_inputs_side_by_side(tmp_path: Path) -> None:
     assert r["pilots"]["imu"]["inputs"] == {"img_in": "image", "imu_in": "imu"}
     assert r["pilots"]["sequence"]["inputs_not_ready_paced"] == 2 * 2  # T-1 frames per paced run, 2 rounds
     assert r["pilots"]["imu"]["inputs_not_ready_paced"] == 0  # the replayed IMU never went stale
+    assert r["pilots"]["speed"]["inputs_not_ready_paced"] == 0  # nor the replayed wheel speed
     assert "sequence" in format_comparison(r)

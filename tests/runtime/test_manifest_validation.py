@@ -111,7 +111,7 @@ def image(**changes: Any) -> InputSpec:
 
 
 def test_input_errors_name_the_input_and_the_fix() -> None:
-    with refused("input 'img': unknown role 'lidar'; roles are image, image_sequence, memory, imu, behavior"):
+    with refused("input 'img': unknown role 'lidar'; roles are image, image_sequence, memory, imu, behavior, wheel_speed"):
         image(role="lidar")
     with refused("input 'img': layout 'NC' is not one of ('NHWC', 'NCHW') for role image"):
         image(layout="NC")

@@ -27,7 +27,7 @@ class Spec:
 
 def test_the_contracts_roles_are_all_in_the_table() -> None:
     # every role a manifest may name has a provider, and no provider feeds a role the contract lacks
-    assert set(PROVIDERS) == set(ROLE_NAMES) == {"image", "image_sequence", "memory", "imu", "behavior"}
+    assert set(PROVIDERS) == set(ROLE_NAMES) == {"image", "image_sequence", "memory", "imu", "behavior", "wheel_speed"}
     for role, build in PROVIDERS.items():
         cls = build.__self__  # type: ignore[attr-defined]
         assert issubclass(cls, InputProvider) and cls.role == role
