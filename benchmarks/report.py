@@ -200,8 +200,9 @@ def markdown(results: dict[str, Any], plot_file: str | None = "latency.png") -> 
                 "ratio = loop FPS / bare FPS on the same frames in the same run.", ""]
     gate = results.get("gate")
     if gate:
-        out += ["## Release gate", "", f"**{'PASSED' if gate['passed'] else 'FAILED'}** "
-                f"(baseline: {gate.get('baseline_label') or 'none'})", ""]
+        out += ["## Release gate", "", f"**{gate['verdict'].upper()}** "
+                f"(baseline: {gate.get('baseline_label') or 'none'}; measured side by side in this run)", ""]
+        out += [f"- UNDECIDED: {gate['advice']}"] if gate.get("advice") else []
         out += [f"- FAIL: {r}" for r in gate["reasons"]] + [f"- {n}" for n in gate["notes"]] + [""]
     if plot_file:
         out += ["## Latency distribution", "", f"![latency CDF]({plot_file})", ""]
