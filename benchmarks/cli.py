@@ -124,6 +124,11 @@ def _baseline(args: argparse.Namespace, ctx: Any) -> tuple[Any, Any, Any]:
     return base, f"{base.name} v{base.version} @{args.baseline_alias}", None
 
 
+def gate_exit(outcome: Any) -> int:
+    """The exit status of a gate's verdict: 0 pass, 1 fail, 3 undecided."""
+    return {"pass": EXIT_OK, "fail": EXIT_FAIL, "undecided": EXIT_UNDECIDED}[outcome.verdict]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``rc-benchmark`` (console script): benchmark a bundle's builds and the loop, log to MLflow and
     optionally gate/promote. Returns the exit status: 0 done (gate passed with ``--gate``), 1 the gate
@@ -191,10 +196,8 @@ def _main(args: argparse.Namespace, step: list[str]) -> int:
     code = EXIT_OK
     if any(b["status"] == "failed" for b in results["builds"]) or log_error:
         code = EXIT_FAIL
-    if outcome is not None and outcome.verdict == "fail":
-        return EXIT_FAIL
-    if outcome is not None and outcome.verdict == "undecided":
-        return EXIT_UNDECIDED
+    if outcome is not None and not outcome.passed:
+        return gate_exit(outcome)
     if outcome is not None and args.promote and code == EXIT_OK:
         step[0] = "promoting"
         code = steps.promote(args, ctx, console, err)
