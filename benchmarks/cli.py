@@ -197,7 +197,7 @@ def _main(args: argparse.Namespace, step: list[str]) -> int:
     if any(b["status"] == "failed" for b in results["builds"]) or log_error:
         code = EXIT_FAIL
     if outcome is not None and not outcome.passed:
-        return gate_exit(outcome)
+        return code or gate_exit(outcome)  # a build that failed to run outranks "undecided"
     if outcome is not None and args.promote and code == EXIT_OK:
         step[0] = "promoting"
         code = steps.promote(args, ctx, console, err)
