@@ -168,20 +168,25 @@ def _bare_round(backend: Any, inputs: list[dict[str, np.ndarray]]) -> tuple[floa
 
 def consistency(ratio: dict[str, float], bare_p50: float, loop_p50: float, loadavg: list[float],
                 cores: int | None) -> str:
-    """Why a loop came out faster than the bare backend beyond noise, or "" when it did not.
+    """Why a loop came out faster than the bare backend (within noise, or beyond it and why), or ""
+    when it did not.
 
     The loop does all bare does and more, so its frame rate above bare's is never an overhead
     saving: it says the two ran under different conditions. Seen on a shared 2-core machine: with
     the load average above the core count the scheduler shares CPU time per runnable thread, and the
     loop runs two (capture with preprocessing, and inference) against bare's one, so it gets more of
     the machine; per-call medians are not skewed that way and are given for comparison."""
-    if not ratio["lo"] > 1.0:
-        return ""
     cores, load = cores or 1, max(loadavg, default=0.0)
+    busy = f"load average {load:.2f} on {cores} cores"
+    if not ratio["value"] > 1.0:
+        return ""
+    if not ratio["lo"] > 1.0:
+        return (f"loop x{ratio['value']:.2f} bare is within noise (interval x{ratio['lo']:.2f}..x{ratio['hi']:.2f}, "
+                f"{busy}): not a loop faster than bare; more --loop-rounds or an idle machine narrow it")
     head = (f"loop faster than bare beyond noise (x{ratio['value']:.2f}, interval x{ratio['lo']:.2f}..x{ratio['hi']:.2f}), "
             f"which a loop cannot be: per-call inference p50 {loop_p50:.3f} ms in the loop vs {bare_p50:.3f} ms bare")
     if load > cores:
-        return (f"{head}; the machine was oversubscribed (load average {load:.2f} on {cores} cores), where the "
+        return (f"{head}; the machine was oversubscribed ({busy}), where the "
                 "scheduler gives the loop's two threads more CPU than bare's one: its FPS figures measure the "
                 "machine's share, not the code; re-run on an idle machine")
     if loop_p50 < 0.9 * bare_p50:

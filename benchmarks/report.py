@@ -53,7 +53,7 @@ def row(b: dict[str, Any], task: str | None = None) -> list[str]:
     lat, acc, loop = b.get("latency_ms") or {}, b.get("accuracy") or {}, b.get("loop") or {}
     loop_fps = "-"
     if loop.get("fps") is not None:
-        # "!": faster than bare beyond noise, which a loop cannot be; the reason is printed below the table
+        # "!": faster than bare, which a loop cannot be; why (noise, load) is printed below the table
         loop_fps = f"{loop['fps']:.0f} (x{loop['fps_ratio']:.2f}{' !' if loop.get('consistency') else ''})"
     elif loop.get("error"):
         loop_fps = "failed"
@@ -209,7 +209,7 @@ def markdown(results: dict[str, Any], plot_file: str | None = "latency.png") -> 
                 "ratio = loop FPS / bare FPS on the same frames, same backend and threads, back to back in each "
                 "round (median over rounds, [95% bootstrap interval]); bare p99 = median of per-round p99s, as c2c.",
                 ""]
-        out += [f"- `{b['format']}` loop faster than bare: {b['loop']['consistency']}" for b in loops
+        out += [f"- `{b['format']}` loop !: {b['loop']['consistency']}" for b in loops
                 if b["loop"].get("consistency")] + [""]
     gate = results.get("gate")
     if gate:
