@@ -95,6 +95,7 @@ def test_gate_exit_codes() -> None:
 # --- real rounds ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 8 worker processes: ~7 s on an idle 2-core machine, 20-30 s at load 11
 def test_same_network_side_by_side_is_never_a_failure(tmp_path: Path) -> None:
     a = conv_bundle(tmp_path, "conv_a", 16)
     b = conv_bundle(tmp_path, "conv_b", 16)  # another version of the same network
@@ -105,6 +106,7 @@ def test_same_network_side_by_side_is_never_a_failure(tmp_path: Path) -> None:
     assert all(f.verdict in (PASS, UNDECIDED) for f in figures), [f.text for f in figures]
 
 
+@pytest.mark.slow  # as above
 def test_four_times_the_compute_fails_naming_build_and_figure(tmp_path: Path) -> None:
     base = conv_bundle(tmp_path, "conv16", 16)
     cand = conv_bundle(tmp_path, "conv32", 32)
