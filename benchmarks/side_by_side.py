@@ -166,6 +166,6 @@ def undecided_advice(figures: list[Figure], s: RoundSettings, machine: dict[str,
     load = f"load average up to {max(loads):.2f} on {machine.get('logical_cores') or '?'} cores" if loads else \
         "load average unknown"
     which = ", ".join(f"{f.build} {f.figure}" for f in undecided)
-    return (f"undecided ({which}): the ratio intervals straddle the limit; the widest, {worst.build} {worst.figure}, "
+    return (f"too noisy to tell ({which}): the ratio intervals straddle the limit; the widest, {worst.build} {worst.figure}, "
             f"spans x{worst.ratio.lo:.3f}..x{worst.ratio.hi:.3f} ({100 * (worst.ratio.hi - worst.ratio.lo):.0f} "
             f"points wide) with {load}; re-run with more rounds (--rounds {2 * s.rounds}) or on an idle machine")

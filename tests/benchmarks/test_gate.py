@@ -110,7 +110,7 @@ def test_noise_wider_than_the_margin_is_undecided_with_advice() -> None:
     # +10 % on the limit itself, 30 % jitter: the interval straddles x1.10
     out = evaluate(results(), rounds({"onnx": 1.1}, noise=0.3), CFG, baseline_builds=BUILDS)
     assert out.verdict == "undecided" and not out.passed and out.reasons == []
-    assert "undecided (onnx" in out.advice and "--rounds 20" in out.advice and "idle machine" in out.advice
+    assert "too noisy to tell (onnx" in out.advice and "--rounds 20" in out.advice and "idle machine" in out.advice
     assert "load average up to" in out.advice or "load average unknown" in out.advice
 
 
