@@ -3,9 +3,15 @@
     rc-benchmark --version 3                        # builds/$RC_MODEL_NAME/v3, results to MLflow
     rc-benchmark --bundle builds/rc_pilot/v3 --repeats 5 --no-log
     rc-benchmark --version 3 --gate --baseline-alias production --promote
+    rc-benchmark --bundle builds/rc_pilot/v4 --gate --baseline-bundle builds/rc_pilot/v3 --rounds 20
+
+With --gate the baseline bundle (the version holding --baseline-alias, or --baseline-bundle) is
+measured in the same run as the candidate, interleaved in rounds, and every build's p50/p99/FPS
+ratio is judged with its confidence interval.
 
 Exit: 0 done (gate passed when --gate); 1 the gate failed, a build failed to run, or MLflow logging
-failed (results are still written); 2 bad usage or input (nothing measured).
+failed (results are still written); 2 bad usage or input (nothing measured); 3 the gate is
+undecided: the machine was too noisy to tell (more --rounds, or an idle machine).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger("benchmarks")
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("release gate")
     g.add_argument("--gate", action="store_true", help="judge the results; exit 1 with reasons when they fail")
     g.add_argument("--gate-config", type=Path, help="thresholds TOML (default: benchmarks/gate.toml)")
-    g.add_argument("--baseline-alias", default="production", help="compare with the version holding this alias")
-    g.add_argument("--baseline-json", type=Path, help="compare with this results.json instead of MLflow's")
+    g.add_argument("--baseline-alias", default="production",
+                   help="measure side by side the bundle of the version holding this alias (default production)")
+    g.add_argument("--baseline-bundle", type=Path, help="measure side by side this baseline bundle instead")
+    g.add_argument("--rounds", type=int, help="side-by-side rounds (default: the gate config's, 10)")
     g.add_argument("--no-baseline", action="store_true", help="thresholds only (e.g. the first release)")
-    g.add_argument("--allow-cross-machine", action="store_true", help="compare with a baseline from another machine")
+    # Gone: the gate no longer compares with a run from another time (it failed on noise).
+    g.add_argument("--baseline-json", type=Path, help=argparse.SUPPRESS)
+    g.add_argument("--allow-cross-machine", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--promote", action="store_true", help="on a pass, point --promote-alias at this version")
     g.add_argument("--promote-alias", default="candidate", help="alias set by --promote (default candidate)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="progress (-v) or debug (-vv) logging")
@@ -83,33 +93,42 @@ def _setup_logging(verbosity: int) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     if args.promote and not args.gate:
         raise ValueError("--promote needs --gate (only a passed gate promotes)")
-    if args.baseline_json and args.no_baseline:
-        raise ValueError("--baseline-json and --no-baseline contradict each other")
+    if args.baseline_json or args.allow_cross_machine:
+        raise ValueError("--baseline-json/--allow-cross-machine are gone: the gate measures the baseline in the "
+                         "same run; pass --baseline-bundle DIR or --baseline-alias NAME")
+    if args.baseline_bundle and args.no_baseline:
+        raise ValueError("--baseline-bundle and --no-baseline contradict each other")
+    if args.rounds is not None and args.rounds < 3:
+        raise ValueError(f"--rounds {args.rounds}: at least 3 rounds are needed for an interval")
     if args.video is not None and not args.video.is_file():
         raise ValueError(f"--video {args.video}: no such file")
 
 
-def _baseline(args: argparse.Namespace, registry: Any, name: str, machine: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(baseline results or None, label, error) resolved before measuring, so a gate that cannot
+def _baseline(args: argparse.Namespace, ctx: Any) -> tuple[Any, Any, Any]:
+    """(baseline Target or None, label, error), found before measuring so that a gate that cannot
     compare fails in seconds, not after minutes of measurement."""
-    from benchmarks.machine import same_machine, short
-    from benchmarks.results import load_results
-    from benchmarks.tracking import BaselineError, find_baseline
+    from benchmarks.locate import locate
 
     if not args.gate or args.no_baseline:
         return None, None, None
-    if args.baseline_json:
-        base = load_results(args.baseline_json)
-        label = f"{args.baseline_json} ({base['model']['name']} v{base['model']['version']})"
-        if not same_machine(base["machine"], machine) and not args.allow_cross_machine:
-            return None, label, (f"refusing to compare results from different machines (baseline on "
-                                 f"{short(base['machine'])}, this is {short(machine)}); pass --allow-cross-machine")
-        return base, label, None
+    if args.baseline_bundle:
+        base = locate(bundle=args.baseline_bundle)  # a bad path is a usage error (exit 2)
+        return base, f"{args.baseline_bundle} ({base.name} v{base.version})", None
+    label = f"{ctx.target.name} @{args.baseline_alias}"
     try:
-        base, label = find_baseline(registry(), name, args.baseline_alias, machine, args.allow_cross_machine)
-    except BaselineError as e:
-        return None, f"@{args.baseline_alias}", str(e)
-    return base, label, None
+        base = locate(alias=args.baseline_alias, name=ctx.target.name, tracking_uri=ctx.target.tracking_uri,
+                      output=args.output, config=args.config)
+    except ValueError as e:  # no bundle for the alias's version: the message says how to make it
+        return None, label, f"baseline {label}: {e}"
+    except Exception as e:  # the alias does not exist, the registry cannot be read
+        return None, label, (f"baseline {label}: {e}; set the alias, pass --baseline-bundle DIR, "
+                             "or --no-baseline for a first release")
+    return base, f"{base.name} v{base.version} @{args.baseline_alias}", None
+
+
+def gate_exit(outcome: Any) -> int:
+    """The exit status of a gate's verdict: 0 pass, 1 fail, 3 undecided."""
+    return {"pass": EXIT_OK, "fail": EXIT_FAIL, "undecided": EXIT_UNDECIDED}[outcome.verdict]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +163,7 @@ def _main(args: argparse.Namespace, step: list[str]) -> int:
     try:
         _check_args(args)
         ctx = steps.prepare(args)
-        base, label, base_error = _baseline(args, ctx.registry, ctx.target.name, ctx.machine)
+        base, label, base_error = _baseline(args, ctx)
         if base_error and args.gate:
             err.print(f"[bold red]gate failed[/] before measuring: {escape(base_error)}", highlight=False, soft_wrap=True)
             return EXIT_FAIL
@@ -156,8 +175,13 @@ def _main(args: argparse.Namespace, step: list[str]) -> int:
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: nothing was written")
         return 130
-    step[0] = "judging and writing the results"
-    outcome = steps.judge(args, ctx, results, base, label) if args.gate else None
+    step[0] = "measuring candidate and baseline side by side"
+    try:
+        outcome = steps.judge(args, ctx, results, base, label) if args.gate else None
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: nothing was written")
+        return 130
+    step[0] = "writing the results"
     out_dir, log_error = steps.write_and_log(args, ctx, results, samples)
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
@@ -175,7 +199,7 @@ def _main(args: argparse.Namespace, step: list[str]) -> int:
     if any(b["status"] == "failed" for b in results["builds"]) or log_error:
         code = EXIT_FAIL
     if outcome is not None and not outcome.passed:
-        return EXIT_FAIL
+        return code or gate_exit(outcome)  # a build that failed to run outranks "undecided"
     if outcome is not None and args.promote and code == EXIT_OK:
         step[0] = "promoting"
         code = steps.promote(args, ctx, console, err)

@@ -67,10 +67,25 @@ def measure(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], dic
                          ctx.only, args.video, args.note)
 
 
-def judge(args: argparse.Namespace, ctx: Context, results: dict[str, Any], base: Any, label: Any) -> GateOutcome:
-    assert ctx.gate_config is not None
-    outcome = evaluate(results, base, ctx.gate_config, allow_cross_machine=args.allow_cross_machine,
-                       baseline_label=label)
+def judge(args: argparse.Namespace, ctx: Context, results: dict[str, Any], base: Target | None,
+          label: str | None) -> GateOutcome:
+    """The gate: the candidate's builds measured side by side with ``base``'s (when given), judged."""
+    import tempfile
+
+    from benchmarks.side_by_side import measure_rounds
+
+    cfg = ctx.gate_config
+    assert cfg is not None
+    rounds, base_builds = None, None
+    if base is not None:
+        base_builds = [b.format for b in base.manifest.builds if ctx.only is None or b.format in ctx.only]
+        ours = {b["format"] for b in results["builds"] if b["status"] == "ok"}
+        both = [f for f in base_builds if f in ours]
+        s = cfg.round_settings(args.rounds, ctx.settings.threads, ctx.settings.trt_cache_dir)
+        log.info("side by side with %s: %d rounds of %s", label, s.rounds, ", ".join(both) or "no build")
+        with tempfile.TemporaryDirectory(prefix="rc-gate-") as tmp:
+            rounds = measure_rounds(ctx.target.bundle, base.bundle, both, s, Path(tmp))
+    outcome = evaluate(results, rounds, cfg, baseline_builds=base_builds, baseline_label=label)
     results["gate"] = outcome.to_dict()
     return outcome
 
@@ -114,8 +129,11 @@ def write_and_log(
 def print_gate(console: Console, outcome: GateOutcome | None) -> None:
     if outcome is None:
         return
-    head = "[bold green]gate passed[/]" if outcome.passed else "[bold red]gate failed[/]"
+    head = {"pass": "[bold green]gate passed[/]", "fail": "[bold red]gate failed[/]",
+            "undecided": "[bold yellow]gate undecided[/]"}[outcome.verdict]
     console.print(f"{head} (baseline: {escape(outcome.baseline_label or 'none')})", highlight=False)
+    if outcome.advice:
+        console.print(f"  [yellow]UNDECIDED[/] {escape(outcome.advice)}", highlight=False, soft_wrap=True)
     for r in outcome.reasons:
         console.print(f"  [red]FAIL[/] {escape(r)}", highlight=False, soft_wrap=True)
     for n in outcome.notes:

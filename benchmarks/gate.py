@@ -1,14 +1,16 @@
-"""The release gate: may this version ship? Pure logic on result documents (see results.py).
+"""The release gate: may this version ship? Pure logic on the results document (see results.py)
+and the side-by-side rounds of candidate and baseline (see side_by_side.py).
 
-Fails, with one reason per problem, when
+Verdict ``fail``, with one reason per problem, when
 
 - a required build (``[builds] required``) is missing from the bundle or was not measured here;
 - a build's accuracy error vs the source model exceeds its limit, or was not measured;
-- compared with the baseline (the benchmark run of the version holding e.g. ``@production``):
-  a build's p99 latency, or its loop's camera-to-command p99, regressed by more than the allowed
-  percentage *and* more than the noise floor in ms; or a build the baseline measured is gone;
-- the baseline was measured on another machine (unless ``allow_cross_machine``): timings from
-  different hardware or TensorRT versions say nothing about a regression.
+- measured side by side with the baseline bundle in the same run, a build's p50, p99 or FPS
+  ratio has its whole confidence interval beyond the limit; or a build the baseline has could not
+  be measured here.
+
+``undecided`` when no check failed but some ratio's interval straddles its limit (the machine was
+too noisy to tell: more rounds, or an idle machine); ``pass`` otherwise.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchmarks import side_by_side as sbs
 from benchmarks.gate_config import GateConfig
-from benchmarks.machine import same_machine, short
 from benchmarks.results import build
 
 
@@ -28,18 +30,12 @@ class GateOutcome:
     notes: list[str] = field(default_factory=list)
     baseline_label: str | None = None
     config: str = ""
+    verdict: str = sbs.PASS  # pass | fail | undecided
+    comparisons: list[dict[str, Any]] = field(default_factory=list)  # side_by_side.Figure.to_dict()
+    advice: str = ""  # for an undecided verdict: how noisy, what to do
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _regression(what: str, cand: float, base: float, max_pct: float, min_ms: float) -> tuple[bool, str]:
-    delta = cand - base
-    pct = 100.0 * delta / base if base > 0 else float("inf")
-    text = f"{what} {cand:.3f} ms vs {base:.3f} ms baseline ({pct:+.1f}%, {delta:+.3f} ms; limit +{max_pct:g}% and +{min_ms:g} ms)"
-    # Passing must be affirmed: a NaN figure fails (it compares False both ways).
-    within = pct <= max_pct or delta <= min_ms
-    return not within, text
 
 
 def check_builds(cand: dict[str, Any], cfg: GateConfig, reasons: list[str]) -> None:
@@ -77,67 +73,55 @@ def check_accuracy(cand: dict[str, Any], cfg: GateConfig, reasons: list[str], no
             notes.append(f"{b['format']}: max abs error {acc['max_abs']:.3g} <= {limit:g}")
 
 
-def check_baseline(
-    cand: dict[str, Any], base: dict[str, Any], cfg: GateConfig, allow_cross_machine: bool,
+def check_side_by_side(
+    cand: dict[str, Any], baseline_builds: list[str], rounds: sbs.Rounds, cfg: GateConfig,
     reasons: list[str], notes: list[str],
-) -> None:
-    if not same_machine(cand["machine"], base["machine"]):
-        where = f"baseline on {short(base['machine'])}, this run on {short(cand['machine'])}"
-        if not allow_cross_machine:
-            reasons.append(f"refusing to compare results from different machines ({where}); benchmark the "
-                           "baseline on this machine, or pass --allow-cross-machine")
-            return
-        notes.append(f"comparing across machines as asked (--allow-cross-machine): {where}")
-    for k in sorted(set(cand.get("toolchain", {})) | set(base.get("toolchain", {}))):
-        a, b = base.get("toolchain", {}).get(k), cand.get("toolchain", {}).get(k)
-        if a != b:
-            notes.append(f"toolchain differs: {k} {a} (baseline) -> {b}")
-    for bb in base["builds"]:
-        if bb["status"] != "ok":
+) -> list[sbs.Figure]:
+    """Judge the side-by-side rounds; a build the baseline has that could not be compared is a reason
+    (a note when ``baseline_builds_required`` is off)."""
+    figures = sbs.judge_rounds(rounds, cfg.limits())
+    compared = {f.build for f in figures}
+    for fmt in baseline_builds:
+        if fmt in compared:
             continue
-        fmt = bb["format"]
         cb = build(cand, fmt)
-        if cb is None or cb["status"] != "ok":
-            status = "missing" if cb is None else f"{cb['status']} ({cb.get('reason') or 'no reason'})"
-            if cfg.baseline_builds_required:
-                reasons.append(f"{fmt}: measured in the baseline but {status} here")
-            else:
-                notes.append(f"{fmt}: measured in the baseline but {status} here")
-            continue
-        failed, text = _regression(f"{fmt}: p99", cb["latency_ms"]["p99"], bb["latency_ms"]["p99"],
-                                   cfg.max_p99_regression_pct, cfg.min_p99_regression_ms)
-        (reasons if failed else notes).append(text)
-        c_loop, b_loop = cb.get("loop") or {}, bb.get("loop") or {}
-        if b_loop.get("camera_to_command_ms") and not c_loop.get("camera_to_command_ms"):
-            text = f"{fmt}: the baseline measured the loop but this run did not (run without --no-loop)"
-            (reasons if cfg.baseline_builds_required else notes).append(text)
-        elif c_loop.get("camera_to_command_ms") and b_loop.get("camera_to_command_ms"):
-            failed, text = _regression(
-                f"{fmt}: loop camera-to-command p99", c_loop["camera_to_command_ms"]["p99"],
-                b_loop["camera_to_command_ms"]["p99"], cfg.max_loop_p99_regression_pct, cfg.min_loop_p99_regression_ms,
-            )
-            (reasons if failed else notes).append(text)
+        why = rounds.failed.get(fmt) or ("missing here" if cb is None else
+                                         f"{cb['status']} here ({cb.get('reason') or 'no reason'})")
+        (reasons if cfg.baseline_builds_required else notes).append(f"{fmt}: in the baseline but not compared: {why}")
+    for f in figures:
+        if f.verdict == sbs.FAIL:
+            reasons.append(f"{f.text}: regression")
+        else:
+            notes.append(f"{f.text}: {f.verdict}")
+    return figures
 
 
 def evaluate(
     cand: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    rounds: sbs.Rounds | None,
     cfg: GateConfig,
     *,
-    allow_cross_machine: bool = False,
+    baseline_builds: list[str] | None = None,
     baseline_label: str | None = None,
     baseline_error: str | None = None,
 ) -> GateOutcome:
-    """Judge ``cand`` against the thresholds and, when given, ``baseline``. ``baseline_error`` is
-    why a wanted baseline could not be had (no alias, no run on this machine): a failure reason."""
+    """Judge ``cand`` against the thresholds and, when given, the side-by-side ``rounds`` with the
+    baseline (whose bundle has ``baseline_builds``). ``baseline_error`` is why a wanted baseline
+    could not be had (no alias, no bundle): a failure reason."""
     reasons: list[str] = []
     notes: list[str] = [f"thresholds: {cfg.source}"]
     check_builds(cand, cfg, reasons)
     check_accuracy(cand, cfg, reasons, notes)
+    figures: list[sbs.Figure] = []
     if baseline_error:
         reasons.append(baseline_error)
-    elif baseline is not None:
-        check_baseline(cand, baseline, cfg, allow_cross_machine, reasons, notes)
+    elif rounds is not None:
+        figures = check_side_by_side(cand, baseline_builds or [], rounds, cfg, reasons, notes)
     else:
         notes.append("no baseline comparison (--no-baseline): thresholds only")
-    return GateOutcome(not reasons, reasons, notes, baseline_label, cfg.source)
+    verdict = sbs.FAIL if reasons else sbs.overall([f.verdict for f in figures])
+    advice = ""
+    if verdict == sbs.UNDECIDED and rounds is not None:
+        advice = sbs.undecided_advice(figures, rounds.settings, cand.get("machine", {}))
+    return GateOutcome(verdict == sbs.PASS, reasons, notes, baseline_label, cfg.source, verdict,
+                       [f.to_dict() for f in figures], advice)

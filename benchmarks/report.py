@@ -53,7 +53,8 @@ def row(b: dict[str, Any], task: str | None = None) -> list[str]:
     lat, acc, loop = b.get("latency_ms") or {}, b.get("accuracy") or {}, b.get("loop") or {}
     loop_fps = "-"
     if loop.get("fps") is not None:
-        loop_fps = f"{loop['fps']:.0f} (x{loop['fps_ratio']:.2f})"
+        # "!": faster than bare, which a loop cannot be; why (noise, load) is printed below the table
+        loop_fps = f"{loop['fps']:.0f} (x{loop['fps_ratio']:.2f}{' !' if loop.get('consistency') else ''})"
     elif loop.get("error"):
         loop_fps = "failed"
     if task in TASK_COLUMNS:
@@ -91,6 +92,9 @@ def render_table(results: dict[str, Any], console: Console | None = None) -> Non
             console.print(f"  [yellow]{b['format']}[/]: {escape(b['reason'])}", highlight=False)
         if (b.get("loop") or {}).get("error"):
             console.print(f"  [red]{b['format']} loop[/]: {escape(b['loop']['error'])}", highlight=False)
+        if (b.get("loop") or {}).get("consistency"):
+            console.print(f"  [yellow]{b['format']} loop ![/]: {escape(b['loop']['consistency'])}", highlight=False,
+                          soft_wrap=True)
     s = results["settings"]
     loop = (f"; loop = the runtime's loop on a video driving the car simulator ({s['loop'].get('link', '-')}): "
             "camera-to-command p99 and FPS (x bare FPS)") if s["loop"].get("enabled") else ""
@@ -102,6 +106,10 @@ def render_table(results: dict[str, Any], console: Console | None = None) -> Non
     )
     for note in results.get("notes", []):
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False)
+
+
+def _interval(ci: dict[str, float] | None, fmt: str) -> str:
+    return f" [{format(ci['lo'], fmt)}, {format(ci['hi'], fmt)}]" if ci else ""
 
 
 def _ref_count(results: dict[str, Any]) -> str:
@@ -190,18 +198,24 @@ def markdown(results: dict[str, Any], plot_file: str | None = "latency.png") -> 
         out += _md_table(
             ["format", "loop FPS", "bare FPS", "ratio", "overhead us/frame", "c2c p50", "c2c p90", "c2c p99",
              "c2c max", "bare p99", "margin ms", "drops"],
-            [[b["format"], _f(lp["fps"], ".0f"), _f(lp["bare_fps"], ".0f"), _f(lp["fps_ratio"], ".3f"),
-              _f(lp.get("per_frame_overhead_us"), ".0f"),
+            [[b["format"], _f(lp["fps"], ".0f"), _f(lp["bare_fps"], ".0f"),
+              _f(lp["fps_ratio"], ".3f") + _interval(lp.get("fps_ratio_interval"), ".3f"),
+              _f(lp.get("per_frame_overhead_us"), ".0f") + _interval(lp.get("per_frame_overhead_us_interval"), ".0f"),
               *(_f(lp["camera_to_command_ms"][k], ".3f") for k in ("p50", "p90", "p99", "max")),
               _f(lp["bare_p99_ms"], ".3f"), _f(lp["latency_margin_ms"], ".3f"), str(lp["dropped"])]
              for b in loops for lp in [b["loop"]]],
         )
         out += [f"Camera-to-command (c2c) with the video paced at {s['loop'].get('latency_fps')} fps; "
-                "ratio = loop FPS / bare FPS on the same frames in the same run.", ""]
+                "ratio = loop FPS / bare FPS on the same frames, same backend and threads, back to back in each "
+                "round (median over rounds, [95% bootstrap interval]); bare p99 = median of per-round p99s, as c2c.",
+                ""]
+        out += [f"- `{b['format']}` loop !: {b['loop']['consistency']}" for b in loops
+                if b["loop"].get("consistency")] + [""]
     gate = results.get("gate")
     if gate:
-        out += ["## Release gate", "", f"**{'PASSED' if gate['passed'] else 'FAILED'}** "
-                f"(baseline: {gate.get('baseline_label') or 'none'})", ""]
+        out += ["## Release gate", "", f"**{gate['verdict'].upper()}** "
+                f"(baseline: {gate.get('baseline_label') or 'none'}; measured side by side in this run)", ""]
+        out += [f"- UNDECIDED: {gate['advice']}"] if gate.get("advice") else []
         out += [f"- FAIL: {r}" for r in gate["reasons"]] + [f"- {n}" for n in gate["notes"]] + [""]
     if plot_file:
         out += ["## Latency distribution", "", f"![latency CDF]({plot_file})", ""]

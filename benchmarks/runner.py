@@ -52,7 +52,7 @@ def run_benchmark(
                 from benchmarks.loop_benchmark import make_video
 
                 video = make_video(work / "drive.mp4", loop.frames)
-            loops = measure_loops(bundle, plans, video, loop, settings.repeats)
+            loops = measure_loops(bundle, plans, video, loop, settings.repeats, settings.threads)
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     builds = []
     for p in plans:

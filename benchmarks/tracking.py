@@ -2,7 +2,7 @@
 baseline run of the version holding an alias, and the ``candidate`` alias on a passed gate.
 
 Run tags: ``edge.model_name``, ``edge.model_version``, ``edge.machine_id``, ``edge.host``,
-``edge.bundle_sha256`` and, when gated, ``edge.gate`` (passed/failed). Params: the machine, the
+``edge.bundle_sha256`` and, when gated, ``edge.gate`` (passed/failed/undecided). Params: the machine, the
 toolchain, the settings and ``bundle.sha256``. Metrics per build: ``<format>.p50_ms``, ``.p99_ms``,
 ``.fps``, ``.max_abs_error``, ``.<output>.max_abs`` ... and ``<format>.loop.c2c_p99_ms`` etc.
 Artifacts: results.json, report.md, latency.png, latencies.npz.
@@ -29,6 +29,9 @@ EXPERIMENT = "edge-benchmarks"
 
 class BaselineError(RuntimeError):
     """No usable baseline: the message says why and what to run."""
+
+
+_GATE_TAG = {"pass": "passed", "fail": "failed", "undecided": "undecided"}
 
 
 def build_metrics(results: dict[str, Any]) -> dict[str, float]:
@@ -88,7 +91,7 @@ def log_run(registry: Registry, results: dict[str, Any], files: Iterable[Path], 
         metrics = [Metric(k, v, now, 0) for k, v in build_metrics(results).items()]
         tags = [RunTag("edge.formats_measured", ",".join(b["format"] for b in results["builds"] if b["status"] == "ok"))]
         if results.get("gate"):
-            tags.append(RunTag("edge.gate", "passed" if results["gate"]["passed"] else "failed"))
+            tags.append(RunTag("edge.gate", _GATE_TAG[results["gate"]["verdict"]]))
         client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()], tags=tags)
         for f in files:
             client.log_artifact(run_id, str(f))
