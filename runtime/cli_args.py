@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
       "centreline, look-ahead, boxes, verdict; one frame in [record] overlay_every)")
     a("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics on this address (loopback when no "
       "host is given; see [metrics])")
+    a("--state-file", help="publish armed/parked/bundle/health here for rc-update (default: $RUNTIME_DIRECTORY "
+      "or /run/rc-runtime when it exists; off: none; see [state])")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -57,5 +59,5 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
-        "metrics.listen": args.metrics,
+        "metrics.listen": args.metrics, "state.file": args.state_file,
     })
