@@ -1,6 +1,8 @@
 """``rc-update`` against a real ``mlflow server`` on 127.0.0.1 (tests/conftest.py) with signed
 bundles logged the way convert-model logs them; ``rc-update`` runs as its own process where a kill
-or a wait matters, else in-process through its ``main``."""
+or a wait matters, else in-process through its ``main``. Marked server + slow like the converter's
+server test: ~3.5 min on the shared 2-core machine, most of it the server's start and MLflow's
+client logging the releases; rc-update's own passes take well under a second each."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from runtime.update.cli import main
 from tests.conftest import MlflowServer, free_port
 from tests.runtime.signing.keys import write_keypair
 from tests.runtime.update.registry_parts import Relay, publish, signed_bundle, version_tags
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -168,7 +172,7 @@ def test_alias_moved_while_driving_is_staged_and_swapped_only_once_parked(
     time.sleep(1.5)
     assert proc.poll() is None and current(root) == "bundles/v1"  # still driving: it waits
     runtime_state["parked"] = True
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert current(root) == "bundles/v2"
 
