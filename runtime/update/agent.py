@@ -7,6 +7,7 @@ the next pass); 4 staged and verified but the car did not park in time (``curren
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from runtime.manifest import load_manifest
 from runtime.manifest.errors import BundleError
 from runtime.manifest.integrity import sha256_file
 from runtime.manifest.signature import SIGNATURE_NAME, TrustedKey, verify_bundle
+from runtime.update.gate import GateConfig, replay_gate
 from runtime.update.layout import Layout, version_key
 from runtime.update.parked import parked_now
 from runtime.update.registry import Registry, RegistryError, RegistryUnreachable
@@ -53,6 +55,7 @@ class Target:
     keep: int = 3
     park_timeout_s: float = 0.0  # how long a pass waits for the car to park before giving up (exit 4)
     on_swap: list[str] | None = None  # e.g. systemctl try-restart rc-runtime
+    gate: GateConfig | None = None  # the replay gate (runtime/update/gate.py); None: not gated
 
 
 def update_once(registry: Registry, layout: Layout, target: Target) -> Outcome:
@@ -101,6 +104,10 @@ def _install(registry: Registry, layout: Layout, target: Target, mv: dict[str, A
         except RegistryError as e:
             return Outcome(REFUSED, f"refused: {where}: {e}")
         refused = check_staged(staged, version, target.trusted)
+        if refused is None and target.gate is not None:
+            refused, gate_figures = replay_gate(staged, target.gate)
+            figures["replay_gate"] = gate_figures
+            log.info("replay gate on %s: %s", where, gate_figures)
         if refused:
             shutil.rmtree(staged, ignore_errors=True)  # bad as logged: fetching it again gives the same bytes
             return Outcome(REFUSED, f"refused: {where}: {refused}", figures=figures)
@@ -211,7 +218,11 @@ def restart(cmd: list[str]) -> None:
 
 def _report(registry: Registry, target: Target, version: str, out: Outcome) -> None:
     value = out.message if out.code == REFUSED else "installed " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    gate = out.figures.get("replay_gate")
     try:
         registry.set_tag(target.name, version, f"edge.car.{target.car_id}", value[:5000])
+        if gate:
+            registry.set_tag(target.name, version, f"edge.car.{target.car_id}.replay_gate",
+                             json.dumps(gate, sort_keys=True)[:5000])
     except (RegistryError, RegistryUnreachable) as e:
         log.warning("could not report to the registry: %s", e)

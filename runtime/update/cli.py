@@ -20,6 +20,7 @@ from runtime.manifest import load_manifest
 from runtime.manifest.errors import BundleError
 from runtime.manifest.signature import SignatureError, load_trusted_keys
 from runtime.update.agent import NOT_PARKED, OK, REFUSED, UNREACHABLE, Target, update_once, wait_parked
+from runtime.update.gate import GateConfig
 from runtime.update.layout import Layout
 from runtime.update.parked import parked_now
 from runtime.update.registry import Registry, RegistryError, RegistryUnreachable
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--park-timeout", type=float, default=None, help="seconds a pass waits for the car to park before it gives "
       "up with the bundle staged (default: 0 with --once, 30 when polling)")
     a("--on-swap", default=None, help="command run after a swap, e.g. 'systemctl try-restart rc-runtime'")
+    a("--gate-backend", default="auto", help="replay gate: the backend rc-runtime drives with (default auto)")
+    a("--gate-format", default="", help="replay gate: the build rc-runtime drives with (default: the backend's usual)")
+    a("--gate-p99-ms", type=float, default=50.0, help="replay gate: per-frame p99 latency budget in ms")
+    a("--gate-tolerance", type=float, default=None, help="replay gate: max |output error| against the "
+      "reference outputs (default: the build's parity tolerance)")
+    a("--no-gate", action="store_true", help="install without the replay gate (not recommended)")
     a("--once", action="store_true", help="one pass, then exit with its code")
     a("--interval", type=float, default=60.0, help="seconds between passes when polling")
     a("--jitter", type=float, default=0.2, help="random extra fraction of the interval (a fleet spreads out)")
@@ -106,8 +113,10 @@ def setup(args: argparse.Namespace) -> tuple[Registry, Target]:
     state = args.state_file if args.state_file is not None else default_state_path()
     timeout = args.park_timeout if args.park_timeout is not None else (0.0 if args.once else 30.0)
     on_swap = args.on_swap.split() if args.on_swap else None
+    gate = None if args.no_gate else GateConfig(args.gate_backend, args.gate_format, args.gate_p99_ms,
+                                                 args.gate_tolerance)
     return registry, Target(args.name, args.alias, args.car_id, trusted, str(state) if state else None,
-                            args.keep, timeout, on_swap)
+                            args.keep, timeout, on_swap, gate)
 
 
 def poll(registry: Registry, layout: Layout, target: Target, args: argparse.Namespace) -> int:
@@ -148,7 +157,7 @@ def rollback_main(argv: list[str]) -> int:
     layout = Layout(args.root)
     cur, prev = layout.current_version(), layout.previous()
     if prev is None:
-        say(f"rc-update: no previous bundle in {layout.bundles} to roll back to (current: v{cur})", err=True)
+        say(f"rc-update: no previous bundle in {layout.bundles} to roll back to (current: {'v' + cur if cur else 'none'})", err=True)
         return REFUSED
     state = args.state_file if args.state_file is not None else default_state_path()
     why = wait_parked(Target("", "", "", [], str(state) if state else None, park_timeout_s=args.park_timeout))

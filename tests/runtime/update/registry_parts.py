@@ -5,6 +5,7 @@ fault; the server behind it is the real one)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socket
@@ -12,17 +13,27 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from converter.bundle import Staging
 from converter.signing import load_signer
 from runtime.manifest import load_manifest
 from tests.runtime.multi_input import image_input, write_bundle
 
 
-def signed_bundle(root: Path, name: str, version: str, key: Path) -> Path:
-    """A small ONNX bundle (model.onnx + reference.npz) of ``version``, signed with ``key``."""
+def signed_bundle(root: Path, name: str, version: str, key: Path, wrong_outputs: bool = False) -> Path:
+    """A small ONNX bundle (model.onnx + reference.npz) of ``version``, signed with ``key``.
+    ``wrong_outputs``: the model no longer gives the outputs its reference frames say (steering off
+    by 0.3: a model that parses and runs but drives differently), still validly signed."""
     plain = write_bundle(root / f"plain-{version}", name, [image_input()], reference=True)
     doc = json.loads((plain / "manifest.json").read_text())
     doc["model"]["version"] = version
+    if wrong_outputs:
+        ref = dict(np.load(plain / "reference.npz"))
+        ref["out/steering"] = ref["out/steering"] + np.float32(0.3)
+        with open(plain / "reference.npz", "wb") as f:
+            np.savez_compressed(f, **ref)
+        doc["source"]["reference"]["sha256"] = hashlib.sha256((plain / "reference.npz").read_bytes()).hexdigest()
     (plain / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
     target = root / "builds" / name / f"v{version}"
     with Staging(target, seed_from=[]) as st:

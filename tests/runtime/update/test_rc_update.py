@@ -54,8 +54,8 @@ def args(reg: Setup, name: str, root: Path, *extra: str, url: str | None = None)
             "--trust", str(reg.pub), "--car-id", "car7", "--state-file", str(root.parent / "state.json"), *extra]
 
 
-def release(reg: Setup, name: str, version: str, key: Path | None = None) -> str:
-    bundle = signed_bundle(reg.work / name, name, version, key or reg.key)
+def release(reg: Setup, name: str, version: str, key: Path | None = None, wrong_outputs: bool = False) -> str:
+    bundle = signed_bundle(reg.work / name, name, version, key or reg.key, wrong_outputs=wrong_outputs)
     got = publish(reg.url, name, bundle)
     assert got == version
     return got
@@ -89,11 +89,11 @@ def test_once_installs_reports_and_rolls_back(reg: Setup, tmp_path: Path, capsys
     assert doc["current"]["version"] == "1" and doc["current"]["valid"] and doc["rolled_back"] == ["2"]
 
 
-@pytest.mark.parametrize("fault", ["tampered file", "wrong key"])
+@pytest.mark.parametrize("fault", ["tampered file", "wrong key", "wrong outputs"])
 def test_a_bad_bundle_is_refused_and_current_unchanged(
     fault: str, reg: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    name = "pilot_b" if fault == "tampered file" else "pilot_c"
+    name = {"tampered file": "pilot_b", "wrong key": "pilot_c", "wrong outputs": "pilot_h"}[fault]
     root = tmp_path / "car"
     release(reg, name, "1")
     assert main([*args(reg, name, root), "--once"]) == 0
@@ -103,14 +103,19 @@ def test_a_bad_bundle_is_refused_and_current_unchanged(
             f.write(b"\0")  # after signing: the manifest's sha256 no longer matches
         publish(reg.url, name, bundle)
     else:
-        release(reg, name, "2", key=reg.other_key)
+        release(reg, name, "2", key=reg.other_key if fault == "wrong key" else None,
+                wrong_outputs=fault == "wrong outputs")
     capsys.readouterr()
     assert main([*args(reg, name, root), "--once"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("rc-update: refused:"), err
-    assert ("sha256" in err) if fault == "tampered file" else ("not a trusted key" in err)
+    assert {"tampered file": "sha256", "wrong key": "not a trusted key", "wrong outputs": "replay gate"}[fault] in err
     assert current(root) == "bundles/v1" and not (root / "bundles" / "v2").exists()
-    assert version_tags(reg.url, name, "2")["edge.car.car7"].startswith("refused:")
+    tags = version_tags(reg.url, name, "2")
+    assert tags["edge.car.car7"].startswith("refused:")
+    if fault == "wrong outputs":  # the gate's figures go back to the registry with the refusal
+        gate = json.loads(tags["edge.car.car7.replay_gate"])
+        assert gate["max_abs_err"]["steering"] > gate["tolerance"] and gate["frames"] == 12
 
 
 def test_registry_unreachable_is_exit_3_and_bad_usage_is_2(reg: Setup, tmp_path: Path) -> None:
