@@ -1,11 +1,14 @@
 """May the agent swap now? The runtime's state file (runtime/state_file.py) says.
 
-No state file, or one not written for ``STALE_S`` (the runtime writes every 0.5 s), means no
-runtime is running: nothing drives, so the car is parked. A running runtime must say ``parked``.
+No state file, one that says the runtime stopped, or one not written for ``STALE_S`` (the runtime
+writes every 0.5 s) by a process that is gone, means no runtime is running: nothing drives, so the
+car is parked. A stale file whose writer still runs is a stalled runtime: not parked (it may
+recover and drive). A running runtime must say ``parked``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,10 @@ def parked_now(state_file: str | Path | None) -> tuple[bool, str]:
     if doc is None:
         return True, f"no state in {state_file}: the runtime is not running"
     if is_stale(doc):
-        return True, f"state in {state_file} is stale: the runtime is not running"
+        pid = doc.get("pid")
+        if isinstance(pid, int) and pid_alive(pid):
+            return False, f"the runtime (pid {pid}) has not written {state_file} for over {STALE_S:g} s: stalled"
+        return True, f"state in {state_file} is stale and its runtime is gone: not running"
     if not doc.get("running", True):
         return True, "the runtime has stopped"
     if doc.get("parked") is True:
@@ -39,3 +45,14 @@ def is_stale(doc: dict[str, Any]) -> bool:
     except (KeyError, TypeError, ValueError):
         return True
     return not (-1.0 <= age_mono <= STALE_S and -STALE_S <= age_wall <= STALE_S + 60.0)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (ours or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True

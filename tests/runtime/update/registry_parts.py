@@ -31,8 +31,8 @@ def signed_bundle(root: Path, name: str, version: str, key: Path, wrong_outputs:
     if wrong_outputs:
         ref = dict(np.load(plain / "reference.npz"))
         ref["out/steering"] = ref["out/steering"] + np.float32(0.3)
-        with open(plain / "reference.npz", "wb") as f:
-            np.savez_compressed(f, **ref)
+        with open(plain / "reference.npz", "wb") as out:
+            np.savez_compressed(out, **ref)
         doc["source"]["reference"]["sha256"] = hashlib.sha256((plain / "reference.npz").read_bytes()).hexdigest()
     (plain / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
     target = root / "builds" / name / f"v{version}"

@@ -4,6 +4,7 @@ car simulator on a pty publishes armed and moving, then parked and not armed whe
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -82,3 +83,25 @@ def test_parked_after_n_seconds_without_throttle_and_unarmed_when_nothing_goes_o
 
 def test_default_path_follows_runtime_directory(tmp_path: Path) -> None:
     assert default_state_path({"RUNTIME_DIRECTORY": str(tmp_path)}) == tmp_path / "state.json"
+
+
+def test_a_stale_state_is_parked_only_when_its_runtime_is_gone(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from runtime.atomic import atomic_write_json
+    from runtime.update.parked import parked_now
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    path = tmp_path / "state.json"
+    old = {"running": True, "armed": True, "parked": False, "updated_monotonic": time.monotonic() - 10,
+           "updated_wall": time.time() - 10}
+    atomic_write_json(path, {**old, "pid": gone.pid})
+    assert parked_now(path)[0] is True
+    atomic_write_json(path, {**old, "pid": os.getpid()})  # alive but silent: a stalled runtime
+    assert parked_now(path) == (False, parked_now(path)[1]) and "stalled" in parked_now(path)[1]
+    atomic_write_json(path, {**old, "pid": os.getpid(), "updated_monotonic": time.monotonic(),
+                             "updated_wall": time.time()})
+    assert parked_now(path)[0] is False
+    assert parked_now(tmp_path / "none.json")[0] is True
