@@ -149,6 +149,9 @@ def download_bundle(registry: Registry, run_id: str, staged: Path) -> dict[str, 
         part = dest.with_name(dest.name + ".part")
         registry.download(run_id, artifact_uri, f"{BUNDLE_PATH}/{rel}", part,
                           on_chunk=lambda n: nbytes.__setitem__(0, nbytes[0] + n))
+        size = listed[f"{BUNDLE_PATH}/{rel}"].size
+        if size is not None and part.stat().st_size != size:  # cut short (no Content-Length to tell)
+            raise RegistryUnreachable(f"download of {rel} broke off at {part.stat().st_size} of {size} bytes")
         part.replace(dest)
 
     fetch("manifest.json")  # small, and always fetched: a re-signed bundle of the same version is seen

@@ -141,8 +141,12 @@ class Registry:
             resp = self._open("/api/2.0/mlflow-artifacts/artifacts/" + urllib.parse.quote(f"{proxied}/{path}"))
         else:
             resp = self._open("/get-artifact", {"run_id": run_id, "path": path})
+        length = resp.headers.get("Content-Length")
         with resp, open(dest, "wb") as f:
-            _copy(resp, f, on_chunk, f"{self.base}: download of {path}")
+            got = _copy(resp, f, on_chunk, f"{self.base}: download of {path}")
+        # http.client's read(n) ends quietly at EOF: a cut connection would look like a whole file
+        if length is not None and length.isdigit() and got != int(length):
+            raise RegistryUnreachable(f"{self.base}: download of {path} broke off after {got} of {length} bytes")
 
     def set_tag(self, name: str, version: str, key: str, value: str) -> None:
         """``model-versions/set-tag``: the car's report on the version."""
@@ -158,15 +162,17 @@ def proxied_path(artifact_uri: str) -> str | None:
     return parsed.path.strip("/")
 
 
-def _copy(resp: BinaryIO, f: BinaryIO, on_chunk: Callable[[int], None] | None, what: str) -> None:
+def _copy(resp: BinaryIO, f: BinaryIO, on_chunk: Callable[[int], None] | None, what: str) -> int:
+    total = 0
     while True:
         try:
             chunk = resp.read(CHUNK)
         except (TimeoutError, OSError, http.client.HTTPException) as e:  # IncompleteRead: the server went away
             raise RegistryUnreachable(f"{what} broke off: {e!r}") from None
         if not chunk:
-            return
+            return total
         f.write(chunk)
+        total += len(chunk)
         if on_chunk is not None:
             on_chunk(len(chunk))
 

@@ -5,6 +5,7 @@ fault; the server behind it is the real one)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -117,8 +118,10 @@ class Relay:
         except OSError:
             pass  # the client went away (killed): nothing left to relay
         finally:
-            client.close()
-            up.close()
+            for s in (client, up):  # shutdown first: a close alone sends no FIN while the pump thread reads it
+                with contextlib.suppress(OSError):  # already gone
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
 
     def close(self) -> None:
         self._done.set()

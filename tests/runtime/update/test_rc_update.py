@@ -214,3 +214,24 @@ def test_a_broken_download_leaves_current_valid_and_resumes(reg: Setup, tmp_path
     assert current(root) == "bundles/v2" and not staged.exists()
     last = json.loads((root / "update.json").read_text())["last"]
     assert last["figures"]["files_resumed"] == 1 and last["figures"]["files_fetched"] == 1
+
+
+def test_polling_follows_the_alias_and_stops_on_sigterm(reg: Setup, tmp_path: Path) -> None:
+    root = tmp_path / "car"
+    release(reg, "pilot_i", "1")
+    proc = rc_update([*args(reg, "pilot_i", root), "--interval", "0.5", "--jitter", "0.1"])
+    try:
+        end = time.monotonic() + 60
+        while current(root) != "bundles/v1" and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.1)
+        assert current(root) == "bundles/v1"
+        t_alias = time.monotonic()
+        release(reg, "pilot_i", "2")
+        while current(root) != "bundles/v2" and time.monotonic() < t_alias + 60 and proc.poll() is None:
+            time.sleep(0.1)
+        assert current(root) == "bundles/v2"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "installed models:/pilot_i@champion v2" in err
