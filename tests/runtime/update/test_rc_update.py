@@ -1,7 +1,7 @@
 """``rc-update`` against a real ``mlflow server`` on 127.0.0.1 (tests/conftest.py) with signed
 bundles logged the way convert-model logs them; ``rc-update`` runs as its own process where a kill
 or a wait matters, else in-process through its ``main``. Marked server + slow like the converter's
-server test: ~3.5 min on the shared 2-core machine, most of it the server's start and MLflow's
+server test: 1.5 to 3.5 min on the shared 2-core machine (load-dependent), most of it the server's start and MLflow's
 client logging the releases; rc-update's own passes take well under a second each."""
 
 from __future__ import annotations
