@@ -74,7 +74,7 @@ DOCSTRING_CHECKED := runtime/manifest runtime/perception runtime/agreement conve
 	converter/sources/hints.py calibration/preprocess_flags.py \
 	runtime/shadow runtime/telemetry.py runtime/mailbox.py runtime/metrics runtime/bundle_steps.py runtime/check.py \
 	runtime/guard_check.py \
-	runtime/roles runtime/odometry
+	runtime/roles runtime/odometry runtime/update runtime/state_file.py
 DOCSTRING_RULES   := --select D1 --ignore D105,D107
 
 lint: setup

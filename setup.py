@@ -69,6 +69,7 @@ setup(
             "convert-model=converter.cli:main",
             "rc-demo-registry=converter.demo.seed:main",
             "rc-runtime=runtime.cli:main",
+            "rc-update=runtime.update.cli:main",  # stdlib HTTP + cryptography: nothing beyond the runtime extra
             "rc-car-sim=runtime.sim.cli:main",
             "rc-calibrate=calibration.cli:main",
             "rc-benchmark=benchmarks.cli:main",

@@ -42,6 +42,7 @@ from runtime.resources import peak_rss_mb
 from runtime.safety import SafetyLayer
 from runtime.shadow import ShadowRunner
 from runtime.shadow.load import open_shadow, shadow_line
+from runtime.state_file import StateFile, default_state_path
 from runtime.stats import LoopStats
 from runtime.telemetry import Telemetry
 from runtime.watchdog import Watchdog
@@ -113,6 +114,7 @@ def run(
     safety: SafetyLayer | None = None
     shadow: ShadowRunner | None = None
     metrics: MetricsServer | None = None
+    state: StateFile | None = None
     summary: dict[str, Any] = {}
     try:
         require_hard_deadline(link, cfg.guard.allow_soft_deadline, notify_fn)  # before anything arms
@@ -189,6 +191,9 @@ def run(
                          pilot=pilot, safety=safety, telemetry=telemetry)
         if cfg.metrics.listen:  # before the loop: a port in use is exit 2 with the car never armed
             metrics = MetricsServer(cfg.metrics.listen, Sources(stats, telemetry, camera, events, info, shadow)).start()
+        state = open_state_file(cfg, info, events, stats)
+        if state is not None:
+            telemetry.subscribe(state.on_frame)
         try:
             reason = loop.run(stop)
         finally:
@@ -203,6 +208,8 @@ def run(
     finally:
         if metrics is not None:
             metrics.stop()
+        if state is not None:
+            state.stop()  # parked, not armed: the update agent may swap now
         if safety is not None:
             safety.stop()
             summary["safety"] = safety.stats()
@@ -235,6 +242,20 @@ def run(
             recorder.close(summary)
             summary["recording"] = recorder.stats()
     return summary
+
+
+def open_state_file(cfg: RuntimeConfig, info: dict[str, Any], events: Events, stats: LoopStats) -> StateFile | None:
+    """The state file rc-update reads (``[state] file``), started; None when off or no default place."""
+    if cfg.state.file == "off":
+        return None
+    path = Path(cfg.state.file) if cfg.state.file else default_state_path()
+    if path is None:
+        return None
+    try:
+        return StateFile(path, bundle=cfg.model.bundle or "", model_version=info.get("version"), events=events,
+                         stats=stats, parked_after_s=cfg.state.parked_after_s).start()
+    except OSError as e:  # before the loop: the car was never armed
+        raise ConfigError(f"[state] file {path}: cannot write it ({e.strerror}); pass --state-file PATH or off") from None
 
 
 def open_safety_manifest(cfg: RuntimeConfig) -> Manifest | None:

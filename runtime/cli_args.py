@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
       "host is given; see [metrics])")
     a("--allow-soft-deadline", action="store_true", default=None, help="drive even when the deadline guard "
       "cannot get SCHED_FIFO (e.g. a shell without ulimit -r 10; [guard] allow_soft_deadline)")
+    a("--state-file", help="publish armed/parked/bundle/health here for rc-update (default: $RUNTIME_DIRECTORY "
+      "or /run/rc-runtime when it exists; off: none; see [state])")
     a("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return p
 
@@ -62,6 +64,6 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         "watchdog.deadline_ms": args.deadline_ms, "policy.max_throttle": args.max_throttle,
         "run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.stats_json": args.stats_json,
         "record.dir": args.record, "record.every": args.record_every, "log.level": args.log_level,
-        "metrics.listen": args.metrics,
+        "metrics.listen": args.metrics, "state.file": args.state_file,
         "guard.allow_soft_deadline": args.allow_soft_deadline,
     })

@@ -168,6 +168,17 @@ class MetricsSection:
 
 
 @dataclass
+class StateSection:
+    # the state file for the rc-update agent: "" = $RUNTIME_DIRECTORY or /run/rc-runtime when it exists; "off" = none
+    file: str = ""
+    parked_after_s: float = 5.0  # parked: no command with throttle != 0 for this long (or not armed)
+
+    def __post_init__(self) -> None:
+        if self.parked_after_s <= 0:
+            raise ConfigError(f"[state] parked_after_s = {self.parked_after_s} must be positive")
+
+
+@dataclass
 class LogSection:
     level: str = "INFO"
 
@@ -194,6 +205,7 @@ class RuntimeConfig:
     run: RunSection = field(default_factory=RunSection)
     record: RecordSection = field(default_factory=RecordSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
+    state: StateSection = field(default_factory=StateSection)
     log: LogSection = field(default_factory=LogSection)
 
     def to_dict(self) -> dict[str, Any]:

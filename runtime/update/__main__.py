@@ -1,0 +1,7 @@
+"""``python -m runtime.update``: the same as ``rc-update``."""
+
+import sys
+
+from runtime.update.cli import main
+
+sys.exit(main())
