@@ -18,7 +18,19 @@ class SentCommands:
 
     def __init__(self, link: Any) -> None:
         self.link = link
-        self.last: tuple[float, float] = (0.0, 0.0)  # replaced whole, so a reader never sees half
+        self._last: tuple[float, float] = (0.0, 0.0)  # replaced whole, so a reader never sees half
+
+    @property
+    def last(self) -> tuple[float, float]:
+        """The (steering, throttle) the car is under: the link's own record of what it wrote when it
+        keeps one (a paced DRIVE goes out later, from the link's service, after drive() returned
+        None), else what this wrapper saw written."""
+        written = getattr(self.link, "last_written", None)
+        return written if isinstance(written, tuple) else self._last
+
+    @last.setter
+    def last(self, value: tuple[float, float]) -> None:
+        self._last = value
 
     def arm(self) -> Any:
         """Forward to the link."""

@@ -21,6 +21,7 @@ from runtime.link.health import DISARMED, NO_PORT, NO_STATUS, OK, STATUS_TIMEOUT
 from runtime.link.pacing import BURST_BYTES, LINE_SHARE, PENDING_MAX_AGE_S, DrivePacer, len_of
 from runtime.link.port_checks import check_path, lock_holder
 from runtime.link.protocol import (
+    AXIS_MAX,
     CAR_TO_HOST,
     FAILSAFE_MS,
     Arm,
@@ -98,6 +99,7 @@ class SerialDriveLink:
         self._write_timeouts = 0
         self._nonfinite_episode = False
         self._last_write = -1e9
+        self.last_written: tuple[float, float] = (0.0, 0.0)  # the last DRIVE/NEUTRAL written, [-1, 1]
         self._pacer = DrivePacer(baud, self._stats)
         self._health = NO_PORT
         self._connected_at = 0.0
@@ -357,6 +359,12 @@ class SerialDriveLink:
         self._write_timeouts = 0
         self._last_write = time.monotonic()
         self._stats.sent += 1
+        # What the car is under now, whoever wrote it: drive() itself or, for a paced DRIVE, a later
+        # _service (drive() returned None for it); memory inputs read this (SentCommands.last).
+        if isinstance(msg, Drive):
+            self.last_written = (msg.steering / AXIS_MAX, msg.throttle / AXIS_MAX)
+        elif isinstance(msg, Neutral):
+            self.last_written = (0.0, 0.0)
         return seq
 
     def _write_bytes(self, ser: serial.Serial, frame: bytes) -> int:

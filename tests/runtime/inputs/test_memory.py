@@ -73,6 +73,35 @@ def test_a_command_the_link_withheld_is_not_remembered(sim: tuple[CarSimulator, 
         link.close()
 
 
+def test_a_paced_drive_the_link_writes_later_is_remembered(sim: tuple[CarSimulator, str]) -> None:
+    """A DRIVE paced to the line rate is held by the link (drive() returns None) and written by its
+    next service: memory must hold what the car then got, not the command before it (found on the
+    emulated arm64 run, where the slower CPU paces more often)."""
+    car, path = sim
+    link = SerialDriveLink(path, guard=False)
+    link.open()
+    try:
+        sent = SentCommands(link)
+        sent.arm()
+        end = time.monotonic() + 2.0
+        while not link.car_armed and time.monotonic() < end:
+            sent.poll()
+            time.sleep(0.005)
+        assert link.car_armed
+        link._pacer._tokens = 0.0  # the line budget spent, as after a burst of frames
+        assert sent.drive(0.5, 0.25, 42) is None  # held as the newest command
+        end = time.monotonic() + 1.0
+        while not any(c["tag"] == 42 for c in car.commands()) and time.monotonic() < end:
+            time.sleep(0.005)  # the line budget refills (115200 baud: ~11 bytes/ms)
+            sent.poll()  # the link's service writes the held DRIVE
+        assert any(c["tag"] == 42 for c in car.commands())
+        assert sent.last == pytest.approx((0.5, 0.25))  # what the car is under now
+        sent.neutral()
+        assert sent.last == (0.0, 0.0)
+    finally:
+        link.close()
+
+
 def test_the_watchdogs_neutral_is_remembered_as_zeros(make_frame: MakeFrame) -> None:
     """Through the real watchdog: a drive, then its deadline expires and the car gets neutral."""
     link = NullDriveLink()
