@@ -85,6 +85,8 @@ mount_root() {
   fi
   bind /dev /dev
   bind /dev/pts /dev/pts
+  # No /sys: ONNX Runtime's cpuinfo then logs "failed to parse the list of possible processors" and
+  # goes on; with the host's (x86) /sys bound it crashed the import (SIGSEGV) under qemu.
   bind "$REPO" /src
 }
 umount_root() {
