@@ -131,3 +131,10 @@ test-runtime-py310: demo
 	@if [ -z "$(PY310)" ]; then echo "test-runtime-py310: no python3.10 on PATH, skipped"; exit 0; fi; \
 	$(MAKE) --no-print-directory $(VENV310)/.installed && \
 	RC_TEST_BUNDLE=$(CURDIR)/builds/rc_pilot/v3 $(VENV310)/bin/pytest -ra -p no:cacheprovider tests/runtime tests/calibration/test_trt_calibration_cache.py
+
+# The runtime's arm64 subset (tests/runtime/arm64.txt) in a Debian arm64 root under qemu-user-static,
+# with the runtime extra's aarch64 wheels; .ci/arm64-root.sh makes the root in .cache/arm64-root (needs
+# root: debootstrap, chroot). Not part of `make test`: CI runs it as its own stage. README "On arm64".
+.PHONY: test-arm64
+test-arm64:
+	.ci/test-arm64.sh
