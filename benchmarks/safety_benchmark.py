@@ -80,7 +80,9 @@ def _config(pilot: Path, safety: Path | None, link: str, frames: int, threads: i
     )
 
 
-def _camera(pilot: Path, frames: list[np.ndarray], paced: bool) -> Camera:
+def paced_camera(pilot: Path, frames: list[np.ndarray], paced: bool) -> Camera:
+    """A camera over ``frames`` prepared for ``pilot``'s input: paced like a 30 fps camera, or
+    lossless as fast as the loop takes them."""
     m = load_manifest(pilot)
     spec, layout = m.preprocess, image_layout(m.camera_input.layout)
     src = MemorySource(frames, lossless=not paced, pacing_s=1 / 30 if paced else None)
@@ -113,7 +115,7 @@ def stop_latencies(pilot: Path, safety: Path, frames: list[np.ndarray], threads:
     try:
         cfg = _config(pilot, safety, port, len(frames), threads, safety_set)
         cfg.record = RecordSection(dir=str(work / "rec"), every=10**6)
-        summary = run(cfg, camera=_camera(pilot, frames, paced=True))
+        summary = run(cfg, camera=paced_camera(pilot, frames, paced=True))
         car.wait_for(lambda s: s.state == "disarmed", 3.0)
         stops = [e["t"] for e in list(car.events) if e["event"] == "neutral"]
         _, records = read_recording(summary["recording"]["dir"])
@@ -171,7 +173,7 @@ def run_safety_benchmark(pilot: Path, safety: Path, frames: list[np.ndarray], co
                 cfg = _config(pilot, safety if arms[name] is not None else None, "null://", len(frames), threads,
                               arms[name])
                 c0 = time.process_time()
-                s = run(cfg, camera=_camera(pilot, frames, False))
+                s = run(cfg, camera=paced_camera(pilot, frames, False))
                 cpu[name].append((time.process_time() - c0) / max(1, s["frames"]) * 1000.0)
                 got[name] = s["fps"]
                 fps[name].append(s["fps"])
@@ -183,7 +185,7 @@ def run_safety_benchmark(pilot: Path, safety: Path, frames: list[np.ndarray], co
             for name in _order(names, i):
                 cfg = _config(pilot, safety if arms[name] is not None else None, "null://", len(frames), threads,
                               arms[name])
-                s = run(cfg, camera=_camera(pilot, frames, True))
+                s = run(cfg, camera=paced_camera(pilot, frames, True))
                 st = s["stages_ms"]["camera_to_command"]
                 c2c[name].append({"p50": st["p50"], "p99": st["p99"]})
             for name in names[1:]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.safety_benchmark import _camera
+from benchmarks.safety_benchmark import paced_camera
 from runtime.assembly import run
 from runtime.camera import CameraFrame
 from runtime.config import CameraSection, LinkSection, ModelSection, RunSection, RuntimeConfig
@@ -68,7 +68,7 @@ def run_shadow_benchmark(bundle: Path, shadow: Path, frames: list[np.ndarray], r
             telemetry = Telemetry()
             telemetry.subscribe(_Keep(pooled[mode]))
             s = run(_config(bundle, shadow if mode == "drive+shadow" else None, len(frames), threads, nice),
-                    camera=_camera(bundle, frames, paced=True), telemetry=telemetry)
+                    camera=paced_camera(bundle, frames, paced=True), telemetry=telemetry)
             st, inf = s["stages_ms"]["camera_to_command"], s["stages_ms"]["inference"]
             c2c[mode].append({"p50": st["p50"], "p90": st["p90"], "p99": st["p99"], "inference_p99": inf["p99"]})
             if "shadow" in s:

@@ -21,9 +21,10 @@ def _parsers() -> dict[str, Any]:
     from converter.cli import build_parser as convert
     from runtime.cli_args import build_parser as runtime
     from runtime.sim.cli import _parser as sim
+    from runtime.update.cli import build_parser as update
 
     return {"convert-model": convert, "rc-runtime": runtime, "rc-car-sim": sim, "rc-calibrate": calib,
-            "rc-benchmark": bench}
+            "rc-benchmark": bench, "rc-update": update}
 
 
 def readme_commands() -> list[list[str]]:
@@ -44,9 +45,16 @@ def test_readme_has_the_two_commands_first() -> None:
 
 
 @pytest.mark.parametrize("argv", [c for c in readme_commands() if c[0] in (
-    "convert-model", "rc-runtime", "rc-car-sim", "rc-calibrate", "rc-benchmark")], ids=" ".join)
+    "convert-model", "rc-runtime", "rc-car-sim", "rc-calibrate", "rc-benchmark", "rc-update")], ids=" ".join)
 def test_every_readme_command_parses(argv: list[str]) -> None:
-    parser: argparse.ArgumentParser = _parsers()[argv[0]]()
+    if argv[0] == "rc-update" and len(argv) > 1 and argv[1] in ("rollback", "status"):  # subcommands
+        from runtime.update.cli import rollback_parser, status_parser
+
+        sub = rollback_parser if argv[1] == "rollback" else status_parser
+        argv = [" ".join(argv[:2]), *argv[2:]]
+        parser: argparse.ArgumentParser = sub()
+    else:
+        parser = _parsers()[argv[0]]()
     parser.exit_on_error = False
     try:
         parser.parse_args(argv[1:])

@@ -142,15 +142,30 @@ def poll(registry: Registry, layout: Layout, target: Target, args: argparse.Name
     return 0
 
 
-def rollback_main(argv: list[str]) -> int:
-    """``rc-update rollback --root DIR``: the previous bundle back (when parked); the version left
-    is remembered as rolled back, so following the alias does not reinstall it."""
+def rollback_parser() -> argparse.ArgumentParser:
+    """The flags of ``rc-update rollback``."""
     p = argparse.ArgumentParser(prog="rc-update rollback", description="Put the previous bundle back in ROOT/current.")
     p.add_argument("--root", required=True)
     p.add_argument("--state-file", default=None)
     p.add_argument("--park-timeout", type=float, default=0.0)
     p.add_argument("--reason", default="by hand")
     p.add_argument("--on-swap", default=None)
+    return p
+
+
+def status_parser() -> argparse.ArgumentParser:
+    """The flags of ``rc-update status``."""
+    p = argparse.ArgumentParser(prog="rc-update status", description="What ROOT/current runs and the last update.")
+    p.add_argument("--root", required=True)
+    p.add_argument("--state-file", default=None)
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def rollback_main(argv: list[str]) -> int:
+    """``rc-update rollback --root DIR``: the previous bundle back (when parked); the version left
+    is remembered as rolled back, so following the alias does not reinstall it."""
+    p = rollback_parser()
     args = p.parse_args(argv)
     from runtime.state_file import default_state_path
 
@@ -180,11 +195,7 @@ def rollback_main(argv: list[str]) -> int:
 
 def status_main(argv: list[str]) -> int:
     """``rc-update status --root DIR [--json]``: what runs, what is kept, the last pass."""
-    p = argparse.ArgumentParser(prog="rc-update status", description="What ROOT/current runs and the last update.")
-    p.add_argument("--root", required=True)
-    p.add_argument("--state-file", default=None)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+    args = status_parser().parse_args(argv)
     doc = status(Layout(args.root), args.state_file)
     if args.json:
         say(json.dumps(doc, indent=2))
