@@ -100,6 +100,7 @@ class SerialDriveLink:
         self._nonfinite_episode = False
         self._last_write = -1e9
         self.last_written: tuple[float, float] = (0.0, 0.0)  # the last DRIVE/NEUTRAL written, [-1, 1]
+        self._held_command: tuple[float, float] | None = None  # the floats of the DRIVE the pacer holds
         self._pacer = DrivePacer(baud, self._stats)
         self._health = NO_PORT
         self._connected_at = 0.0
@@ -222,12 +223,13 @@ class SerialDriveLink:
             return None
         if not self._pacer.spend(len_of(msg)):
             self._pacer.hold(msg, time.monotonic())
+            self._held_command = (float(steering), float(throttle))
             return None
         self._pacer.drop()
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self._stats.withheld_late += 1  # e.g. the runtime was stopped between its age check and here
             return None
-        return self._write(msg)
+        return self._write(msg, (float(steering), float(throttle)))
 
     def neutral(self) -> None:
         """Send NEUTRAL now (never paced) and drop a paced DRIVE still waiting. The car stays armed, but a
@@ -324,7 +326,7 @@ class SerialDriveLink:
         self._arm.sending(time.monotonic())
         self._arm.sent(self._send(Arm()))
 
-    def _write(self, msg: Message) -> int | None:
+    def _write(self, msg: Message, command: tuple[float, float] | None = None) -> int | None:
         """Encode ``msg`` with the next SEQ and write it. The SEQ is used up as soon as any byte went
         out (a cut frame is rejected by the car's CRC, a complete one is accepted): never reused."""
         ser = self._ser
@@ -361,8 +363,8 @@ class SerialDriveLink:
         self._stats.sent += 1
         # What the car is under now, whoever wrote it: drive() itself or, for a paced DRIVE, a later
         # _service (drive() returned None for it); memory inputs read this (SentCommands.last).
-        if isinstance(msg, Drive):
-            self.last_written = (msg.steering / AXIS_MAX, msg.throttle / AXIS_MAX)
+        if isinstance(msg, Drive):  # the command as asked (``command``), else as the wire carries it
+            self.last_written = command or (msg.steering / AXIS_MAX, msg.throttle / AXIS_MAX)
         elif isinstance(msg, Neutral):
             self.last_written = (0.0, 0.0)
         return seq
@@ -414,7 +416,7 @@ class SerialDriveLink:
             return
         paced = self._pacer.due(now, self._arm.confirmed)
         if paced is not None:
-            self._write(paced)
+            self._write(paced, self._held_command)
         if self._arm.retry_due(now):
             self._send_arm()
         elif now - self._last_write >= HEARTBEAT_S:

@@ -88,14 +88,23 @@ def test_a_paced_drive_the_link_writes_later_is_remembered(sim: tuple[CarSimulat
             sent.poll()
             time.sleep(0.005)
         assert link.car_armed
-        link._pacer._tokens = 0.0  # the line budget spent, as after a burst of frames
-        assert sent.drive(0.5, 0.25, 42) is None  # held as the newest command
-        end = time.monotonic() + 1.0
+        real_spend = link._pacer.spend
+        refused: list[int] = []
+
+        def spend_short_once(n: int, force: bool = False) -> bool:  # the line budget spent, as after a burst
+            if not force and not refused:
+                refused.append(n)
+                return False
+            return real_spend(n, force)
+
+        link._pacer.spend = spend_short_once  # type: ignore[method-assign]
+        assert sent.drive(0.5004, 0.25, 42) is None and refused  # paced: held as the newest command
+        end = time.monotonic() + 2.0
+        sent.poll()  # the link's service writes the held DRIVE (within its 20 ms)
         while not any(c["tag"] == 42 for c in car.commands()) and time.monotonic() < end:
-            time.sleep(0.005)  # the line budget refills (115200 baud: ~11 bytes/ms)
-            sent.poll()  # the link's service writes the held DRIVE
+            time.sleep(0.005)
         assert any(c["tag"] == 42 for c in car.commands())
-        assert sent.last == pytest.approx((0.5, 0.25))  # what the car is under now
+        assert sent.last == (0.5004, 0.25)  # what the car is under now, as the pilot asked for it
         sent.neutral()
         assert sent.last == (0.0, 0.0)
     finally:
