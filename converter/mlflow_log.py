@@ -10,6 +10,7 @@ import io
 import logging
 import platform
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,27 @@ def flat_params(prefix: str, d: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+@contextlib.contextmanager
+def _stdout_to_log() -> Iterator[None]:
+    """MLflow prints "View run … at: URL" on stdout for every run it ends on a server; stdout is
+    ours (``--json``), so those lines go to the log."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        for line in buf.getvalue().splitlines():
+            log.info("%s", line)
+
+
 def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary, bundle: Path) -> str:
+    """See :func:`_log_conversion`; MLflow's stdout banners go to the log."""
+    with _stdout_to_log():
+        return _log_conversion(registry, ref, manifest, summary, bundle)
+
+
+def _log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest, summary: Summary,
+                    bundle: Path) -> str:
     """Log the conversion as a parent run (the bundle, the source, the comparison table, a
     description that says which builds passed) with one child run per build (format, precision,
     runner; its error, size and task figures), so MLflow's compare view and parallel-coordinates
@@ -106,11 +127,7 @@ def log_conversion(registry: Registry, ref: ModelVersionRef, manifest: Manifest,
             client.log_table(run_id, data={k: [r.get(k) for r in rows] for k in _TABLE_COLUMNS},
                              artifact_file="builds.json")
         client.log_artifacts(run_id, str(bundle), artifact_path="bundle")
-        # MLflow prints "View run … at: URL" on stdout for server URIs; stdout is ours (--json).
-        with contextlib.redirect_stdout(io.StringIO()) as links:
-            client.set_terminated(run_id, "FINISHED")
-        for line in links.getvalue().splitlines():
-            log.info("%s", line)
+        client.set_terminated(run_id, "FINISHED")
     except Exception:
         for child in children:
             client.set_terminated(child, "FAILED")
