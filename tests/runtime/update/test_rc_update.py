@@ -145,38 +145,51 @@ def write_state(path: Path, parked: bool) -> None:
                              "updated_wall": time.time(), "pid": os.getpid(), "health": {}})
 
 
-@pytest.fixture
-def runtime_state(tmp_path: Path) -> Iterator[dict[str, bool]]:
-    """A state file kept fresh every 0.2 s, as a running runtime keeps it; flip ``parked`` to park."""
-    state = {"parked": False, "stop": False}
+class RuntimeState:
+    """A state file kept fresh every 0.2 s, as a running runtime keeps it; :meth:`park` changes it
+    at once, under the keeper's lock (never overwritten by a late write of the old value)."""
 
-    def keep() -> None:
-        while not state["stop"]:
-            write_state(tmp_path / "state.json", state["parked"])
+    def __init__(self, path: Path) -> None:
+        self.path, self.parked, self.stop = path, False, False
+        self.lock = threading.Lock()
+
+    def park(self, parked: bool) -> None:
+        with self.lock:
+            self.parked = parked
+            write_state(self.path, parked)
+
+    def keep(self) -> None:
+        while not self.stop:
+            with self.lock:
+                write_state(self.path, self.parked)
             time.sleep(0.2)
 
-    t = threading.Thread(target=keep, daemon=True)
+
+@pytest.fixture
+def runtime_state(tmp_path: Path) -> Iterator[RuntimeState]:
+    state = RuntimeState(tmp_path / "state.json")
+    t = threading.Thread(target=state.keep, daemon=True)
     t.start()
     yield state
-    state["stop"] = True
+    state.stop = True
     t.join()
 
 
 def test_alias_moved_while_driving_is_staged_and_swapped_only_once_parked(
-    reg: Setup, tmp_path: Path, runtime_state: dict[str, bool],
+    reg: Setup, tmp_path: Path, runtime_state: RuntimeState,
 ) -> None:
     root = tmp_path / "car"
     release(reg, "pilot_e", "1")
-    runtime_state["parked"] = True
+    runtime_state.park(True)
     assert main([*args(reg, "pilot_e", root), "--once"]) == 0
-    runtime_state["parked"] = False  # the car drives v1
+    runtime_state.park(False)  # the car drives v1
     release(reg, "pilot_e", "2")
     assert main([*args(reg, "pilot_e", root), "--once"]) == 4  # staged, not swapped
     assert current(root) == "bundles/v1" and (root / "bundles" / "v2" / "manifest.json").is_file()
     proc = rc_update([*args(reg, "pilot_e", root), "--once", "--park-timeout", "30"])
     time.sleep(1.5)
     assert proc.poll() is None and current(root) == "bundles/v1"  # still driving: it waits
-    runtime_state["parked"] = True
+    runtime_state.park(True)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert current(root) == "bundles/v2"
