@@ -5,10 +5,7 @@ with a wheel-speed replay: every steering on the wire is PyTorch's for that fram
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,16 +19,13 @@ from runtime.manifest import load_manifest
 from runtime.preprocess import preprocess_frame
 
 torch = pytest.importorskip("torch")
+from tests.conftest import car_sim_process, checkout_env, python_module  # noqa: E402
 from tests.converter.speed_net import SPEED_GAIN, trained  # noqa: E402
 
 pytestmark = pytest.mark.slow
 MODEL_CLASS = "tests.converter.speed_net:SpeedNet"
 SPEED = 2.0  # m/s, the replayed speed
 TOL = 0.0006 + 1e-4  # the wire's rounding (1/1000) plus fp32 parity
-
-
-def _script(name: str) -> list[str]:
-    return [sys.executable, "-m", {"rc-runtime": "runtime.cli", "rc-car-sim": "runtime.sim.cli"}[name]]
 
 
 @pytest.fixture(scope="module")
@@ -80,24 +74,16 @@ def test_converts_with_the_roles_shape_and_drives_the_simulator(
     speeds = tmp_path / "speed.csv"  # a steady 2 m/s for a minute: never stale during the run
     speeds.write_text("t,speed\n" + "".join(f"{i * 0.01:.2f},{SPEED}\n" for i in range(6000)))
     link, log = tmp_path / "rc-car", tmp_path / "car.jsonl"
-    sim = subprocess.Popen([*_script("rc-car-sim"), "--pty-link", str(link), "--log", str(log)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not link.exists() and time.monotonic() < deadline and sim.poll() is None:
-            time.sleep(0.05)
-        assert link.exists(), f"rc-car-sim made no link (exit {sim.poll()})"
+    with car_sim_process(link, log):
         run = subprocess.run(
-            [*_script("rc-runtime"), "--bundle", str(bundle), "--camera", f"file://{tmp_path / 'frames'}?realtime=1&fps=30",
-             "--serial", str(link), "--backend", "onnxruntime", "--deadline-ms", "1000",
-             "--wheel-speed", f"file://{speeds}", "--stats-json", str(tmp_path / "stats.json")],
-            capture_output=True, text=True, timeout=300, env={**os.environ},
+            python_module("runtime.cli", "--bundle", str(bundle), "--camera",
+                          f"file://{tmp_path / 'frames'}?realtime=1&fps=30", "--serial", str(link),
+                          "--backend", "onnxruntime", "--deadline-ms", "1000", "--wheel-speed", f"file://{speeds}",
+                          "--stats-json", str(tmp_path / "stats.json")),
+            capture_output=True, text=True, timeout=300, env=checkout_env(),
         )
         assert run.returncode == 0, run.stderr[-2000:]
         time.sleep(0.3)  # the simulator logs the last frames it read
-    finally:
-        os.killpg(sim.pid, signal.SIGTERM)
-        sim.communicate(timeout=20)
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["end_reason"] == "camera_ended" and stats["wheel_speed"]["lookups"] >= len(f) // 2
     drives = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "drive"]
